@@ -1,0 +1,356 @@
+//! The serde mirror of `routes.yaml`: parsing only.
+//!
+//! Every struct here is what the operator writes, field for field, with its
+//! defaults. Turning it into something that can run (URLs, header maps, regexes,
+//! jq programs, rate quotas) is `runtime.rs`'s job, so this module must not touch
+//! tokio, warp, reqwest or the environment. Unknown and duplicate keys are
+//! rejected by the parser, with line and column.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// A value together with the place in `routes.yaml` it came from, so that a
+/// compile error can say "line 12 column 9".
+pub type Located<T> = Spanned<T>;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listener and process-wide settings.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Who may send, by name: `POST /hooks/{name}`.
+    #[serde(default)]
+    pub sources: IndexMap<String, SourceConfig>,
+    /// Where webhooks go, by name.
+    #[serde(default)]
+    pub targets: IndexMap<String, TargetConfig>,
+    /// Evaluated in order for every accepted webhook.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// `server:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Ingress address. Default `0.0.0.0:8080`. Not reloadable.
+    #[serde(default = "default_listen")]
+    pub listen: Located<String>,
+    /// Peers (IPs or CIDRs) whose `X-Forwarded-For` / `Forwarded` headers are
+    /// believed. Default: none, so the socket peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<Located<String>>,
+    /// Largest accepted body, e.g. `1MiB`, `512KB`, `65536`. Default `1MiB`.
+    #[serde(default = "default_max_body")]
+    pub max_body: Located<String>,
+    /// How long a client may take to send its request headers. Default `10s`.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout: Located<String>,
+    /// How long SIGTERM waits for queued and in-flight deliveries. Default `30s`.
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace: Located<String>,
+    /// Deliveries a target may have waiting before ingress answers 503.
+    /// Default 10000.
+    #[serde(default = "default_queue")]
+    pub queue: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            trusted_proxies: Vec::new(),
+            max_body: default_max_body(),
+            header_timeout: default_header_timeout(),
+            shutdown_grace: default_shutdown_grace(),
+            queue: default_queue(),
+        }
+    }
+}
+
+/// `sources.NAME`: one sender, reached at `POST /hooks/NAME`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Client addresses allowed to send: IPs or CIDRs, IPv4 or IPv6.
+    /// Absent means any address (then set a `token`).
+    pub allow: Option<Vec<Located<String>>>,
+    /// A shared secret the sender puts in a header.
+    pub token: Option<TokenConfig>,
+    /// Where `topic`, `playbook` and `answer` conditions look. Default:
+    /// sipgate AI Agents' layout.
+    #[serde(default)]
+    pub fields: FieldsConfig,
+}
+
+/// `sources.NAME.token`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Header that carries the secret, e.g. `X-Switchboard-Token`.
+    pub header: Located<String>,
+    /// The secret; `${NAME}` reads it from the environment.
+    pub value: Located<String>,
+}
+
+/// `sources.NAME.fields`: the payload layout behind the domain conditions.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldsConfig {
+    /// Path of the recognized topics. Default `assist.summary.topics[*]`.
+    #[serde(default = "default_topics")]
+    pub topics: Located<String>,
+    /// Paths naming a completed playbook. Default
+    /// `[assist.callScenarios[*].name, assist.callScenarios[*].id]`.
+    #[serde(default = "default_playbooks")]
+    pub playbooks: Vec<Located<String>>,
+    /// Path of the recorded answers. Default
+    /// `assist.callScenarios[*].smartAnswers[*].setItems[*]`.
+    #[serde(default = "default_answers")]
+    pub answers: Located<String>,
+    /// Key of the question within an answer item. Default `question`.
+    #[serde(default = "default_question")]
+    pub question: String,
+    /// Key of the answer within an answer item. Default `answer`.
+    #[serde(default = "default_answer")]
+    pub answer: String,
+}
+
+impl Default for FieldsConfig {
+    fn default() -> Self {
+        FieldsConfig {
+            topics: default_topics(),
+            playbooks: default_playbooks(),
+            answers: default_answers(),
+            question: default_question(),
+            answer: default_answer(),
+        }
+    }
+}
+
+/// `targets.NAME`: one downstream.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Where to send; `${NAME}` and `${NAME:-default}` read the environment.
+    pub url: Located<String>,
+    /// HTTP method. Default `POST`.
+    #[serde(default = "default_method")]
+    pub method: Located<String>,
+    /// Extra request headers; values may use `${NAME}`.
+    #[serde(default)]
+    pub headers: IndexMap<String, Located<String>>,
+    /// Time for one attempt, from connect to the last response byte.
+    /// Default `10s`.
+    #[serde(default = "default_timeout")]
+    pub timeout: Located<String>,
+    /// Most requests per time unit: `10/s`, `600/min`, `5000/h`. Default: no limit.
+    pub rate: Option<Located<String>>,
+    /// Requests allowed at once above the steady rate. Default: the rate's count.
+    pub burst: Option<u32>,
+    /// Attempts in flight at once. Default 8.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    /// Default transform for this target; a route's `transform` wins.
+    pub transform: Option<TransformConfig>,
+}
+
+/// A transform: `none`, `{select: [..]}`, `{omit: [..]}` or `{jq: '..'}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TransformConfig {
+    /// Forward the original bytes unchanged.
+    None,
+    /// Keep only these paths, structure preserved.
+    Select(Vec<Located<String>>),
+    /// Drop these paths.
+    Omit(Vec<Located<String>>),
+    /// Reshape with a jq program; its first output is the body.
+    Jq(Located<String>),
+}
+
+/// `routes[i]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Shown in logs and `explain`. Default `routes[i]`.
+    pub name: Option<String>,
+    /// When the route matches; absent means always.
+    pub when: Option<ConditionConfig>,
+    /// Target names.
+    pub to: Vec<Located<String>>,
+    /// Overrides each target's default transform.
+    pub transform: Option<TransformConfig>,
+}
+
+/// One or several values: `topic: complaint` or `topic: [complaint, refund]`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The values as a list.
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
+}
+
+/// A condition. Each key is one kind; several kinds in one mapping must all
+/// hold. `equals`, `in`, `contains`, `matches`, `gt` and `lt` are the operator
+/// of `field` (or of `header` / `answer`, which carry their own).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionConfig {
+    /// Any recognized topic equals one of these, case-insensitively.
+    pub topic: Option<OneOrMany>,
+    /// A completed playbook's name or id equals one of these, case-insensitively.
+    pub playbook: Option<OneOrMany>,
+    /// A recorded answer to a question.
+    pub answer: Option<Located<AnswerConfig>>,
+    /// The path is present, not null and not an empty array.
+    pub has: Option<Located<String>>,
+    /// A path compared with one operator below.
+    pub field: Option<Located<String>>,
+    /// Operator: equal to this JSON value.
+    pub equals: Option<serde_json::Value>,
+    /// Operator: equal to one of these values.
+    #[serde(rename = "in")]
+    pub in_: Option<Vec<serde_json::Value>>,
+    /// Operator: a string containing this text, or an array containing this value.
+    pub contains: Option<serde_json::Value>,
+    /// Operator: a string matching this regex.
+    pub matches: Option<Located<String>>,
+    /// Operator: a number (or string) greater than this.
+    pub gt: Option<serde_json::Value>,
+    /// Operator: a number (or string) less than this.
+    pub lt: Option<serde_json::Value>,
+    /// The webhook came in on one of these sources.
+    pub source: Option<OneOrMany>,
+    /// A request header equals or matches.
+    pub header: Option<Located<HeaderConditionConfig>>,
+    /// Every condition holds.
+    pub all: Option<Vec<ConditionConfig>>,
+    /// At least one condition holds.
+    pub any: Option<Vec<ConditionConfig>>,
+    /// The condition does not hold.
+    pub not: Option<Box<ConditionConfig>>,
+    /// A jq program whose first output is truthy (not `false`, not `null`).
+    pub jq: Option<Located<String>>,
+}
+
+/// `answer: {question, equals|in|matches}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerConfig {
+    /// The question, compared case-insensitively.
+    pub question: String,
+    /// The answer equals this, case-insensitively.
+    pub equals: Option<String>,
+    /// The answer equals one of these, case-insensitively.
+    #[serde(rename = "in")]
+    pub in_: Option<Vec<String>>,
+    /// The answer matches this regex.
+    pub matches: Option<String>,
+}
+
+/// `header: {name, equals|matches}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderConditionConfig {
+    /// Header name, case-insensitive.
+    pub name: String,
+    /// The value equals this exactly.
+    pub equals: Option<String>,
+    /// The value matches this regex.
+    pub matches: Option<String>,
+}
+
+/// Why `routes.yaml` could not be read as YAML of this shape.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Yaml(#[from] serde_saphyr::Error),
+}
+
+impl Config {
+    /// Parses YAML text. `${NAME}` is left as written: the environment is
+    /// consulted later, per field, never by editing this text.
+    pub fn parse(yaml: &str) -> Result<Config, ParseError> {
+        Ok(serde_saphyr::from_str(yaml)?)
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &std::path::Path) -> Result<Config, ParseError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ParseError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text)
+    }
+}
+
+fn located(value: &str) -> Located<String> {
+    Spanned::new(
+        value.to_owned(),
+        serde_saphyr::Location::UNKNOWN,
+        serde_saphyr::Location::UNKNOWN,
+    )
+}
+
+fn default_listen() -> Located<String> {
+    located("0.0.0.0:8080")
+}
+fn default_max_body() -> Located<String> {
+    located("1MiB")
+}
+fn default_header_timeout() -> Located<String> {
+    located("10s")
+}
+fn default_shutdown_grace() -> Located<String> {
+    located("30s")
+}
+fn default_queue() -> usize {
+    10_000
+}
+fn default_topics() -> Located<String> {
+    located("assist.summary.topics[*]")
+}
+fn default_playbooks() -> Vec<Located<String>> {
+    vec![
+        located("assist.callScenarios[*].name"),
+        located("assist.callScenarios[*].id"),
+    ]
+}
+fn default_answers() -> Located<String> {
+    located("assist.callScenarios[*].smartAnswers[*].setItems[*]")
+}
+fn default_question() -> String {
+    "question".to_owned()
+}
+fn default_answer() -> String {
+    "answer".to_owned()
+}
+fn default_method() -> Located<String> {
+    located("POST")
+}
+fn default_timeout() -> Located<String> {
+    located("10s")
+}
+fn default_concurrency() -> u32 {
+    8
+}

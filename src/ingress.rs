@@ -1,0 +1,390 @@
+//! The HTTP side of `POST /hooks/{source}`: which source, which client,
+//! whether it may send, and a body read under a byte limit.
+//!
+//! Order of checks: unknown source 404, address not allowed 403, token
+//! missing or wrong 401, then (POST) body over the limit 413, body not JSON
+//! 400. `GET`/`HEAD`, and a `POST` whose body is empty, `{}` or `null`, are
+//! probes: 200, nothing forwarded. Every error is a small JSON body.
+//!
+//! warp's `path::full`, `tail` and `peek` are not used: they panic on a
+//! `CONNECT` request in warp 0.4.3.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use http::{HeaderMap, Method, StatusCode};
+use ipnet::IpNet;
+use serde_json::json;
+use warp::Filter;
+use warp::reply::{Reply, Response};
+
+use crate::accept;
+use crate::dispatch::{Dispatcher, Refused};
+use crate::runtime::Snapshot;
+
+/// What ingress needs from the relay.
+pub struct Ingress {
+    /// The config in force.
+    pub snapshot: Arc<Snapshot>,
+    /// Where accepted deliveries go.
+    pub dispatcher: Arc<Dispatcher>,
+}
+
+/// The warp filter for one connection from `peer`.
+pub fn filter(
+    ingress: Arc<Ingress>,
+    peer: SocketAddr,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+    let hooks = warp::path!("hooks" / String)
+        .and(warp::method())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(
+            move |source: String, method: Method, headers: HeaderMap, body| {
+                let ingress = ingress.clone();
+                async move { ingress.handle(peer, &source, method, headers, body).await }
+            },
+        );
+    hooks
+        .recover(|_rejection: warp::Rejection| async {
+            Ok::<_, Infallible>(error(
+                StatusCode::NOT_FOUND,
+                "no such path; webhooks go to POST /hooks/{source}",
+            ))
+        })
+        .unify()
+}
+
+impl Ingress {
+    async fn handle<S, B>(
+        &self,
+        peer: SocketAddr,
+        name: &str,
+        method: Method,
+        headers: HeaderMap,
+        body: S,
+    ) -> Response
+    where
+        S: Stream<Item = Result<B, warp::Error>> + Unpin,
+        B: Buf,
+    {
+        let runtime = self.snapshot.load();
+        let Some(source) = runtime.sources.get(name) else {
+            return error(StatusCode::NOT_FOUND, &format!("unknown source `{name}`"));
+        };
+        let client = client_ip(peer.ip(), &headers, &runtime.server.trusted_proxies);
+        if !source.admits(client) {
+            tracing::warn!(source = name, client_ip = %client, "rejected: address not allowed");
+            return error(
+                StatusCode::FORBIDDEN,
+                "this address may not send to this source",
+            );
+        }
+        if !source.authenticates(&headers) {
+            tracing::warn!(source = name, client_ip = %client, "rejected: missing or wrong token");
+            return error(StatusCode::UNAUTHORIZED, "missing or wrong token");
+        }
+        if method == Method::GET || method == Method::HEAD {
+            return probe();
+        }
+        if method != Method::POST {
+            return error(StatusCode::METHOD_NOT_ALLOWED, "use POST");
+        }
+        let raw = match read_body(body, &headers, runtime.server.max_body).await {
+            Ok(raw) => raw,
+            Err(BodyError::TooLarge) => {
+                tracing::warn!(source = name, client_ip = %client, limit = runtime.server.max_body, "rejected: body too large");
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!("body larger than {} bytes", runtime.server.max_body),
+                );
+            }
+            Err(BodyError::Broken) => {
+                return error(StatusCode::BAD_REQUEST, "the body could not be read");
+            }
+        };
+        if is_probe_body(&raw) {
+            return probe();
+        }
+        let doc: serde_json::Value = match serde_json::from_slice(&raw) {
+            Ok(doc) => doc,
+            Err(e) => {
+                tracing::warn!(source = name, client_ip = %client, error = %e, "rejected: body is not JSON");
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "body is not JSON: {} at line {} column {}",
+                        classify_json(&e),
+                        e.line(),
+                        e.column()
+                    ),
+                );
+            }
+        };
+        let accepted = accept::accept(&runtime, source, &headers, &raw, &doc);
+        for (target, reason) in &accepted.failed {
+            tracing::error!(id = %accepted.id, target, %reason, "could not render the body for this target; not sent");
+        }
+        let id = accepted.id;
+        let count = accepted.deliveries.len();
+        if let Err(refused) = self.dispatcher.enqueue(accepted.deliveries) {
+            tracing::warn!(%id, source = name, reason = %refused, "refused: 503");
+            let mut response = error(StatusCode::SERVICE_UNAVAILABLE, &refused.to_string());
+            if matches!(refused, Refused::Full(_)) {
+                response.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from_static("5"),
+                );
+            }
+            return response;
+        }
+        tracing::info!(%id, source = name, client_ip = %client, routes = ?accepted.matched, deliveries = count, "accepted");
+        let body = warp::reply::json(&json!({"id": id.to_string(), "deliveries": count}));
+        warp::reply::with_status(body, StatusCode::ACCEPTED).into_response()
+    }
+}
+
+fn probe() -> Response {
+    warp::reply::with_status(
+        warp::reply::json(&json!({"ok": true, "probe": true})),
+        StatusCode::OK,
+    )
+    .into_response()
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    warp::reply::with_status(warp::reply::json(&json!({"error": message})), status).into_response()
+}
+
+/// An empty body, `{}` or `null` (surrounded by any whitespace).
+fn is_probe_body(raw: &[u8]) -> bool {
+    let trimmed = raw.trim_ascii();
+    trimmed.is_empty() || trimmed == b"null" || {
+        trimmed.first() == Some(&b'{')
+            && trimmed.last() == Some(&b'}')
+            && trimmed[1..trimmed.len() - 1].trim_ascii().is_empty()
+    }
+}
+
+fn classify_json(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Eof => "it ends early",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data | serde_json::error::Category::Io => "invalid data",
+    }
+}
+
+enum BodyError {
+    TooLarge,
+    Broken,
+}
+
+/// Reads the body, counting bytes as they arrive, so that a chunked body
+/// with no `Content-Length` is held to the same limit.
+async fn read_body<S, B>(mut body: S, headers: &HeaderMap, limit: usize) -> Result<Bytes, BodyError>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut buf = BytesMut::with_capacity(declared.map_or(8192, |n| n as usize));
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|_| BodyError::Broken)?;
+        if buf.len() + chunk.remaining() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            buf.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// The client's address. The socket peer, unless the peer is a trusted
+/// proxy: then `Forwarded` (RFC 7239), or else `X-Forwarded-For`, is read
+/// right to left past trusted proxies, and the first untrusted address is
+/// the client. An entry that is not an address stops the walk at the hop
+/// that wrote it, so a garbled header fails closed.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()));
+    let peer = peer.to_canonical();
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<Option<IpAddr>> = if headers.contains_key(http::header::FORWARDED) {
+        headers
+            .get_all(http::header::FORWARDED)
+            .iter()
+            .flat_map(|v| {
+                v.to_str()
+                    .unwrap_or("garbled")
+                    .split(',')
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .map(|element| forwarded_for(&element))
+            .collect()
+    } else {
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .flat_map(|v| {
+                v.to_str()
+                    .unwrap_or("garbled")
+                    .split(',')
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .map(|entry| parse_hop(&entry))
+            .collect()
+    };
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        match hop {
+            Some(ip) if is_trusted(&ip) => client = ip,
+            Some(ip) => return ip,
+            None => return client,
+        }
+    }
+    client
+}
+
+/// The `for=` of one `Forwarded` element.
+fn forwarded_for(element: &str) -> Option<IpAddr> {
+    element
+        .split(';')
+        .find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            key.trim().eq_ignore_ascii_case("for").then(|| value.trim())
+        })
+        .and_then(parse_hop)
+}
+
+/// `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`, `[2001:db8::1]:80`, quoted or not.
+fn parse_hop(text: &str) -> Option<IpAddr> {
+    let t = text.trim().trim_matches('"');
+    if let Ok(ip) = t.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    if let Ok(addr) = t.parse::<SocketAddr>() {
+        return Some(addr.ip().to_canonical());
+    }
+    t.strip_prefix('[')
+        .and_then(|r| r.split(']').next())
+        .and_then(|ip| ip.parse::<IpAddr>().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn client_ip_believes_only_trusted_proxies() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let table: &[Case] = &[
+            // An untrusted peer's header is ignored.
+            (
+                "203.0.113.9",
+                &[("x-forwarded-for", "217.116.118.254")],
+                "203.0.113.9",
+            ),
+            // Trusted peer: the rightmost untrusted hop is the client.
+            (
+                "10.0.0.1",
+                &[("x-forwarded-for", "1.1.1.1, 217.116.118.254")],
+                "217.116.118.254",
+            ),
+            (
+                "10.0.0.1",
+                &[("x-forwarded-for", "217.116.118.254, 10.0.0.7")],
+                "217.116.118.254",
+            ),
+            (
+                "10.0.0.1",
+                &[
+                    ("x-forwarded-for", "217.116.118.254"),
+                    ("x-forwarded-for", "10.0.0.9"),
+                ],
+                "217.116.118.254",
+            ),
+            // A spoofed left entry does not win over the proxy-appended right one.
+            (
+                "10.0.0.1",
+                &[("x-forwarded-for", "217.116.118.254, 198.51.100.7")],
+                "198.51.100.7",
+            ),
+            // Garbage stops the walk at the proxy that wrote it.
+            (
+                "10.0.0.1",
+                &[("x-forwarded-for", "217.116.118.254, nonsense")],
+                "10.0.0.1",
+            ),
+            ("10.0.0.1", &[], "10.0.0.1"),
+            (
+                "::ffff:10.0.0.1",
+                &[("x-forwarded-for", "217.116.118.254")],
+                "217.116.118.254",
+            ),
+            // Forwarded wins over X-Forwarded-For.
+            (
+                "10.0.0.1",
+                &[
+                    (
+                        "forwarded",
+                        "for=1.2.3.4;proto=https, for=\"[2001:db8::1]:4711\"",
+                    ),
+                    ("x-forwarded-for", "9.9.9.9"),
+                ],
+                "2001:db8::1",
+            ),
+            (
+                "10.0.0.1",
+                &[("forwarded", "for=217.116.118.254:443;by=10.0.0.1")],
+                "217.116.118.254",
+            ),
+        ];
+        for (peer, h, want) in table {
+            assert_eq!(
+                client_ip(ip(peer), &headers(h), &trusted),
+                ip(want),
+                "peer {peer} headers {h:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn probe_bodies() {
+        for body in ["", "  ", "null", "{}", " { \n } ", "\n"] {
+            assert!(is_probe_body(body.as_bytes()), "{body:?}");
+        }
+        for body in ["[]", "{\"a\":1}", "0", "nul"] {
+            assert!(!is_probe_body(body.as_bytes()), "{body:?}");
+        }
+    }
+}

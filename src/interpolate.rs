@@ -1,0 +1,127 @@
+//! `${NAME}` in URLs, header values and secrets, resolved from an environment
+//! snapshot after the YAML is parsed.
+//!
+//! Substituting into the file's text would let a secret containing `: #`
+//! change the YAML's structure, and would mangle jq programs that use `$x`;
+//! resolving per field cannot. Forms: `${NAME}` (an error if unset),
+//! `${NAME:-default}` (the default if unset or empty) and `$${` for a literal
+//! `${`. A bare `$` is left alone.
+
+use std::collections::HashMap;
+
+/// The environment as it was when the config was loaded.
+#[derive(Debug, Clone, Default)]
+pub struct Env(HashMap<String, String>);
+
+impl Env {
+    /// The process environment, read now.
+    pub fn from_process() -> Env {
+        Env(std::env::vars().collect())
+    }
+
+    /// A fixed map, for tests and tools.
+    pub fn from_map(vars: HashMap<String, String>) -> Env {
+        Env(vars)
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Env {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Env(iter
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect())
+    }
+}
+
+/// Why a value could not be resolved. The message never contains a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InterpolateError {
+    #[error("environment variable {0} is not set (set it, or write `${{{0}:-default}}`)")]
+    Missing(String),
+    #[error("unterminated `${{` (write `$${{` for a literal `${{`)")]
+    Unterminated,
+    #[error("`${{{0}}}` is not a valid variable name")]
+    BadName(String),
+}
+
+/// Resolves every `${...}` in `text`.
+pub fn resolve(text: &str, env: &Env) -> Result<String, InterpolateError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("$${") {
+            out.push_str("${");
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("${") {
+            let close = after.find('}').ok_or(InterpolateError::Unterminated)?;
+            let inner = &after[..close];
+            let (name, default) = match inner.split_once(":-") {
+                Some((name, default)) => (name, Some(default)),
+                None => (inner, None),
+            };
+            let valid = !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit());
+            if !valid {
+                return Err(InterpolateError::BadName(inner.to_owned()));
+            }
+            match (env.get(name), default) {
+                (Some(""), Some(default)) => out.push_str(default),
+                (Some(value), _) => out.push_str(value),
+                (None, Some(default)) => out.push_str(default),
+                (None, None) => return Err(InterpolateError::Missing(name.to_owned())),
+            }
+            rest = &after[close + 1..];
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn resolves_variables_defaults_and_escapes() {
+        let env: Env = [("TOKEN", "s3cr3t: #x"), ("EMPTY", "")]
+            .into_iter()
+            .collect();
+        let cases = [
+            ("Bearer ${TOKEN}", "Bearer s3cr3t: #x"),
+            ("${UNSET:-http://127.0.0.1:9/x}", "http://127.0.0.1:9/x"),
+            ("${EMPTY:-fallback}", "fallback"),
+            ("${TOKEN:-unused}", "s3cr3t: #x"),
+            ("cost $5 and $${LITERAL}", "cost $5 and ${LITERAL}"),
+            ("no variables", "no variables"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(resolve(input, &env).unwrap(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn missing_and_malformed_are_errors() {
+        let env = Env::default();
+        assert_eq!(
+            resolve("${CRM_TOKEN}", &env),
+            Err(InterpolateError::Missing("CRM_TOKEN".into()))
+        );
+        assert_eq!(resolve("${OPEN", &env), Err(InterpolateError::Unterminated));
+        assert!(matches!(
+            resolve("${a-b}", &env),
+            Err(InterpolateError::BadName(_))
+        ));
+    }
+}

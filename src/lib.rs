@@ -1,0 +1,35 @@
+//! Switchboard: a webhook fan-out relay.
+//!
+//! # Layout
+//!
+//! - `config`: the serde mirror of `routes.yaml`, parsing only.
+//! - `runtime`: compiles a config into the immutable snapshot requests read;
+//!   the one validation path for start-up, `check` and reload.
+//! - `source`, `target`: one compiled sender and one compiled downstream.
+//! - `rules`, `path`, `transform`, `jq`: pure decisions: which routes match,
+//!   which target gets which body.
+//! - `interpolate`, `units`, `problems`: `${NAME}`, `10s`/`1MiB`/`10/s`, and
+//!   config errors with their place.
+//! - `ingress`: the HTTP side of `POST /hooks/{source}`: client IP, auth,
+//!   body limit, probes.
+//! - `accept`: turns one admitted webhook into an id and its deliveries.
+//! - `dispatch`: per-target queues that feed `deliver`.
+//! - `deliver`: one attempt and its outcome.
+//! - `relay`: wiring: the accept loop, reload and shutdown.
+
+pub mod accept;
+pub mod config;
+pub mod deliver;
+pub mod dispatch;
+pub mod ingress;
+pub mod interpolate;
+pub mod jq;
+pub mod path;
+pub mod problems;
+pub mod relay;
+pub mod rules;
+pub mod runtime;
+pub mod source;
+pub mod target;
+pub mod transform;
+pub mod units;

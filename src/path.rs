@@ -1,0 +1,191 @@
+//! Dotted paths into a JSON document: `assist.summary.topics[*]`,
+//! `call.users[0].fullName`.
+//!
+//! A path is parsed once, at config compile time, into steps. Conditions ask
+//! whether any value at a path satisfies a predicate ([`Path::any`]), without
+//! allocating; `select` and `omit` transforms walk the same steps. Absent keys,
+//! `null` and empty arrays yield no value at all, so every condition treats
+//! them alike. An array at the end of a path yields its elements.
+
+use std::fmt;
+
+use serde_json::Value;
+
+/// One step of a path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Step {
+    /// An object member.
+    Key(String),
+    /// An array element by position.
+    Index(usize),
+    /// Every element of an array: `[*]`.
+    Each,
+}
+
+/// A parsed path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path {
+    text: String,
+    steps: Vec<Step>,
+}
+
+/// Why a path does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid path `{path}`: {reason} (write it like `assist.summary.topics[*]` or `call.users[0].fullName`)"
+)]
+pub struct PathError {
+    path: String,
+    reason: &'static str,
+}
+
+impl Path {
+    /// Parses `a.b[*].c[0]`. Keys may hold any character but `.`, `[` and `]`.
+    pub fn parse(text: &str) -> Result<Path, PathError> {
+        let fail = |reason| PathError {
+            path: text.to_owned(),
+            reason,
+        };
+        if text.trim().is_empty() {
+            return Err(fail("it is empty"));
+        }
+        let mut steps = Vec::new();
+        for (i, segment) in text.split('.').enumerate() {
+            let (key, mut rest) = match segment.find('[') {
+                Some(at) => segment.split_at(at),
+                None => (segment, ""),
+            };
+            if key.contains(']') {
+                return Err(fail("a `]` without `[`"));
+            }
+            // Only the first segment may start with `[`: `[*].name` on an array.
+            if key.is_empty() && (i != 0 || rest.is_empty()) {
+                return Err(fail("an empty key (two dots, or a dot at an end)"));
+            }
+            if !key.is_empty() {
+                steps.push(Step::Key(key.to_owned()));
+            }
+            while !rest.is_empty() {
+                let Some(close) = rest.find(']') else {
+                    return Err(fail("a `[` without `]`"));
+                };
+                let inside = &rest[1..close];
+                steps.push(match inside {
+                    "*" => Step::Each,
+                    n => Step::Index(
+                        n.parse()
+                            .map_err(|_| fail("an index that is not `*` or a number"))?,
+                    ),
+                });
+                rest = &rest[close + 1..];
+                if !rest.is_empty() && !rest.starts_with('[') {
+                    return Err(fail("text after `]` that is not another `[...]` or `.`"));
+                }
+            }
+        }
+        Ok(Path {
+            text: text.to_owned(),
+            steps,
+        })
+    }
+
+    /// The steps, in order.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// Whether any value at this path satisfies `pred`. Arrays reached at the
+    /// end are visited element by element; `null` is never visited.
+    pub fn any(&self, root: &Value, mut pred: impl FnMut(&Value) -> bool) -> bool {
+        any_at(root, &self.steps, &mut pred)
+    }
+
+    /// Whether the path yields at least one value: present, not `null`, not `[]`.
+    pub fn exists(&self, root: &Value) -> bool {
+        self.any(root, |_| true)
+    }
+}
+
+fn any_at(value: &Value, steps: &[Step], pred: &mut dyn FnMut(&Value) -> bool) -> bool {
+    let Some((step, rest)) = steps.split_first() else {
+        return match value {
+            Value::Null => false,
+            Value::Array(items) => items.iter().any(|item| !item.is_null() && pred(item)),
+            leaf => pred(leaf),
+        };
+    };
+    match (step, value) {
+        (Step::Key(key), Value::Object(map)) => map.get(key).is_some_and(|v| any_at(v, rest, pred)),
+        (Step::Index(i), Value::Array(items)) => {
+            items.get(*i).is_some_and(|v| any_at(v, rest, pred))
+        }
+        (Step::Each, Value::Array(items)) => items.iter().any(|v| any_at(v, rest, pred)),
+        _ => false,
+    }
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn values(path: &str, doc: &Value) -> Vec<Value> {
+        let mut out = Vec::new();
+        Path::parse(path).unwrap().any(doc, |v| {
+            out.push(v.clone());
+            false
+        });
+        out
+    }
+
+    #[test]
+    fn parses_keys_indexes_and_wildcards() {
+        let p = Path::parse("a.b[*].c[0][*]").unwrap();
+        assert_eq!(
+            p.steps(),
+            [
+                Step::Key("a".into()),
+                Step::Key("b".into()),
+                Step::Each,
+                Step::Key("c".into()),
+                Step::Index(0),
+                Step::Each
+            ]
+        );
+        assert_eq!(
+            Path::parse("[*].x").unwrap().steps(),
+            [Step::Each, Step::Key("x".into())]
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_paths() {
+        for bad in ["", "a..b", "a.", ".a", "a[", "a[x]", "a]b", "a[0]b"] {
+            assert!(Path::parse(bad).is_err(), "{bad:?} should not parse");
+        }
+    }
+
+    #[test]
+    fn absent_null_and_empty_yield_nothing() {
+        let doc = json!({"a": null, "b": [], "c": {"d": [null]}});
+        for path in ["a", "b", "c.d", "c.d[*]", "x.y", "b[0]", "a[*].z"] {
+            assert!(values(path, &doc).is_empty(), "{path} yielded something");
+            assert!(!Path::parse(path).unwrap().exists(&doc));
+        }
+    }
+
+    #[test]
+    fn walks_nested_arrays_of_objects() {
+        let doc = json!({"s": [{"a": [{"q": 1}, {"q": 2}]}, {"a": [{"q": 3}]}, {"b": 1}]});
+        assert_eq!(values("s[*].a[*].q", &doc), [json!(1), json!(2), json!(3)]);
+        assert_eq!(values("s[1].a[0].q", &doc), [json!(3)]);
+        assert_eq!(values("s[0].a", &doc), [json!({"q": 1}), json!({"q": 2})]);
+    }
+}

@@ -1,0 +1,83 @@
+//! Config problems: every one found, each with its place in `routes.yaml`.
+//!
+//! Compiling collects problems instead of stopping at the first, so `check`,
+//! start-up and reload can report them all at once.
+
+use std::fmt;
+
+use serde_saphyr::Location;
+
+/// One thing wrong with the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where, as a path into the file: `routes[2].to[0]`.
+    pub place: String,
+    /// Line and column, where the parser recorded them.
+    pub position: Option<(u64, u64)>,
+    /// What is wrong, and where it helps, what would be right.
+    pub message: String,
+}
+
+/// All problems found in one config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Problems(Vec<Problem>);
+
+impl Problems {
+    /// Records a problem at `place`, with the YAML position when known.
+    pub fn push(
+        &mut self,
+        place: impl Into<String>,
+        at: Option<&Location>,
+        message: impl Into<String>,
+    ) {
+        let position = at.filter(|l| l.line() > 0).map(|l| (l.line(), l.column()));
+        self.0.push(Problem {
+            place: place.into(),
+            position,
+            message: message.into(),
+        });
+    }
+
+    /// Whether nothing was found.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The problems, in the order they were found.
+    pub fn iter(&self) -> impl Iterator<Item = &Problem> {
+        self.0.iter()
+    }
+
+    /// `Ok(value)` when nothing was found.
+    pub fn into_result<T>(self, value: T) -> Result<T, Problems> {
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.place, self.message)?;
+        if let Some((line, column)) = self.position {
+            write!(f, " (line {line} column {column})")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}

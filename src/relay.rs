@@ -1,0 +1,254 @@
+//! Wiring: the accept loop, reload and shutdown.
+//!
+//! `main` and the tests start the relay the same way: with a bound listener,
+//! a compiled runtime and the way to re-read the config. Everything the relay
+//! spawns is tracked, so [`Relay::shutdown`] can stop accepting, finish what
+//! was accepted within the grace period, and return.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use warp::Filter;
+
+use crate::config::{Config, ParseError};
+use crate::deliver::USER_AGENT;
+use crate::dispatch::Dispatcher;
+use crate::ingress::{self, Ingress};
+use crate::interpolate::Env;
+use crate::problems::Problems;
+use crate::runtime::{Runtime, Snapshot};
+
+/// Reads the environment afresh; called at every load.
+pub type EnvSource = Arc<dyn Fn() -> Env + Send + Sync>;
+
+/// Why a config could not be put in force.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error("{0}")]
+    Invalid(Problems),
+    #[error(
+        "server.listen changed from {from} to {to}; a reload cannot move the listener, restart instead"
+    )]
+    ListenChanged { from: SocketAddr, to: SocketAddr },
+}
+
+/// Parses and compiles the config file. `previous` lends unchanged rate
+/// limiters to the new runtime.
+pub fn load(
+    path: &std::path::Path,
+    env: &Env,
+    previous: Option<&Runtime>,
+) -> Result<Runtime, LoadError> {
+    let config = Config::load(path)?;
+    Runtime::compile(config, env, previous).map_err(LoadError::Invalid)
+}
+
+/// How the relay finds its config again on reload.
+#[derive(Clone)]
+pub struct Options {
+    /// The config file.
+    pub config: PathBuf,
+    /// The environment for `${NAME}`.
+    pub env: EnvSource,
+}
+
+/// A running relay.
+pub struct Relay {
+    addr: SocketAddr,
+    options: Options,
+    snapshot: Arc<Snapshot>,
+    dispatcher: Arc<Dispatcher>,
+    tasks: TaskTracker,
+    stop: CancellationToken,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// Why the relay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    #[error("cannot read the listener's address: {0}")]
+    Listener(#[source] std::io::Error),
+}
+
+impl Relay {
+    /// Starts serving `listener` with `runtime`.
+    pub fn start(
+        listener: TcpListener,
+        runtime: Runtime,
+        options: Options,
+    ) -> Result<Relay, StartError> {
+        let addr = listener.local_addr().map_err(StartError::Listener)?;
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            // A webhook is not re-sent somewhere a 3xx points to (SSRF).
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(StartError::Client)?;
+        let snapshot = Arc::new(Snapshot::new(runtime));
+        let tasks = TaskTracker::new();
+        let dispatcher = Dispatcher::new(client, snapshot.clone(), tasks.clone());
+        let ingress = Arc::new(Ingress {
+            snapshot: snapshot.clone(),
+            dispatcher: dispatcher.clone(),
+        });
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(serve(listener, ingress, snapshot.clone(), stop.clone()));
+        tracing::info!(%addr, "listening");
+        Ok(Relay {
+            addr,
+            options,
+            snapshot,
+            dispatcher,
+            tasks,
+            stop,
+            server,
+        })
+    }
+
+    /// The ingress address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The runtime in force.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.snapshot.load()
+    }
+
+    /// Re-reads the config file and the environment, and puts the result in
+    /// force if it is valid; otherwise the old config stays and every problem
+    /// is logged and returned. What SIGHUP does.
+    pub fn reload(&self) -> Result<(), LoadError> {
+        let current = self.snapshot.load();
+        let result =
+            load(&self.options.config, &(self.options.env)(), Some(&current)).and_then(|next| {
+                if next.server.listen != current.server.listen {
+                    return Err(LoadError::ListenChanged {
+                        from: current.server.listen,
+                        to: next.server.listen,
+                    });
+                }
+                Ok(next)
+            });
+        match result {
+            Ok(next) => {
+                let next = Arc::new(next);
+                self.snapshot.store(next.clone());
+                self.dispatcher.sync(&next);
+                tracing::info!(
+                    routes = next.routes.0.len(),
+                    targets = next.targets.len(),
+                    sources = next.sources.len(),
+                    "reloaded config"
+                );
+                Ok(())
+            }
+            Err(error) => {
+                match &error {
+                    LoadError::Invalid(problems) => {
+                        for problem in problems.iter() {
+                            tracing::error!(%problem, "reload rejected; the previous config stays in force");
+                        }
+                    }
+                    other => {
+                        tracing::error!(error = %other, "reload rejected; the previous config stays in force")
+                    }
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Stops accepting, lets open requests finish, then waits for queued and
+    /// in-flight deliveries up to `server.shutdown_grace`.
+    pub async fn shutdown(self) {
+        let grace = self.snapshot.load().server.shutdown_grace;
+        self.stop.cancel();
+        if let Err(error) = self.server.await {
+            tracing::error!(%error, "the accept loop ended abnormally");
+        }
+        self.dispatcher.close();
+        self.tasks.close();
+        let pending: usize = self.dispatcher.depths().iter().map(|(_, n)| n).sum();
+        tracing::info!(pending, grace_secs = grace.as_secs(), "draining deliveries");
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "shutdown grace period over; deliveries still queued or in flight were dropped"
+            );
+        } else {
+            tracing::info!("all deliveries finished; stopped");
+        }
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    ingress: Arc<Ingress>,
+    snapshot: Arc<Snapshot>,
+    stop: CancellationToken,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off briefly
+                    // instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stop.cancelled() => break,
+        };
+        let routes = warp::any()
+            .map(move || peer)
+            .and(ingress::filter(ingress.clone(), peer))
+            .map(|_, reply| reply);
+        let service = TowerToHyperService::new(warp::service(routes));
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(snapshot.load().server.header_timeout);
+        let connection = graceful.watch(
+            builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned(),
+        );
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    let grace = snapshot.load().server.shutdown_grace;
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("open connections did not finish within the grace period");
+    }
+}

@@ -1,0 +1,484 @@
+//! Compiled routing conditions and route selection.
+//!
+//! `routes:` becomes a [`Routes`] whose [`Routes::select`] is a pure function
+//! of one webhook: which routes match and which target gets which transform.
+//! Compiling collects every problem with its place. No I/O here.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName};
+use regex::Regex;
+use serde_json::Value;
+
+use crate::config::{AnswerConfig, ConditionConfig, HeaderConditionConfig, Located};
+use crate::jq::{self, Program};
+use crate::path::Path;
+use crate::problems::Problems;
+use crate::transform::Transform;
+
+/// Where the domain conditions look in a payload, per source.
+#[derive(Debug)]
+pub struct Fields {
+    /// Recognized topics.
+    pub topics: Path,
+    /// Values naming a completed playbook (name, id).
+    pub playbooks: Vec<Path>,
+    /// Recorded answers: objects with a question and an answer.
+    pub answers: Path,
+    /// Key of the question in an answer object.
+    pub question: String,
+    /// Key of the answer in an answer object.
+    pub answer: String,
+}
+
+/// One webhook, as conditions see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    /// The source it came in on.
+    pub source: &'a str,
+    /// That source's layout.
+    pub fields: &'a Fields,
+    /// The request headers.
+    pub headers: &'a HeaderMap,
+    /// The parsed body.
+    pub body: &'a Value,
+}
+
+/// A compiled condition.
+#[derive(Debug)]
+pub enum Condition {
+    /// Any topic equals one of these (stored lower-case).
+    Topic(Vec<String>),
+    /// A playbook name or id equals one of these (stored lower-case).
+    Playbook(Vec<String>),
+    /// An answer item whose question equals this (lower-case) passes the test.
+    Answer { question: String, test: Text },
+    /// The path yields a value.
+    Has(Path),
+    /// A value at the path passes the operator.
+    Field { path: Path, op: Op },
+    /// The source is one of these.
+    Source(Vec<String>),
+    /// The header is present and passes the test.
+    Header { name: HeaderName, test: Text },
+    /// All hold.
+    All(Vec<Condition>),
+    /// One holds.
+    Any(Vec<Condition>),
+    /// Does not hold.
+    Not(Box<Condition>),
+    /// The program's first output is truthy.
+    Jq(Program),
+}
+
+/// Comparison of a JSON value.
+#[derive(Debug)]
+pub enum Op {
+    Equals(Value),
+    In(Vec<Value>),
+    Contains(Value),
+    Matches(Regex),
+    Gt(Value),
+    Lt(Value),
+}
+
+/// Comparison of a string.
+#[derive(Debug)]
+pub enum Text {
+    Equals(String),
+    In(Vec<String>),
+    Matches(Regex),
+}
+
+impl Condition {
+    /// Whether the webhook satisfies the condition.
+    pub fn eval(&self, event: &Event<'_>) -> bool {
+        match self {
+            Condition::Topic(wanted) => event.fields.topics.any(event.body, |v| eq_fold(v, wanted)),
+            Condition::Playbook(wanted) => event
+                .fields
+                .playbooks
+                .iter()
+                .any(|p| p.any(event.body, |v| eq_fold(v, wanted))),
+            Condition::Answer { question, test } => event.fields.answers.any(event.body, |item| {
+                let asked = item.get(&event.fields.question).and_then(Value::as_str);
+                let answer = item.get(&event.fields.answer).and_then(Value::as_str);
+                match (asked, answer) {
+                    (Some(asked), Some(answer)) => {
+                        eq_ci(asked, question) && test.eval_folded(answer)
+                    }
+                    _ => false,
+                }
+            }),
+            Condition::Has(path) => path.exists(event.body),
+            Condition::Field { path, op } => path.any(event.body, |v| op.eval(v)),
+            Condition::Source(names) => names.iter().any(|n| n == event.source),
+            Condition::Header { name, test } => event
+                .headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(|v| test.eval(v)),
+            Condition::All(all) => all.iter().all(|c| c.eval(event)),
+            Condition::Any(any) => any.iter().any(|c| c.eval(event)),
+            Condition::Not(inner) => !inner.eval(event),
+            Condition::Jq(program) => match program.first(event.body) {
+                Ok(Some(out)) => jq::truthy(&out),
+                Ok(None) => false,
+                Err(error) => {
+                    tracing::debug!(%error, "jq condition failed; treated as not matching");
+                    false
+                }
+            },
+        }
+    }
+}
+
+/// Case-insensitive equality with an already lower-cased `lower`; allocates
+/// only for non-ASCII text.
+fn eq_ci(text: &str, lower: &str) -> bool {
+    if text.is_ascii() {
+        text.eq_ignore_ascii_case(lower)
+    } else {
+        text.to_lowercase() == lower
+    }
+}
+
+fn eq_fold(value: &Value, wanted: &[String]) -> bool {
+    match value {
+        Value::String(s) => wanted.iter().any(|w| eq_ci(s, w)),
+        Value::Number(n) => wanted.iter().any(|w| n.to_string() == *w),
+        _ => false,
+    }
+}
+
+impl Op {
+    fn eval(&self, value: &Value) -> bool {
+        match self {
+            Op::Equals(want) => value == want,
+            Op::In(list) => list.contains(value),
+            Op::Contains(want) => match (value, want) {
+                (Value::String(s), Value::String(w)) => s.contains(w.as_str()),
+                (v, w) => v == w,
+            },
+            Op::Matches(re) => match value {
+                Value::String(s) => re.is_match(s),
+                Value::Number(n) => re.is_match(&n.to_string()),
+                Value::Bool(b) => re.is_match(if *b { "true" } else { "false" }),
+                _ => false,
+            },
+            Op::Gt(bound) => compare(value, bound).is_some_and(|o| o.is_gt()),
+            Op::Lt(bound) => compare(value, bound).is_some_and(|o| o.is_lt()),
+        }
+    }
+}
+
+/// Numbers compare as numbers and strings as strings (ISO timestamps sort
+/// correctly that way); anything else does not compare.
+fn compare(value: &Value, bound: &Value) -> Option<std::cmp::Ordering> {
+    match (value, bound) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64()?.partial_cmp(&b.as_f64()?),
+        (Value::String(a), Value::String(b)) => Some(a.as_str().cmp(b.as_str())),
+        _ => None,
+    }
+}
+
+impl Text {
+    fn eval(&self, value: &str) -> bool {
+        match self {
+            Text::Equals(want) => value == want,
+            Text::In(list) => list.iter().any(|w| w == value),
+            Text::Matches(re) => re.is_match(value),
+        }
+    }
+
+    /// Like `eval`, with `Equals` and `In` compiled lower-case.
+    fn eval_folded(&self, value: &str) -> bool {
+        match self {
+            Text::Matches(re) => re.is_match(value),
+            _ => self.eval(&value.to_lowercase()),
+        }
+    }
+}
+
+/// A compiled route.
+#[derive(Debug)]
+pub struct Route {
+    /// The route's name.
+    pub name: String,
+    /// `None` matches every webhook.
+    pub when: Option<Condition>,
+    /// Targets with the transform each receives from this route.
+    pub to: Vec<(String, Arc<Transform>)>,
+}
+
+/// The routes, in order.
+#[derive(Debug, Default)]
+pub struct Routes(pub Vec<Route>);
+
+/// One delivery decided for a webhook.
+#[derive(Debug, Clone, Copy)]
+pub struct Choice<'r> {
+    /// The target's name.
+    pub target: &'r str,
+    /// The first matching route that named it.
+    pub route: &'r str,
+    /// The body it gets.
+    pub transform: &'r Transform,
+}
+
+/// What the rules decided for one webhook.
+#[derive(Debug, Default)]
+pub struct Decision<'r> {
+    /// Every matching route, in order.
+    pub matched: Vec<&'r str>,
+    /// One choice per target, from the first matching route that names it.
+    pub choices: Vec<Choice<'r>>,
+}
+
+impl Routes {
+    /// Evaluates every route in order. Each target is chosen at most once, by
+    /// the first matching route that names it.
+    pub fn select(&self, event: &Event<'_>) -> Decision<'_> {
+        let mut decision = Decision::default();
+        for route in &self.0 {
+            if !route.when.as_ref().is_none_or(|c| c.eval(event)) {
+                continue;
+            }
+            decision.matched.push(&route.name);
+            for (target, transform) in &route.to {
+                if !decision.choices.iter().any(|c| c.target == target) {
+                    decision.choices.push(Choice {
+                        target,
+                        route: &route.name,
+                        transform,
+                    });
+                }
+            }
+        }
+        decision
+    }
+}
+
+/// Compiles one condition; problems go to `problems` under `place`.
+pub fn compile(cfg: ConditionConfig, place: &str, problems: &mut Problems) -> Option<Condition> {
+    let mut parts: Vec<Option<Condition>> = Vec::new();
+    let operator_count = [
+        cfg.equals.is_some(),
+        cfg.in_.is_some(),
+        cfg.contains.is_some(),
+        cfg.matches.is_some(),
+        cfg.gt.is_some(),
+        cfg.lt.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+
+    if let Some(topics) = cfg.topic {
+        parts.push(Some(Condition::Topic(lower(topics.into_vec()))));
+    }
+    if let Some(playbooks) = cfg.playbook {
+        parts.push(Some(Condition::Playbook(lower(playbooks.into_vec()))));
+    }
+    if let Some(answer) = cfg.answer {
+        parts.push(compile_answer(answer, &format!("{place}.answer"), problems));
+    }
+    if let Some(has) = cfg.has {
+        parts.push(path(&has, &format!("{place}.has"), problems).map(Condition::Has));
+    }
+    match (cfg.field, operator_count) {
+        (Some(field), 1) => {
+            let path = path(&field, &format!("{place}.field"), problems);
+            let op = if let Some(v) = cfg.equals {
+                Some(Op::Equals(v))
+            } else if let Some(v) = cfg.in_ {
+                Some(Op::In(v))
+            } else if let Some(v) = cfg.contains {
+                Some(Op::Contains(v))
+            } else if let Some(re) = cfg.matches {
+                regex(
+                    &re.value,
+                    &format!("{place}.matches"),
+                    Some(&re.referenced),
+                    problems,
+                )
+                .map(Op::Matches)
+            } else if let Some(v) = cfg.gt {
+                Some(Op::Gt(v))
+            } else {
+                cfg.lt.map(Op::Lt)
+            };
+            parts.push(path.zip(op).map(|(path, op)| Condition::Field { path, op }));
+        }
+        (Some(field), n) => {
+            problems.push(
+                format!("{place}.field"),
+                Some(&field.referenced),
+                format!(
+                    "`field` needs exactly one of equals, in, contains, matches, gt, lt; found {n} (e.g. `{{field: call.direction, equals: IN}}`)"
+                ),
+            );
+        }
+        (None, 0) => {}
+        (None, _) => problems.push(
+            place.to_owned(),
+            None,
+            "equals, in, contains, matches, gt and lt compare a `field`; add `field: some.path`",
+        ),
+    }
+    if let Some(sources) = cfg.source {
+        parts.push(Some(Condition::Source(sources.into_vec())));
+    }
+    if let Some(header) = cfg.header {
+        parts.push(compile_header(header, &format!("{place}.header"), problems));
+    }
+    if let Some(all) = cfg.all {
+        parts.push(list(all, &format!("{place}.all"), problems).map(Condition::All));
+    }
+    if let Some(any) = cfg.any {
+        parts.push(list(any, &format!("{place}.any"), problems).map(Condition::Any));
+    }
+    if let Some(not) = cfg.not {
+        parts.push(
+            compile(*not, &format!("{place}.not"), problems).map(|c| Condition::Not(Box::new(c))),
+        );
+    }
+    if let Some(code) = cfg.jq {
+        match Program::compile(&code.value) {
+            Ok(program) => parts.push(Some(Condition::Jq(program))),
+            Err(e) => {
+                problems.push(format!("{place}.jq"), Some(&code.referenced), e.to_string());
+                parts.push(None);
+            }
+        }
+    }
+    if parts.is_empty() {
+        problems.push(
+            place.to_owned(),
+            None,
+            "empty condition: use one of topic, playbook, answer, has, field, source, header, all, any, not, jq",
+        );
+        return None;
+    }
+    let mut parts: Vec<Condition> = parts.into_iter().collect::<Option<_>>()?;
+    Some(if parts.len() == 1 {
+        parts.remove(0)
+    } else {
+        Condition::All(parts)
+    })
+}
+
+fn list(
+    items: Vec<ConditionConfig>,
+    place: &str,
+    problems: &mut Problems,
+) -> Option<Vec<Condition>> {
+    let compiled: Vec<Option<Condition>> = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| compile(c, &format!("{place}[{i}]"), problems))
+        .collect();
+    compiled.into_iter().collect()
+}
+
+fn compile_answer(
+    cfg: Located<AnswerConfig>,
+    place: &str,
+    problems: &mut Problems,
+) -> Option<Condition> {
+    let at = cfg.referenced;
+    let AnswerConfig {
+        question,
+        equals,
+        in_,
+        matches,
+    } = cfg.value;
+    let test = text(
+        equals.map(|s| s.to_lowercase()),
+        in_.map(lower),
+        matches,
+        place,
+        &at,
+        problems,
+    )?;
+    Some(Condition::Answer {
+        question: question.to_lowercase(),
+        test,
+    })
+}
+
+fn compile_header(
+    cfg: Located<HeaderConditionConfig>,
+    place: &str,
+    problems: &mut Problems,
+) -> Option<Condition> {
+    let at = cfg.referenced;
+    let HeaderConditionConfig {
+        name,
+        equals,
+        matches,
+    } = cfg.value;
+    let name = match HeaderName::try_from(name.as_str()) {
+        Ok(name) => Some(name),
+        Err(_) => {
+            problems.push(
+                format!("{place}.name"),
+                Some(&at),
+                format!("`{name}` is not a valid header name"),
+            );
+            None
+        }
+    };
+    let test = text(equals, None, matches, place, &at, problems);
+    Some(Condition::Header {
+        name: name?,
+        test: test?,
+    })
+}
+
+fn text(
+    equals: Option<String>,
+    in_: Option<Vec<String>>,
+    matches: Option<String>,
+    place: &str,
+    at: &serde_saphyr::Location,
+    problems: &mut Problems,
+) -> Option<Text> {
+    match (equals, in_, matches) {
+        (Some(v), None, None) => Some(Text::Equals(v)),
+        (None, Some(v), None) => Some(Text::In(v)),
+        (None, None, Some(re)) => {
+            regex(&re, &format!("{place}.matches"), Some(at), problems).map(Text::Matches)
+        }
+        _ => {
+            problems.push(
+                place.to_owned(),
+                Some(at),
+                "needs exactly one of equals, in, matches",
+            );
+            None
+        }
+    }
+}
+
+fn path(text: &Located<String>, place: &str, problems: &mut Problems) -> Option<Path> {
+    Path::parse(&text.value)
+        .map_err(|e| problems.push(place.to_owned(), Some(&text.referenced), e.to_string()))
+        .ok()
+}
+
+fn regex(
+    re: &str,
+    place: &str,
+    at: Option<&serde_saphyr::Location>,
+    problems: &mut Problems,
+) -> Option<Regex> {
+    Regex::new(re)
+        .map_err(|e| problems.push(place.to_owned(), at, format!("invalid regex: {e}")))
+        .ok()
+}
+
+fn lower(values: Vec<String>) -> Vec<String> {
+    values.into_iter().map(|v| v.to_lowercase()).collect()
+}

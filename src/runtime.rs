@@ -1,0 +1,263 @@
+//! The compiled, immutable snapshot of `routes.yaml` that every request reads.
+//!
+//! [`Runtime::compile`] is the one validation path: start-up, `check` and
+//! reload all call it, and it reports every problem at once. A `Runtime`
+//! exists only if the whole config is valid, so nothing downstream re-checks.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use ipnet::IpNet;
+
+use crate::config::{Config, Located, TransformConfig};
+use crate::interpolate::Env;
+use crate::jq::Program;
+use crate::path::Path;
+use crate::problems::Problems;
+use crate::rules::{self, Route, Routes};
+use crate::source::{self, Source};
+use crate::target::{self, Target};
+use crate::transform::{Selection, Transform};
+use crate::units;
+
+/// Process-wide settings.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Ingress address.
+    pub listen: SocketAddr,
+    /// Peers whose forwarded headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Largest body, in bytes.
+    pub max_body: usize,
+    /// Time allowed for request headers.
+    pub header_timeout: Duration,
+    /// Time SIGTERM waits for deliveries.
+    pub shutdown_grace: Duration,
+    /// Per-target queue bound.
+    pub queue: usize,
+}
+
+/// A valid config, ready to serve.
+#[derive(Debug)]
+pub struct Runtime {
+    /// Process-wide settings.
+    pub server: Server,
+    /// Sources by name.
+    pub sources: HashMap<String, Arc<Source>>,
+    /// Targets by name, in file order.
+    pub targets: IndexMap<String, Arc<Target>>,
+    /// Routes in order.
+    pub routes: Routes,
+}
+
+impl Runtime {
+    /// Compiles a parsed config. `previous` is the config in force (on
+    /// reload), whose unchanged rate limiters are carried over.
+    pub fn compile(
+        cfg: Config,
+        env: &Env,
+        previous: Option<&Runtime>,
+    ) -> Result<Runtime, Problems> {
+        let mut problems = Problems::default();
+        let s = &cfg.server;
+        let listen = s
+            .listen
+            .value
+            .parse::<SocketAddr>()
+            .map_err(|_| {
+                problems.push(
+                    "server.listen",
+                    Some(&s.listen.referenced),
+                    format!(
+                        "`{}` is not an address with a port (e.g. 0.0.0.0:8080)",
+                        s.listen.value
+                    ),
+                )
+            })
+            .ok();
+        let trusted_proxies =
+            source::parse_nets(&s.trusted_proxies, "server.trusted_proxies", &mut problems);
+        let max_body = units::size(&s.max_body.value)
+            .map_err(|e| problems.push("server.max_body", Some(&s.max_body.referenced), e))
+            .ok();
+        let header_timeout = duration(&s.header_timeout, "server.header_timeout", &mut problems);
+        let shutdown_grace = duration(&s.shutdown_grace, "server.shutdown_grace", &mut problems);
+        if s.queue == 0 {
+            problems.push("server.queue", None, "must be at least 1");
+        }
+
+        let mut sources = HashMap::new();
+        for (name, source_cfg) in cfg.sources {
+            if !valid_name(&name) {
+                problems.push(
+                    format!("sources.{name}"),
+                    None,
+                    "a source name may use letters, digits, `-` and `_` only (it is a URL segment)",
+                );
+            }
+            if let Some(source) = source::compile(&name, source_cfg, env, &mut problems) {
+                sources.insert(name, Arc::new(source));
+            }
+        }
+        if sources.is_empty() && problems.is_empty() {
+            problems.push("sources", None, "no source is defined, so nothing can be received (e.g. `sources: {sipgate: {allow: [217.116.118.254]}}`)");
+        }
+
+        let mut targets = IndexMap::new();
+        let mut defaults: HashMap<String, Arc<Transform>> = HashMap::new();
+        for (name, target_cfg) in &cfg.targets {
+            let old = previous.and_then(|p| p.targets.get(name)).map(Arc::as_ref);
+            if let Some(target) = target::compile(name, target_cfg, env, old, &mut problems) {
+                targets.insert(name.clone(), Arc::new(target));
+            }
+            let transform = match &target_cfg.transform {
+                Some(t) => {
+                    compile_transform(t, &format!("targets.{name}.transform"), &mut problems)
+                }
+                None => Some(Transform::None),
+            };
+            if let Some(t) = transform {
+                defaults.insert(name.clone(), Arc::new(t));
+            }
+        }
+
+        let mut routes = Vec::new();
+        for (i, route_cfg) in cfg.routes.into_iter().enumerate() {
+            let place = format!("routes[{i}]");
+            let name = route_cfg.name.unwrap_or_else(|| place.clone());
+            let when = route_cfg
+                .when
+                .and_then(|c| rules::compile(c, &format!("{place}.when"), &mut problems));
+            let transform = route_cfg
+                .transform
+                .as_ref()
+                .and_then(|t| compile_transform(t, &format!("{place}.transform"), &mut problems))
+                .map(Arc::new);
+            if route_cfg.to.is_empty() {
+                problems.push(format!("{place}.to"), None, "names no target");
+            }
+            let mut to = Vec::new();
+            for (j, target) in route_cfg.to.iter().enumerate() {
+                if !cfg.targets.contains_key(&target.value) {
+                    let known: Vec<&str> = cfg.targets.keys().map(String::as_str).collect();
+                    problems.push(
+                        format!("{place}.to[{j}]"),
+                        Some(&target.referenced),
+                        format!(
+                            "unknown target \"{}\" (targets: {})",
+                            target.value,
+                            known.join(", ")
+                        ),
+                    );
+                } else if let Some(chosen) = transform
+                    .clone()
+                    .or_else(|| defaults.get(&target.value).cloned())
+                {
+                    to.push((target.value.clone(), chosen));
+                }
+            }
+            routes.push(Route { name, when, to });
+        }
+
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let (Some(listen), Some(max_body), Some(header_timeout), Some(shutdown_grace)) =
+            (listen, max_body, header_timeout, shutdown_grace)
+        else {
+            return Err(problems);
+        };
+        Ok(Runtime {
+            server: Server {
+                listen,
+                trusted_proxies,
+                max_body,
+                header_timeout,
+                shutdown_grace,
+                queue: s.queue,
+            },
+            sources,
+            targets,
+            routes: Routes(routes),
+        })
+    }
+}
+
+fn duration(text: &Located<String>, place: &str, problems: &mut Problems) -> Option<Duration> {
+    units::duration(&text.value)
+        .map_err(|e| problems.push(place.to_owned(), Some(&text.referenced), e))
+        .ok()
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn compile_transform(
+    cfg: &TransformConfig,
+    place: &str,
+    problems: &mut Problems,
+) -> Option<Transform> {
+    let paths =
+        |list: &[Located<String>], kind: &str, problems: &mut Problems| -> Option<Vec<Path>> {
+            let parsed: Vec<Option<Path>> = list
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    Path::parse(&p.value)
+                        .map_err(|e| {
+                            problems.push(
+                                format!("{place}.{kind}[{i}]"),
+                                Some(&p.referenced),
+                                e.to_string(),
+                            )
+                        })
+                        .ok()
+                })
+                .collect();
+            parsed.into_iter().collect()
+        };
+    match cfg {
+        TransformConfig::None => Some(Transform::None),
+        TransformConfig::Select(list) => {
+            paths(list, "select", problems).map(|p| Transform::Select(Selection::new(&p)))
+        }
+        TransformConfig::Omit(list) => paths(list, "omit", problems).map(Transform::Omit),
+        TransformConfig::Jq(code) => Program::compile(&code.value)
+            .map(Transform::Jq)
+            .map_err(|e| {
+                problems.push(format!("{place}.jq"), Some(&code.referenced), e.to_string())
+            })
+            .ok(),
+    }
+}
+
+/// The runtime in force, swapped whole on reload. Readers clone the `Arc`
+/// under a short read lock and never hold the lock across an `.await`.
+#[derive(Debug)]
+pub struct Snapshot(std::sync::RwLock<Arc<Runtime>>);
+
+impl Snapshot {
+    /// Starts with `runtime` in force.
+    pub fn new(runtime: Runtime) -> Snapshot {
+        Snapshot(std::sync::RwLock::new(Arc::new(runtime)))
+    }
+
+    /// The runtime in force now.
+    pub fn load(&self) -> Arc<Runtime> {
+        // A poisoned lock only means a writer panicked between two plain
+        // assignments; the value inside is still a whole `Arc`.
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts `runtime` in force for every later `load`.
+    pub fn store(&self, runtime: Arc<Runtime>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = runtime;
+    }
+}

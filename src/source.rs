@@ -1,0 +1,213 @@
+//! One compiled source: who may send to `POST /hooks/{name}` and where its
+//! payloads keep topics, playbooks and answers.
+//!
+//! Decisions only (admits this address? carries the right token?); the HTTP
+//! side lives in `ingress.rs`.
+
+use std::net::IpAddr;
+
+use http::{HeaderMap, HeaderName};
+use ipnet::IpNet;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::{Located, SourceConfig};
+use crate::interpolate::{self, Env};
+use crate::path::Path;
+use crate::problems::Problems;
+use crate::rules::Fields;
+
+/// A compiled source.
+#[derive(Debug)]
+pub struct Source {
+    /// Its name, the last segment of its URL.
+    pub name: String,
+    /// Allowed client networks; `None` admits any address.
+    pub allow: Option<Vec<IpNet>>,
+    /// The shared-secret header, if any.
+    pub token: Option<Token>,
+    /// Where the domain conditions look.
+    pub fields: Fields,
+}
+
+/// A shared secret expected in a header. Only its SHA-256 is kept, so the
+/// comparison takes the same time whatever the length of the guess.
+pub struct Token {
+    /// The header carrying it.
+    pub header: HeaderName,
+    digest: [u8; 32],
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Source {
+    /// Whether `ip` may send. IPv4-mapped IPv6 addresses match IPv4 networks.
+    pub fn admits(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.allow
+            .as_ref()
+            .is_none_or(|nets| nets.iter().any(|net| net.contains(&ip)))
+    }
+
+    /// Whether the request carries the token, when one is configured.
+    pub fn authenticates(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        let Some(presented) = headers.get(&token.header) else {
+            return false;
+        };
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        digest.ct_eq(&token.digest).into()
+    }
+}
+
+/// Parses an allow-list or trusted-proxy entry: a CIDR, or a bare address as
+/// a single-host network.
+pub fn parse_net(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{text}` is not an IP address or CIDR (e.g. 217.116.118.254, 10.0.0.0/8, 2001:db8::/32)"))
+}
+
+/// Parses a list of networks, recording each bad entry.
+pub fn parse_nets(items: &[Located<String>], place: &str, problems: &mut Problems) -> Vec<IpNet> {
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| {
+            parse_net(&item.value)
+                .map_err(|e| problems.push(format!("{place}[{i}]"), Some(&item.referenced), e))
+                .ok()
+        })
+        .collect()
+}
+
+/// Compiles `sources.NAME`.
+pub fn compile(
+    name: &str,
+    cfg: SourceConfig,
+    env: &Env,
+    problems: &mut Problems,
+) -> Option<Source> {
+    let place = format!("sources.{name}");
+    let before = problems.clone();
+    let allow = cfg
+        .allow
+        .map(|items| parse_nets(&items, &format!("{place}.allow"), problems));
+    let token = cfg.token.and_then(|t| {
+        let header = HeaderName::try_from(t.header.value.as_str())
+            .map_err(|_| {
+                problems.push(
+                    format!("{place}.token.header"),
+                    Some(&t.header.referenced),
+                    format!("`{}` is not a valid header name", t.header.value),
+                )
+            })
+            .ok();
+        let value = interpolate::resolve(&t.value.value, env)
+            .map_err(|e| {
+                problems.push(
+                    format!("{place}.token.value"),
+                    Some(&t.value.referenced),
+                    e.to_string(),
+                )
+            })
+            .ok();
+        if value.as_deref() == Some("") {
+            problems.push(
+                format!("{place}.token.value"),
+                Some(&t.value.referenced),
+                "the token is empty",
+            );
+            return None;
+        }
+        Some(Token {
+            header: header?,
+            digest: Sha256::digest(value?.as_bytes()).into(),
+        })
+    });
+    let f = cfg.fields;
+    let mut path = |text: &Located<String>, field: &str| {
+        Path::parse(&text.value)
+            .map_err(|e| {
+                problems.push(
+                    format!("{place}.fields.{field}"),
+                    Some(&text.referenced),
+                    e.to_string(),
+                )
+            })
+            .ok()
+    };
+    let topics = path(&f.topics, "topics");
+    let playbooks: Option<Vec<Path>> = f.playbooks.iter().map(|p| path(p, "playbooks")).collect();
+    let answers = path(&f.answers, "answers");
+    if *problems != before {
+        return None;
+    }
+    Some(Source {
+        name: name.to_owned(),
+        allow,
+        token,
+        fields: Fields {
+            topics: topics?,
+            playbooks: playbooks?,
+            answers: answers?,
+            question: f.question,
+            answer: f.answer,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn source(allow: &[&str]) -> Source {
+        let yaml = format!(
+            "allow: [{}]\ntoken: {{header: X-Token, value: s3cret}}",
+            allow.join(", ")
+        );
+        let cfg: SourceConfig = serde_saphyr::from_str(&yaml).unwrap();
+        let mut problems = Problems::default();
+        let s = compile("s", cfg, &Env::default(), &mut problems).unwrap();
+        assert!(problems.is_empty(), "{problems}");
+        s
+    }
+
+    #[test]
+    fn allow_list_matches_ips_cidrs_and_mapped_v4() {
+        let s = source(&["217.116.118.254", "10.0.0.0/8", "2001:db8::/32"]);
+        for (ip, ok) in [
+            ("217.116.118.254", true),
+            ("217.116.118.253", false),
+            ("10.9.8.7", true),
+            ("::ffff:10.1.2.3", true),
+            ("::ffff:217.116.118.254", true),
+            ("2001:db8::1", true),
+            ("2001:db9::1", false),
+            ("127.0.0.1", false),
+        ] {
+            assert_eq!(s.admits(ip.parse().unwrap()), ok, "{ip}");
+        }
+    }
+
+    #[test]
+    fn token_must_match_exactly() {
+        let s = source(&["127.0.0.1"]);
+        let mut headers = HeaderMap::new();
+        assert!(!s.authenticates(&headers));
+        headers.insert("x-token", "s3cre".parse().unwrap());
+        assert!(!s.authenticates(&headers));
+        headers.insert("x-token", "s3cret".parse().unwrap());
+        assert!(s.authenticates(&headers));
+    }
+}

@@ -1,0 +1,196 @@
+//! One compiled target: where to send, with which headers, how fast and how
+//! many at once.
+//!
+//! Built from `targets.NAME` at start-up and on reload; never sends anything
+//! itself (`deliver.rs` does). A target whose rate and concurrency did not
+//! change across a reload keeps its limiter and semaphore, so a reload neither
+//! resets a rate limit nor lets a burst through.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use tokio::sync::Semaphore;
+use url::Url;
+
+use crate::config::TargetConfig;
+use crate::interpolate::{self, Env};
+use crate::problems::Problems;
+use crate::units::{self, Rate};
+
+/// A compiled target.
+#[derive(Debug)]
+pub struct Target {
+    /// Its name in `routes.yaml`.
+    pub name: String,
+    /// Where to send.
+    pub url: Url,
+    /// Usually POST.
+    pub method: Method,
+    /// Extra headers; every value is marked sensitive so it never shows in
+    /// debug output.
+    pub headers: HeaderMap,
+    /// Time for one attempt.
+    pub timeout: Duration,
+    /// The rate limit, if any.
+    pub limit: Option<Limit>,
+    /// Attempts in flight at once.
+    pub concurrency: Arc<Semaphore>,
+    /// The configured concurrency, to tell whether a reload changed it.
+    pub concurrency_max: u32,
+}
+
+/// A rate limiter with the settings it was built from.
+#[derive(Debug, Clone)]
+pub struct Limit {
+    /// The configured rate.
+    pub rate: Rate,
+    /// The configured burst.
+    pub burst: u32,
+    /// Shared with the previous snapshot when unchanged.
+    pub limiter: Arc<DefaultDirectRateLimiter>,
+}
+
+impl Target {
+    /// Waits for the rate limiter, if there is one.
+    pub async fn until_ready(&self) {
+        if let Some(limit) = &self.limit {
+            limit.limiter.until_ready().await;
+        }
+    }
+}
+
+/// Compiles `targets.NAME`. `previous` is the same-named target of the config
+/// in force, whose limiter and semaphore are reused when unchanged.
+pub fn compile(
+    name: &str,
+    cfg: &TargetConfig,
+    env: &Env,
+    previous: Option<&Target>,
+    problems: &mut Problems,
+) -> Option<Target> {
+    let place = format!("targets.{name}");
+    let before = problems.clone();
+
+    let url = interpolate::resolve(&cfg.url.value, env)
+        .map_err(|e| e.to_string())
+        .and_then(|text| {
+            let url = Url::parse(&text).map_err(|e| {
+                format!("not a valid URL ({e}); e.g. https://crm.example.com/api/calls")
+            })?;
+            match url.scheme() {
+                "http" | "https" => Ok(url),
+                other => Err(format!("scheme `{other}` is not http or https")),
+            }
+        })
+        .map_err(|e| problems.push(format!("{place}.url"), Some(&cfg.url.referenced), e))
+        .ok();
+
+    let method = Method::from_bytes(cfg.method.value.to_ascii_uppercase().as_bytes())
+        .map_err(|_| {
+            problems.push(
+                format!("{place}.method"),
+                Some(&cfg.method.referenced),
+                format!("`{}` is not an HTTP method", cfg.method.value),
+            )
+        })
+        .ok();
+
+    let mut headers = HeaderMap::new();
+    for (key, value) in &cfg.headers {
+        let hplace = format!("{place}.headers.{key}");
+        let Ok(header) = HeaderName::try_from(key.as_str()) else {
+            problems.push(
+                hplace,
+                Some(&value.referenced),
+                format!("`{key}` is not a valid header name"),
+            );
+            continue;
+        };
+        match interpolate::resolve(&value.value, env) {
+            Ok(text) => match HeaderValue::try_from(text) {
+                Ok(mut v) => {
+                    v.set_sensitive(true);
+                    headers.append(header, v);
+                }
+                // The value may be a secret: do not echo it.
+                Err(_) => problems.push(hplace, Some(&value.referenced), "the value has characters a header cannot carry (control characters or newlines)"),
+            },
+            Err(e) => problems.push(hplace, Some(&value.referenced), e.to_string()),
+        }
+    }
+
+    let timeout = units::duration(&cfg.timeout.value)
+        .map_err(|e| problems.push(format!("{place}.timeout"), Some(&cfg.timeout.referenced), e))
+        .ok();
+
+    let limit = match &cfg.rate {
+        None => {
+            if cfg.burst.is_some() {
+                problems.push(format!("{place}.burst"), None, "`burst` needs a `rate`");
+            }
+            None
+        }
+        Some(text) => match units::rate(&text.value) {
+            Ok(rate) => {
+                let burst = cfg.burst.unwrap_or(rate.count.get());
+                match quota(rate, burst) {
+                    Ok(quota) => {
+                        Some(reuse_limit(previous, rate, burst).unwrap_or_else(|| Limit {
+                            rate,
+                            burst,
+                            limiter: Arc::new(RateLimiter::direct(quota)),
+                        }))
+                    }
+                    Err(e) => {
+                        problems.push(format!("{place}.burst"), None, e);
+                        None
+                    }
+                }
+            }
+            Err(e) => {
+                problems.push(format!("{place}.rate"), Some(&text.referenced), e);
+                None
+            }
+        },
+    };
+
+    if cfg.concurrency == 0 {
+        problems.push(format!("{place}.concurrency"), None, "must be at least 1");
+    }
+    let concurrency = previous
+        .filter(|p| p.concurrency_max == cfg.concurrency)
+        .map(|p| p.concurrency.clone())
+        .unwrap_or_else(|| Arc::new(Semaphore::new(cfg.concurrency as usize)));
+
+    if *problems != before {
+        return None;
+    }
+    Some(Target {
+        name: name.to_owned(),
+        url: url?,
+        method: method?,
+        headers,
+        timeout: timeout?,
+        limit,
+        concurrency,
+        concurrency_max: cfg.concurrency,
+    })
+}
+
+fn quota(rate: Rate, burst: u32) -> Result<Quota, String> {
+    let burst = std::num::NonZeroU32::new(burst).ok_or("must be at least 1")?;
+    let period = rate.per / rate.count.get();
+    let quota = Quota::with_period(period)
+        .ok_or("the rate is too high: one request per nanosecond at most")?;
+    Ok(quota.allow_burst(burst))
+}
+
+fn reuse_limit(previous: Option<&Target>, rate: Rate, burst: u32) -> Option<Limit> {
+    previous?
+        .limit
+        .as_ref()
+        .filter(|l| l.rate == rate && l.burst == burst)
+        .cloned()
+}
