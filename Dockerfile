@@ -79,7 +79,14 @@ RUN apt-get update \
 
 COPY --from=builder /out/switchboard /usr/local/bin/switchboard
 # Default config: root-owned, world-readable; replace it by mounting a file.
+# routes.example.yaml binds its listeners to 127.0.0.1, which inside a container
+# is unreachable through published ports, so the copy in the image listens on
+# 0.0.0.0 instead. Then `check` proves that the binary runs on this base (shared
+# libraries) and that the shipped default config is valid.
 COPY routes.example.yaml /etc/switchboard/routes.yaml
+RUN sed -i -E 's/^([[:space:]]*(admin_)?listen:[[:space:]]*"?)127\.0\.0\.1:/\10.0.0.0:/' \
+      /etc/switchboard/routes.yaml \
+ && /usr/local/bin/switchboard check --config /etc/switchboard/routes.yaml
 
 # Numeric, so that Kubernetes' runAsNonRoot can check it.
 USER 10001:10001

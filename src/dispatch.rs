@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::accept::Delivery;
 use crate::deliver;
 use crate::runtime::{Runtime, Snapshot};
+use crate::target::Target;
 
 /// Why deliveries were not queued.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -126,8 +127,7 @@ struct Worker {
 impl Worker {
     async fn run(self, mut queue: mpsc::Receiver<Delivery>) {
         while let Some(delivery) = queue.recv().await {
-            let Some(target) = self.snapshot.load().targets.get(&self.name).cloned() else {
-                tracing::error!(id = %delivery.event, target = %self.name, "target was removed by a reload; delivery dropped");
+            let Some(target) = self.current(&delivery) else {
                 continue;
             };
             // The semaphore is never closed, so acquiring cannot fail.
@@ -135,11 +135,26 @@ impl Worker {
                 continue;
             };
             target.until_ready().await;
+            // Waiting may have spanned a reload: send with the settings in
+            // force now, so a rotated token applies to queued deliveries.
+            let Some(target) = self.current(&delivery) else {
+                continue;
+            };
             let client = self.client.clone();
             self.tasks.spawn(async move {
                 deliver::attempt(&client, &target, &delivery).await;
                 drop(permit);
             });
         }
+    }
+
+    /// The target's settings in force now; `None` (logged) if a reload
+    /// removed it.
+    fn current(&self, delivery: &Delivery) -> Option<Arc<Target>> {
+        let target = self.snapshot.load().targets.get(&self.name).cloned();
+        if target.is_none() {
+            tracing::error!(id = %delivery.event, target = %self.name, "target was removed by a reload; delivery dropped");
+        }
+        target
     }
 }
