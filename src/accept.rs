@@ -14,21 +14,8 @@ use uuid::Uuid;
 use crate::rules::Event;
 use crate::runtime::Runtime;
 use crate::source::Source;
-use crate::transform::RenderError;
-
-/// One body for one target.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    /// The webhook's id; also the `webhook-id` header, so receivers can
-    /// deduplicate.
-    pub event: Uuid,
-    /// The target's name; its settings are looked up when sending.
-    pub target: String,
-    /// The route that chose the target.
-    pub route: String,
-    /// The rendered body.
-    pub body: Bytes,
-}
+use crate::spool::NewDelivery;
+use crate::transform::{RenderError, Transform};
 
 /// What accepting one webhook decided.
 #[derive(Debug)]
@@ -37,8 +24,9 @@ pub struct Accepted {
     pub id: Uuid,
     /// Names of the matching routes, in order.
     pub matched: Vec<String>,
-    /// One delivery per chosen target.
-    pub deliveries: Vec<Delivery>,
+    /// One delivery per chosen target; an untransformed one carries no body
+    /// of its own (it is the webhook's).
+    pub deliveries: Vec<NewDelivery>,
     /// Targets whose body could not be rendered (a jq program failed on this
     /// payload), with the reason.
     pub failed: Vec<(String, RenderError)>,
@@ -63,15 +51,21 @@ pub fn accept(
     let mut deliveries = Vec::with_capacity(decision.choices.len());
     let mut failed = Vec::new();
     for choice in &decision.choices {
-        match choice.transform.render(raw, doc) {
-            Ok(body) => deliveries.push(Delivery {
-                event: id,
-                target: choice.target.to_owned(),
-                route: choice.route.to_owned(),
-                body,
-            }),
-            Err(error) => failed.push((choice.target.to_owned(), error)),
-        }
+        let body = match choice.transform {
+            Transform::None => None,
+            transform => match transform.render(raw, doc) {
+                Ok(body) => Some(body),
+                Err(error) => {
+                    failed.push((choice.target.to_owned(), error));
+                    continue;
+                }
+            },
+        };
+        deliveries.push(NewDelivery {
+            target: choice.target.to_owned(),
+            route: choice.route.to_owned(),
+            body,
+        });
     }
     Accepted {
         id,

@@ -10,6 +10,9 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+pub use crate::circuit::CircuitConfig;
+pub use crate::retry::RetryConfig;
+
 /// A value together with the place in `routes.yaml` it came from, so that a
 /// compile error can say "line 12 column 9".
 pub type Located<T> = Spanned<T>;
@@ -52,10 +55,35 @@ pub struct ServerConfig {
     /// How long SIGTERM waits for queued and in-flight deliveries. Default `30s`.
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace: Located<String>,
-    /// Deliveries a target may have waiting before ingress answers 503.
-    /// Default 10000.
-    #[serde(default = "default_queue")]
-    pub queue: usize,
+    /// The spool file (SQLite); its directory is created. Default
+    /// `./data/switchboard.db`. Not reloadable.
+    #[serde(default = "default_spool")]
+    pub spool: Located<String>,
+    /// Most webhooks and outcomes written in one transaction (group commit);
+    /// 1 commits each on its own. Default 512.
+    #[serde(default = "default_commit_batch")]
+    pub commit_batch: usize,
+    /// How long delivered records stay in the spool for status queries.
+    /// Default `24h`.
+    #[serde(default = "default_retention")]
+    pub retention: Located<String>,
+    /// Pending deliveries (all targets) beyond which ingress answers 503
+    /// with `Retry-After`. Default 1000000.
+    #[serde(default = "default_max_pending")]
+    pub max_pending: u64,
+    /// Pending body bytes beyond which ingress answers 503. Default `1GiB`.
+    #[serde(default = "default_max_pending_bytes")]
+    pub max_pending_bytes: Located<String>,
+    /// Deliveries per target held in memory; the rest wait in the spool.
+    /// Default 256.
+    #[serde(default = "default_window")]
+    pub window: usize,
+    /// Default retry policy for every target.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Default circuit breaker for every target.
+    #[serde(default)]
+    pub circuit: CircuitConfig,
 }
 
 impl Default for ServerConfig {
@@ -66,7 +94,14 @@ impl Default for ServerConfig {
             max_body: default_max_body(),
             header_timeout: default_header_timeout(),
             shutdown_grace: default_shutdown_grace(),
-            queue: default_queue(),
+            spool: default_spool(),
+            commit_batch: default_commit_batch(),
+            retention: default_retention(),
+            max_pending: default_max_pending(),
+            max_pending_bytes: default_max_pending_bytes(),
+            window: default_window(),
+            retry: RetryConfig::default(),
+            circuit: CircuitConfig::default(),
         }
     }
 }
@@ -156,6 +191,12 @@ pub struct TargetConfig {
     pub concurrency: u32,
     /// Default transform for this target; a route's `transform` wins.
     pub transform: Option<TransformConfig>,
+    /// Retry policy; unset fields come from `server.retry`.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Circuit breaker; unset fields come from `server.circuit`.
+    #[serde(default)]
+    pub circuit: CircuitConfig,
 }
 
 /// A transform: `none`, `{select: [..]}`, `{omit: [..]}` or `{jq: '..'}`.
@@ -324,8 +365,23 @@ fn default_header_timeout() -> Located<String> {
 fn default_shutdown_grace() -> Located<String> {
     located("30s")
 }
-fn default_queue() -> usize {
-    10_000
+fn default_spool() -> Located<String> {
+    located("./data/switchboard.db")
+}
+fn default_commit_batch() -> usize {
+    512
+}
+fn default_retention() -> Located<String> {
+    located("24h")
+}
+fn default_max_pending() -> u64 {
+    1_000_000
+}
+fn default_max_pending_bytes() -> Located<String> {
+    located("1GiB")
+}
+fn default_window() -> usize {
+    256
 }
 fn default_topics() -> Located<String> {
     located("assist.summary.topics[*]")

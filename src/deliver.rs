@@ -1,102 +1,144 @@
-//! One delivery attempt and what its outcome means.
+//! One delivery attempt, and what its result means.
 //!
-//! [`attempt`] sends once with the target's method, headers and timeout and
-//! never follows redirects; [`classify`] is the pure rule that turns a
-//! response or error into an [`Outcome`]. Scheduling retries is not this
-//! module's business.
+//! [`attempt`] sends once with the target's method, headers and timeout,
+//! never following redirects; [`decide`] is the pure rule that turns the
+//! result into what the spool stores: delivered, retry at a time, parked
+//! (410 Gone) or dead. Scheduling is the dispatcher's business.
 
-use std::time::{Duration, Instant};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderValue, StatusCode, header};
+use http::header;
 
-use crate::accept::Delivery;
+use crate::retry::{RetryPolicy, parse_retry_after};
+use crate::spool::{Ready, Record};
 use crate::target::Target;
 
 /// The `user-agent` of every delivery.
 pub const USER_AGENT: &str = concat!("switchboard/", env!("CARGO_PKG_VERSION"));
 
-/// What one attempt came to.
+/// What one attempt got back.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// 2xx.
-    Delivered { status: u16 },
-    /// Worth trying again: a timeout, a refused or broken connection, 408,
-    /// 429 or 5xx. `after` is the receiver's `Retry-After`, if it sent one.
-    Retry {
-        reason: String,
-        after: Option<Duration>,
+pub enum Attempt {
+    /// A response, with its `Retry-After` header if any.
+    Status {
+        code: u16,
+        retry_after: Option<String>,
     },
-    /// 410 Gone: the receiver asks not to be sent anything any more.
+    /// No response: timeout, refused or broken connection.
+    Failed { reason: String },
+}
+
+/// How an attempt bears on the target's health (circuit breaker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// It answered sensibly (2xx, or a 4xx about this request).
+    Up,
+    /// It failed in a way worth retrying: timeout, connection error, 408, 429, 5xx.
+    Failing,
+    /// It answered 410 Gone: stop sending until re-enabled.
     Gone,
-    /// Any other status: trying again would get the same answer.
-    Dead { reason: String },
 }
 
-/// Classifies a response status.
-pub fn classify(status: StatusCode, retry_after: Option<Duration>) -> Outcome {
-    let code = status.as_u16();
-    match code {
-        200..=299 => Outcome::Delivered { status: code },
-        408 | 429 | 500..=599 => Outcome::Retry {
-            reason: format!("HTTP {code}"),
-            after: retry_after,
+/// Decides what to store for an attempt on a delivery that had
+/// `attempts_before` earlier attempts. Pure: time comes in as `now`.
+pub fn decide(
+    policy: &RetryPolicy,
+    attempts_before: u32,
+    attempt: &Attempt,
+    now: SystemTime,
+    rng: &mut fastrand::Rng,
+) -> (Record, Health) {
+    let made = attempts_before + 1;
+    let (status, error, retry_after) = match attempt {
+        Attempt::Status { code, .. } if (200..300).contains(code) => {
+            return (Record::Delivered { status: *code }, Health::Up);
+        }
+        Attempt::Status { code: 410, .. } => {
+            let error = "410 Gone: the target asked not to be sent anything more; it is disabled until a reload".to_owned();
+            return (Record::Parked { status: 410, error }, Health::Gone);
+        }
+        Attempt::Status { code, retry_after } if policy.retries_status(*code) => (
+            Some(*code),
+            format!("HTTP {code}"),
+            retry_after
+                .as_deref()
+                .and_then(|v| parse_retry_after(v, now)),
+        ),
+        Attempt::Status { code, .. } => {
+            let record = Record::Dead {
+                status: Some(*code),
+                error: format!("HTTP {code} is not retried"),
+            };
+            return (record, Health::Up);
+        }
+        Attempt::Failed { reason } => (None, reason.clone(), None),
+    };
+    let record = match policy.next_delay(made, retry_after, rng) {
+        Some(delay) => Record::Retry {
+            due_ms: unix_ms(now + delay),
+            status,
+            error,
         },
-        410 => Outcome::Gone,
-        _ => Outcome::Dead {
-            reason: format!("HTTP {code}"),
+        None => Record::Dead {
+            status,
+            error: format!("gave up after {made} attempts; last: {error}"),
         },
-    }
+    };
+    (record, Health::Failing)
 }
 
-/// Reads `Retry-After` in seconds. (An HTTP date is read by the retry
-/// scheduler, which knows the time.)
-fn retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
-    let secs: u64 = value?.to_str().ok()?.trim().parse().ok()?;
-    Some(Duration::from_secs(secs))
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Sends `delivery` to `target` once and logs the outcome.
-pub async fn attempt(client: &reqwest::Client, target: &Target, delivery: &Delivery) -> Outcome {
+/// Sends `ready` to `target` once and logs the result.
+pub async fn attempt(client: &reqwest::Client, target: &Target, ready: &Ready) -> Attempt {
     let started = Instant::now();
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let mut request = client
         .request(target.method.clone(), target.url.clone())
         .timeout(target.timeout)
         .headers(target.headers.clone())
-        .header("webhook-id", delivery.event.to_string());
+        .header("webhook-id", ready.event.to_string())
+        .header("webhook-timestamp", timestamp.to_string());
     if !target.headers.contains_key(header::CONTENT_TYPE) {
         request = request.header(header::CONTENT_TYPE, "application/json");
     }
-    let result = request.body(delivery.body.clone()).send().await;
-    let outcome = match result {
-        Ok(response) => classify(
-            response.status(),
-            retry_after(response.headers().get(header::RETRY_AFTER)),
-        ),
-        Err(error) => Outcome::Retry {
+    let result = match request.body(ready.body.clone()).send().await {
+        Ok(response) => Attempt::Status {
+            code: response.status().as_u16(),
+            retry_after: response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        },
+        Err(error) => Attempt::Failed {
             reason: describe(&error),
-            after: None,
         },
     };
     let ms = started.elapsed().as_millis() as u64;
-    match &outcome {
-        Outcome::Delivered { status } => {
-            tracing::info!(id = %delivery.event, target = %target.name, route = %delivery.route, status, duration_ms = ms, "delivered")
+    let attempt = ready.attempts + 1;
+    match &result {
+        Attempt::Status { code, .. } if (200..300).contains(code) => {
+            tracing::info!(id = %ready.event, target = %target.name, route = %ready.route, status = code, attempt, duration_ms = ms, "delivered")
         }
-        Outcome::Retry { reason, .. } => {
-            tracing::warn!(id = %delivery.event, target = %target.name, route = %delivery.route, %reason, duration_ms = ms, "delivery failed")
+        Attempt::Status { code, .. } => {
+            tracing::warn!(id = %ready.event, target = %target.name, route = %ready.route, status = code, attempt, duration_ms = ms, "delivery refused")
         }
-        Outcome::Gone => {
-            tracing::warn!(id = %delivery.event, target = %target.name, route = %delivery.route, status = 410, duration_ms = ms, "target answered 410 Gone")
-        }
-        Outcome::Dead { reason } => {
-            tracing::warn!(id = %delivery.event, target = %target.name, route = %delivery.route, %reason, duration_ms = ms, "delivery rejected")
+        Attempt::Failed { reason } => {
+            tracing::warn!(id = %ready.event, target = %target.name, route = %ready.route, %reason, attempt, duration_ms = ms, "delivery failed")
         }
     }
-    outcome
+    result
 }
 
 /// A short cause for logs: timeout, refused connection, or the error chain.
-/// URLs are left out: they may carry secrets.
+/// The URL is left out: it may carry a secret.
 fn describe(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {
         "timed out"
@@ -113,64 +155,4 @@ fn describe(error: &reqwest::Error) -> String {
         source = inner.source();
     }
     cause
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn classifies_statuses() {
-        let secs = Some(Duration::from_secs(2));
-        let table = [
-            (200, Outcome::Delivered { status: 200 }),
-            (204, Outcome::Delivered { status: 204 }),
-            (
-                408,
-                Outcome::Retry {
-                    reason: "HTTP 408".into(),
-                    after: None,
-                },
-            ),
-            (
-                429,
-                Outcome::Retry {
-                    reason: "HTTP 429".into(),
-                    after: secs,
-                },
-            ),
-            (
-                503,
-                Outcome::Retry {
-                    reason: "HTTP 503".into(),
-                    after: secs,
-                },
-            ),
-            (410, Outcome::Gone),
-            (
-                400,
-                Outcome::Dead {
-                    reason: "HTTP 400".into(),
-                },
-            ),
-            (
-                301,
-                Outcome::Dead {
-                    reason: "HTTP 301".into(),
-                },
-            ),
-        ];
-        for (code, want) in table {
-            let after = if matches!(want, Outcome::Retry { after: Some(_), .. }) {
-                secs
-            } else {
-                None
-            };
-            assert_eq!(
-                classify(StatusCode::from_u16(code).unwrap_or_default(), after),
-                want,
-                "{code}"
-            );
-        }
-    }
 }

@@ -1,160 +1,397 @@
-//! Per-target queues between accept and delivery.
+//! Per-target dispatch: feeding each target from the spool, at its pace.
 //!
-//! Each target has a bounded queue and one worker that takes deliveries in
-//! order, waits for a concurrency permit and the rate limiter, and starts an
-//! attempt on its own task. Targets are independent: a slow, rate-limited or
-//! failing target fills only its own queue, never delaying another target or
-//! the sender's 202. A full queue refuses the whole webhook (503) rather
-//! than accepting what it cannot keep.
+//! Each target has one worker. It holds a bounded window of deliveries in
+//! memory: fresh ones handed over by the spool after each commit, and due
+//! ones it claims from the spool when the window ran over, a retry falls due,
+//! or after a restart. A target that is down for a day therefore costs a
+//! window of memory, not a day of bodies. Before each attempt the worker asks
+//! the circuit breaker, waits for a concurrency permit and the rate limiter,
+//! and starts the attempt on its own task; the outcome goes back to the spool
+//! and then to the worker. Targets are independent: nothing here waits for
+//! another target.
 //!
-//! Target settings are looked up by name when sending, so a reload's new
+//! Target settings are looked up by name when sending, so a reload's rotated
 //! token applies to queued deliveries.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::accept::Delivery;
-use crate::deliver;
+use crate::circuit::{Circuit, Permit};
+use crate::deliver::{self, Health};
 use crate::runtime::{Runtime, Snapshot};
+use crate::spool::{Ready, Spool, Window};
 use crate::target::Target;
 
-/// Why deliveries were not queued.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum Refused {
-    #[error("the queue of target {0} is full")]
-    Full(String),
-    #[error("the relay is shutting down")]
-    Closed,
-}
+/// How often an idle worker looks in the spool anyway (for dead letters
+/// replayed by another process).
+const POLL: Duration = Duration::from_secs(2);
 
-/// The queues, keyed by target name.
-pub struct Dispatcher {
-    queues: Mutex<Option<HashMap<String, mpsc::Sender<Delivery>>>>,
+/// The workers, keyed by target name.
+pub struct Dispatcher<S: Spool> {
+    workers: Mutex<HashMap<String, Handle>>,
+    spool: Arc<S>,
     client: reqwest::Client,
     snapshot: Arc<Snapshot>,
-    tasks: TaskTracker,
+    /// Attempts in flight; shutdown waits for them.
+    attempts: TaskTracker,
+    /// Stops every worker.
+    stop: CancellationToken,
 }
 
-impl Dispatcher {
-    /// Starts one worker per target of the runtime in force. Workers and
-    /// attempts run on `tasks`, so shutdown can wait for them.
+struct Handle {
+    stop: CancellationToken,
+    /// Set by a reload: a target disabled by a 410 may send again.
+    enable: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+}
+
+impl<S: Spool> Dispatcher<S> {
+    /// Starts one worker per target of the runtime in force.
     pub fn new(
+        spool: Arc<S>,
         client: reqwest::Client,
         snapshot: Arc<Snapshot>,
-        tasks: TaskTracker,
-    ) -> Arc<Dispatcher> {
+    ) -> Arc<Dispatcher<S>> {
         let dispatcher = Arc::new(Dispatcher {
-            queues: Mutex::new(Some(HashMap::new())),
+            workers: Mutex::new(HashMap::new()),
+            spool,
             client,
             snapshot,
-            tasks,
+            attempts: TaskTracker::new(),
+            stop: CancellationToken::new(),
         });
         dispatcher.sync(&dispatcher.snapshot.load());
         dispatcher
     }
 
-    /// Queues every delivery of one webhook, or none of them.
-    pub fn enqueue(&self, deliveries: Vec<Delivery>) -> Result<(), Refused> {
-        let guard = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        let queues = guard.as_ref().ok_or(Refused::Closed)?;
-        let mut permits = Vec::with_capacity(deliveries.len());
-        for delivery in &deliveries {
-            let queue = queues
-                .get(&delivery.target)
-                .ok_or_else(|| Refused::Full(delivery.target.clone()))?;
-            permits.push(queue.try_reserve().map_err(|e| match e {
-                mpsc::error::TrySendError::Full(()) => Refused::Full(delivery.target.clone()),
-                mpsc::error::TrySendError::Closed(()) => Refused::Closed,
-            })?);
-        }
-        for (permit, delivery) in permits.into_iter().zip(deliveries) {
-            permit.send(delivery);
-        }
-        Ok(())
-    }
-
-    /// Matches the queues to `runtime`'s targets: starts workers for new
-    /// targets and lets those of removed targets drain and stop.
+    /// Matches the workers to `runtime`'s targets: starts new ones, stops
+    /// those of removed targets, and re-enables targets disabled by a 410.
     pub fn sync(&self, runtime: &Runtime) {
-        let mut guard = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(queues) = guard.as_mut() else {
-            return;
-        };
-        queues.retain(|name, _| runtime.targets.contains_key(name));
+        let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        workers.retain(|name, handle| {
+            let keep = runtime.targets.contains_key(name);
+            if !keep {
+                handle.stop.cancel();
+                self.spool.detach(name);
+            }
+            keep
+        });
         for name in runtime.targets.keys() {
-            if queues.contains_key(name) {
+            if let Some(handle) = workers.get(name) {
+                handle.enable.store(true, Ordering::Relaxed);
+                handle.wake.notify_one();
                 continue;
             }
-            let (tx, rx) = mpsc::channel(runtime.server.queue);
-            queues.insert(name.clone(), tx);
+            let (tx, rx) = mpsc::channel(runtime.server.window);
+            let wake = Arc::new(Notify::new());
+            let stop = self.stop.child_token();
+            let enable = Arc::new(AtomicBool::new(false));
+            self.spool.attach(
+                name,
+                Window {
+                    tx,
+                    wake: wake.clone(),
+                },
+            );
             let worker = Worker {
                 name: name.clone(),
+                spool: self.spool.clone(),
                 client: self.client.clone(),
                 snapshot: self.snapshot.clone(),
-                tasks: self.tasks.clone(),
+                attempts: self.attempts.clone(),
+                stop: stop.clone(),
+                enable: enable.clone(),
+                wake: wake.clone(),
+                window: runtime.server.window,
             };
-            self.tasks.spawn(worker.run(rx));
+            tokio::spawn(worker.run(rx));
+            workers.insert(name.clone(), Handle { stop, enable, wake });
         }
     }
 
-    /// Stops taking deliveries. Queued ones are still sent; the workers stop
-    /// when their queues are empty.
-    pub fn close(&self) {
-        self.queues.lock().unwrap_or_else(|e| e.into_inner()).take();
-    }
-
-    /// Deliveries waiting per target, for status and shutdown logs.
-    pub fn depths(&self) -> Vec<(String, usize)> {
-        let guard = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        guard
-            .iter()
-            .flatten()
-            .map(|(name, tx)| (name.clone(), tx.max_capacity() - tx.capacity()))
-            .collect()
+    /// Stops starting attempts and waits up to `grace` for those in flight.
+    /// Everything not yet attempted stays in the spool. Returns whether all
+    /// attempts finished in time.
+    pub async fn drain(&self, grace: Duration) -> bool {
+        self.stop.cancel();
+        for name in self
+            .workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+        {
+            self.spool.detach(name);
+        }
+        self.attempts.close();
+        tokio::time::timeout(grace, self.attempts.wait())
+            .await
+            .is_ok()
     }
 }
 
-struct Worker {
+/// What an attempt's task reports back to its worker, after the spool has
+/// been told.
+struct Done {
+    id: i64,
+    health: Health,
+    retry_at: Option<Instant>,
+}
+
+struct Worker<S: Spool> {
     name: String,
+    spool: Arc<S>,
     client: reqwest::Client,
     snapshot: Arc<Snapshot>,
-    tasks: TaskTracker,
+    attempts: TaskTracker,
+    stop: CancellationToken,
+    enable: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+    window: usize,
 }
 
-impl Worker {
-    async fn run(self, mut queue: mpsc::Receiver<Delivery>) {
-        while let Some(delivery) = queue.recv().await {
-            let Some(target) = self.current(&delivery) else {
-                continue;
+/// A worker's memory: what it holds and why it is waiting.
+struct State {
+    queue: VecDeque<Ready>,
+    /// Ids in `queue` or in flight: never taken twice.
+    held: HashSet<i64>,
+    /// The spool may hold due deliveries not in `queue`.
+    look: bool,
+    /// When the earliest known retry falls due.
+    next_due: Option<Instant>,
+    /// Disabled by a 410 until a reload.
+    disabled: bool,
+    circuit: Option<Circuit>,
+}
+
+impl<S: Spool> Worker<S> {
+    async fn run(self, mut fresh: mpsc::Receiver<Ready>) {
+        let (done_tx, mut done_rx) = mpsc::channel::<Done>(self.window + 64);
+        let mut state = State {
+            queue: VecDeque::new(),
+            held: HashSet::new(),
+            look: true,
+            next_due: None,
+            disabled: false,
+            circuit: None,
+        };
+        let mut rng = fastrand::Rng::new();
+        let mut poll = tokio::time::interval(POLL);
+        loop {
+            if self.stop.is_cancelled() {
+                break;
+            }
+            while let Ok(done) = done_rx.try_recv() {
+                self.settle(&mut state, done);
+            }
+            let Some(target) = self.target() else {
+                break;
             };
-            // The semaphore is never closed, so acquiring cannot fail.
-            let Ok(permit) = target.concurrency.clone().acquire_owned().await else {
-                continue;
+            let circuit = state
+                .circuit
+                .get_or_insert_with(|| Circuit::new(target.circuit));
+            if circuit.policy() != &target.circuit {
+                circuit.reconfigure(target.circuit);
+            }
+            if self.enable.swap(false, Ordering::Relaxed) && state.disabled {
+                state.disabled = false;
+                match self.spool.unpark(&self.name).await {
+                    Ok(n) => {
+                        tracing::info!(target = %self.name, parked = n, "target re-enabled by reload")
+                    }
+                    Err(error) => {
+                        tracing::error!(target = %self.name, %error, "could not re-enable parked deliveries")
+                    }
+                }
+                state.look = true;
+            }
+
+            // Decide whether the front of the queue may go now.
+            let mut wait_until = state.next_due;
+            let permit = if state.disabled {
+                None
+            } else {
+                match circuit.permit(std::time::Instant::now()) {
+                    Permit::Wait { until } => {
+                        // While open, keep nothing in memory: it is all in
+                        // the spool, and a claim after the cooldown finds it.
+                        self.release(&mut state, &mut fresh);
+                        let until = Instant::from_std(until);
+                        wait_until = Some(wait_until.map_or(until, |t| t.min(until)));
+                        None
+                    }
+                    permit => Some(permit),
+                }
             };
-            target.until_ready().await;
-            // Waiting may have spanned a reload: send with the settings in
-            // force now, so a rotated token applies to queued deliveries.
-            let Some(target) = self.current(&delivery) else {
+            if permit.is_some() && state.look && state.queue.len() < self.window / 2 + 1 {
+                self.claim(&mut state, &mut fresh).await;
                 continue;
+            }
+            if let (Some(permit), Some(ready)) = (permit, state.queue.pop_front()) {
+                if permit == Permit::Probe {
+                    tracing::info!(target = %self.name, "circuit half-open: sending one probe");
+                }
+                self.start(target, ready, &done_tx, &mut rng).await;
+                continue;
+            }
+
+            let sleep = async {
+                match wait_until {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
             };
-            let client = self.client.clone();
-            self.tasks.spawn(async move {
-                deliver::attempt(&client, &target, &delivery).await;
-                drop(permit);
-            });
+            let paused = state.disabled || permit.is_none();
+            tokio::select! {
+                () = self.stop.cancelled() => break,
+                Some(done) = done_rx.recv() => self.settle(&mut state, done),
+                Some(ready) = fresh.recv(), if !paused => {
+                    if state.held.insert(ready.id) {
+                        state.queue.push_back(ready);
+                    }
+                }
+                () = self.wake.notified() => state.look = true,
+                () = sleep => {
+                    state.look = true;
+                    if state.next_due.is_some_and(|t| t <= Instant::now()) {
+                        state.next_due = None;
+                    }
+                }
+                _ = poll.tick() => state.look = true,
+            }
         }
     }
 
-    /// The target's settings in force now; `None` (logged) if a reload
-    /// removed it.
-    fn current(&self, delivery: &Delivery) -> Option<Arc<Target>> {
-        let target = self.snapshot.load().targets.get(&self.name).cloned();
-        if target.is_none() {
-            tracing::error!(id = %delivery.event, target = %self.name, "target was removed by a reload; delivery dropped");
-        }
-        target
+    /// The target's settings in force now; `None` if a reload removed it.
+    fn target(&self) -> Option<Arc<Target>> {
+        self.snapshot.load().targets.get(&self.name).cloned()
     }
+
+    /// Fills the window from the spool. Fresh deliveries handed over before
+    /// the claim was answered are taken first, so none is held twice.
+    async fn claim(&self, state: &mut State, fresh: &mut mpsc::Receiver<Ready>) {
+        state.look = false;
+        let room = self.window.saturating_sub(state.queue.len()).max(1);
+        match self.spool.claim(&self.name, room + state.held.len()).await {
+            Ok(claimed) => {
+                while let Ok(ready) = fresh.try_recv() {
+                    if state.held.insert(ready.id) {
+                        state.queue.push_back(ready);
+                    }
+                }
+                let mut taken = 0;
+                for ready in claimed.ready {
+                    if taken < room && state.held.insert(ready.id) {
+                        state.queue.push_back(ready);
+                        taken += 1;
+                    }
+                }
+                if !claimed.exhausted {
+                    state.look = true;
+                }
+                state.next_due = claimed.next_due_ms.map(instant_at);
+            }
+            Err(error) => {
+                tracing::error!(target = %self.name, %error, "could not read due deliveries from the spool; trying again");
+                state.next_due = Some(Instant::now() + Duration::from_secs(1));
+            }
+        }
+    }
+
+    /// Drops what is held in memory but not in flight; the spool keeps it.
+    fn release(&self, state: &mut State, fresh: &mut mpsc::Receiver<Ready>) {
+        for ready in state.queue.drain(..) {
+            state.held.remove(&ready.id);
+        }
+        while let Ok(ready) = fresh.try_recv() {
+            state.held.remove(&ready.id);
+        }
+        state.look = true;
+    }
+
+    /// Waits for a concurrency permit and the rate limiter, then starts the
+    /// attempt on its own task.
+    async fn start(
+        &self,
+        target: Arc<Target>,
+        ready: Ready,
+        done: &mpsc::Sender<Done>,
+        rng: &mut fastrand::Rng,
+    ) {
+        let Ok(permit) = target.concurrency.clone().acquire_owned().await else {
+            return;
+        };
+        target.until_ready().await;
+        // Waiting may have spanned a reload: send with the settings in force.
+        let target = self.target().unwrap_or(target);
+        let client = self.client.clone();
+        let spool = self.spool.clone();
+        let done = done.clone();
+        let mut rng = rng.fork();
+        self.attempts.spawn(async move {
+            let attempt = deliver::attempt(&client, &target, &ready).await;
+            let (record, health) = deliver::decide(&target.retry, ready.attempts, &attempt, SystemTime::now(), &mut rng);
+            let retry_at = match &record {
+                crate::spool::Record::Retry { due_ms, .. } => Some(instant_at(*due_ms)),
+                crate::spool::Record::Dead { error, .. } => {
+                    tracing::error!(id = %ready.event, target = %target.name, %error, "dead letter");
+                    None
+                }
+                _ => None,
+            };
+            spool.record(ready.id, record).await;
+            drop(permit);
+            let _ = done
+                .send(Done {
+                    id: ready.id,
+                    health,
+                    retry_at,
+                })
+                .await;
+        });
+    }
+
+    fn settle(&self, state: &mut State, done: Done) {
+        state.held.remove(&done.id);
+        if let Some(at) = done.retry_at {
+            state.next_due = Some(state.next_due.map_or(at, |t| t.min(at)));
+        }
+        let now = std::time::Instant::now();
+        let Some(circuit) = state.circuit.as_mut() else {
+            return;
+        };
+        match done.health {
+            Health::Up => {
+                let was = circuit.label();
+                circuit.record_success();
+                if was != "closed" {
+                    tracing::info!(target = %self.name, "circuit closed: the target answers again");
+                    state.look = true;
+                }
+            }
+            Health::Failing => {
+                let was = circuit.label();
+                circuit.record_failure(now);
+                if was != "open" && circuit.label() == "open" {
+                    tracing::warn!(target = %self.name, "circuit open: pausing deliveries to this target");
+                }
+            }
+            Health::Gone => {
+                tracing::error!(target = %self.name, "target answered 410 Gone: disabled until the next reload; its deliveries wait in the spool");
+                state.disabled = true;
+            }
+        }
+    }
+}
+
+/// A tokio instant for a unix-milliseconds time.
+fn instant_at(ms: i64) -> Instant {
+    let now_ms = deliver::unix_ms(SystemTime::now());
+    Instant::now() + Duration::from_millis(ms.saturating_sub(now_ms).max(0) as u64)
 }

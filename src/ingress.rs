@@ -22,20 +22,22 @@ use warp::Filter;
 use warp::reply::{Reply, Response};
 
 use crate::accept;
-use crate::dispatch::{Dispatcher, Refused};
 use crate::runtime::Snapshot;
+use crate::spool::{NewEvent, Spool};
 
 /// What ingress needs from the relay.
-pub struct Ingress {
+pub struct Ingress<S: Spool> {
     /// The config in force.
     pub snapshot: Arc<Snapshot>,
-    /// Where accepted deliveries go.
-    pub dispatcher: Arc<Dispatcher>,
+    /// Where accepted webhooks are written before the 202.
+    pub spool: Arc<S>,
+    /// Set at shutdown: new webhooks get 503.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 /// The warp filter for one connection from `peer`.
-pub fn filter(
-    ingress: Arc<Ingress>,
+pub fn filter<S: Spool>(
+    ingress: Arc<Ingress<S>>,
     peer: SocketAddr,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let hooks = warp::path!("hooks" / String)
@@ -58,17 +60,17 @@ pub fn filter(
         .unify()
 }
 
-impl Ingress {
-    async fn handle<S, B>(
+impl<S: Spool> Ingress<S> {
+    async fn handle<T, B>(
         &self,
         peer: SocketAddr,
         name: &str,
         method: Method,
         headers: HeaderMap,
-        body: S,
+        body: T,
     ) -> Response
     where
-        S: Stream<Item = Result<B, warp::Error>> + Unpin,
+        T: Stream<Item = Result<B, warp::Error>> + Unpin,
         B: Buf,
     {
         let runtime = self.snapshot.load();
@@ -124,22 +126,38 @@ impl Ingress {
                 );
             }
         };
+        if self.draining.load(std::sync::atomic::Ordering::Relaxed) {
+            return unavailable("the relay is shutting down; retry shortly");
+        }
+        let pending = self.spool.pending();
+        if pending.deliveries >= runtime.server.max_pending
+            || pending.bytes >= runtime.server.max_pending_bytes
+        {
+            tracing::warn!(
+                source = name,
+                pending = pending.deliveries,
+                pending_bytes = pending.bytes,
+                "refused: too much pending work (503)"
+            );
+            return unavailable("too many deliveries pending; retry later");
+        }
         let accepted = accept::accept(&runtime, source, &headers, &raw, &doc);
         for (target, reason) in &accepted.failed {
             tracing::error!(id = %accepted.id, target, %reason, "could not render the body for this target; not sent");
         }
         let id = accepted.id;
         let count = accepted.deliveries.len();
-        if let Err(refused) = self.dispatcher.enqueue(accepted.deliveries) {
-            tracing::warn!(%id, source = name, reason = %refused, "refused: 503");
-            let mut response = error(StatusCode::SERVICE_UNAVAILABLE, &refused.to_string());
-            if matches!(refused, Refused::Full(_)) {
-                response.headers_mut().insert(
-                    http::header::RETRY_AFTER,
-                    http::HeaderValue::from_static("5"),
-                );
-            }
-            return response;
+        let event = NewEvent {
+            id,
+            source: name.to_owned(),
+            client_ip: client.to_string(),
+            received_ms: crate::deliver::unix_ms(std::time::SystemTime::now()),
+            routes: accepted.matched.clone(),
+            body: raw,
+        };
+        if let Err(error) = self.spool.accept(event, accepted.deliveries).await {
+            tracing::error!(%id, source = name, %error, "could not write the webhook to the spool (503)");
+            return unavailable("the webhook could not be stored; retry later");
         }
         tracing::info!(%id, source = name, client_ip = %client, routes = ?accepted.matched, deliveries = count, "accepted");
         let body = warp::reply::json(&json!({"id": id.to_string(), "deliveries": count}));
@@ -153,6 +171,16 @@ fn probe() -> Response {
         StatusCode::OK,
     )
     .into_response()
+}
+
+/// 503 with `Retry-After`, for work the relay cannot take on now.
+fn unavailable(message: &str) -> Response {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("5"),
+    );
+    response
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

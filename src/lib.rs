@@ -18,6 +18,7 @@
 //! - `relay`: wiring: the accept loop, reload and shutdown.
 
 pub mod accept;
+pub mod circuit;
 pub mod config;
 pub mod deliver;
 pub mod dispatch;
@@ -27,9 +28,11 @@ pub mod jq;
 pub mod path;
 pub mod problems;
 pub mod relay;
+pub mod retry;
 pub mod rules;
 pub mod runtime;
 pub mod source;
+pub mod spool;
 pub mod target;
 pub mod transform;
 pub mod units;

@@ -141,13 +141,13 @@ fn serve(config: PathBuf) -> anyhow::Result<ExitCode> {
             config,
             env: Arc::new(Env::from_process),
         };
-        let relay = Relay::start(listener, compiled, options)?;
+        let relay = Relay::start(listener, compiled, options).await?;
         loop {
             tokio::select! {
                 _ = hangup.recv() => {
                     tracing::info!("SIGHUP: reloading");
                     // Problems are logged by reload; the old config stays.
-                    let _ = relay.reload();
+                    let _ = relay.reload().await;
                 }
                 _ = terminate.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
                 _ = interrupt.recv() => { tracing::info!("SIGINT: shutting down"); break; }

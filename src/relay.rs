@@ -16,7 +16,6 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use warp::Filter;
 
 use crate::config::{Config, ParseError};
@@ -26,6 +25,8 @@ use crate::ingress::{self, Ingress};
 use crate::interpolate::Env;
 use crate::problems::Problems;
 use crate::runtime::{Runtime, Snapshot};
+use crate::spool::sqlite::{self, SqliteSpool};
+use crate::spool::{Spool, SpoolError};
 
 /// Reads the environment afresh; called at every load.
 pub type EnvSource = Arc<dyn Fn() -> Env + Send + Sync>;
@@ -41,6 +42,10 @@ pub enum LoadError {
         "server.listen changed from {from} to {to}; a reload cannot move the listener, restart instead"
     )]
     ListenChanged { from: SocketAddr, to: SocketAddr },
+    #[error("server.spool changed; a reload cannot move the spool, restart instead")]
+    SpoolChanged,
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
 }
 
 /// Parses and compiles the config file. `previous` lends unchanged rate
@@ -68,8 +73,9 @@ pub struct Relay {
     addr: SocketAddr,
     options: Options,
     snapshot: Arc<Snapshot>,
-    dispatcher: Arc<Dispatcher>,
-    tasks: TaskTracker,
+    spool: Arc<SqliteSpool>,
+    ingress: Arc<Ingress<SqliteSpool>>,
+    dispatcher: Arc<Dispatcher<SqliteSpool>>,
     stop: CancellationToken,
     server: tokio::task::JoinHandle<()>,
 }
@@ -81,11 +87,14 @@ pub enum StartError {
     Client(#[source] reqwest::Error),
     #[error("cannot read the listener's address: {0}")]
     Listener(#[source] std::io::Error),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
 }
 
 impl Relay {
-    /// Starts serving `listener` with `runtime`.
-    pub fn start(
+    /// Opens the spool, starts dispatching what it holds, and serves
+    /// `listener` with `runtime`.
+    pub async fn start(
         listener: TcpListener,
         runtime: Runtime,
         options: Options,
@@ -100,22 +109,38 @@ impl Relay {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(StartError::Client)?;
+        let spool = Arc::new(SqliteSpool::open(sqlite::Options {
+            path: runtime.server.spool.clone(),
+            commit_batch: runtime.server.commit_batch,
+            retention: runtime.server.retention,
+        })?);
+        let pending = spool.pending();
+        tracing::info!(spool = %runtime.server.spool.display(), pending = pending.deliveries, "spool open");
+        spool
+            .dead_letter_others(runtime.targets.keys().cloned().collect())
+            .await?;
         let snapshot = Arc::new(Snapshot::new(runtime));
-        let tasks = TaskTracker::new();
-        let dispatcher = Dispatcher::new(client, snapshot.clone(), tasks.clone());
+        let dispatcher = Dispatcher::new(spool.clone(), client, snapshot.clone());
         let ingress = Arc::new(Ingress {
             snapshot: snapshot.clone(),
-            dispatcher: dispatcher.clone(),
+            spool: spool.clone(),
+            draining: false.into(),
         });
         let stop = CancellationToken::new();
-        let server = tokio::spawn(serve(listener, ingress, snapshot.clone(), stop.clone()));
+        let server = tokio::spawn(serve(
+            listener,
+            ingress.clone(),
+            snapshot.clone(),
+            stop.clone(),
+        ));
         tracing::info!(%addr, "listening");
         Ok(Relay {
             addr,
             options,
             snapshot,
+            spool,
+            ingress,
             dispatcher,
-            tasks,
             stop,
             server,
         })
@@ -134,7 +159,7 @@ impl Relay {
     /// Re-reads the config file and the environment, and puts the result in
     /// force if it is valid; otherwise the old config stays and every problem
     /// is logged and returned. What SIGHUP does.
-    pub fn reload(&self) -> Result<(), LoadError> {
+    pub async fn reload(&self) -> Result<(), LoadError> {
         let current = self.snapshot.load();
         let result =
             load(&self.options.config, &(self.options.env)(), Some(&current)).and_then(|next| {
@@ -144,8 +169,25 @@ impl Relay {
                         to: next.server.listen,
                     });
                 }
+                if next.server.spool != current.server.spool {
+                    return Err(LoadError::SpoolChanged);
+                }
                 Ok(next)
             });
+        // Deliveries of targets the new config drops become dead letters
+        // before it is in force, so none is left waiting for a target that
+        // no longer exists.
+        let result = match result {
+            Ok(next) => match self
+                .spool
+                .dead_letter_others(next.targets.keys().cloned().collect())
+                .await
+            {
+                Ok(_) => Ok(next),
+                Err(error) => Err(LoadError::Spool(error)),
+            },
+            Err(error) => Err(error),
+        };
         match result {
             Ok(next) => {
                 let next = Arc::new(next);
@@ -175,35 +217,45 @@ impl Relay {
         }
     }
 
-    /// Stops accepting, lets open requests finish, then waits for queued and
-    /// in-flight deliveries up to `server.shutdown_grace`.
+    /// Answers new webhooks 503, lets open requests finish, then lets
+    /// in-flight attempts finish up to `server.shutdown_grace`. Everything not
+    /// yet delivered stays in the spool for the next start.
     pub async fn shutdown(self) {
         let grace = self.snapshot.load().server.shutdown_grace;
+        self.ingress
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.stop.cancel();
         if let Err(error) = self.server.await {
             tracing::error!(%error, "the accept loop ended abnormally");
         }
-        self.dispatcher.close();
-        self.tasks.close();
-        let pending: usize = self.dispatcher.depths().iter().map(|(_, n)| n).sum();
-        tracing::info!(pending, grace_secs = grace.as_secs(), "draining deliveries");
-        if tokio::time::timeout(grace, self.tasks.wait())
-            .await
-            .is_err()
-        {
+        let pending = self.spool.pending().deliveries;
+        tracing::info!(
+            pending,
+            grace_secs = grace.as_secs(),
+            "draining: finishing in-flight attempts"
+        );
+        if self.dispatcher.drain(grace).await {
+            tracing::info!("in-flight attempts finished");
+        } else {
             tracing::warn!(
                 grace_secs = grace.as_secs(),
-                "shutdown grace period over; deliveries still queued or in flight were dropped"
+                "grace period over; unfinished attempts will be repeated after restart"
             );
-        } else {
-            tracing::info!("all deliveries finished; stopped");
         }
+        if let Err(error) = self.spool.flush().await {
+            tracing::error!(%error, "could not flush the spool; the last outcomes will be repeated after restart");
+        }
+        tracing::info!(
+            pending = self.spool.pending().deliveries,
+            "stopped; pending deliveries stay in the spool"
+        );
     }
 }
 
-async fn serve(
+async fn serve<S: Spool>(
     listener: TcpListener,
-    ingress: Arc<Ingress>,
+    ingress: Arc<Ingress<S>>,
     snapshot: Arc<Snapshot>,
     stop: CancellationToken,
 ) {

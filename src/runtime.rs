@@ -12,14 +12,16 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use ipnet::IpNet;
 
+use crate::circuit;
 use crate::config::{Config, Located, TransformConfig};
 use crate::interpolate::Env;
 use crate::jq::Program;
 use crate::path::Path;
 use crate::problems::Problems;
+use crate::retry;
 use crate::rules::{self, Route, Routes};
 use crate::source::{self, Source};
-use crate::target::{self, Target};
+use crate::target::{self, Defaults, Target};
 use crate::transform::{Selection, Transform};
 use crate::units;
 
@@ -36,8 +38,18 @@ pub struct Server {
     pub header_timeout: Duration,
     /// Time SIGTERM waits for deliveries.
     pub shutdown_grace: Duration,
-    /// Per-target queue bound.
-    pub queue: usize,
+    /// The spool file.
+    pub spool: std::path::PathBuf,
+    /// Most commands per spool transaction.
+    pub commit_batch: usize,
+    /// How long delivered records are kept.
+    pub retention: Duration,
+    /// Pending deliveries beyond which ingress answers 503.
+    pub max_pending: u64,
+    /// Pending body bytes beyond which ingress answers 503.
+    pub max_pending_bytes: u64,
+    /// Deliveries per target held in memory.
+    pub window: usize,
 }
 
 /// A valid config, ready to serve.
@@ -85,9 +97,40 @@ impl Runtime {
             .ok();
         let header_timeout = duration(&s.header_timeout, "server.header_timeout", &mut problems);
         let shutdown_grace = duration(&s.shutdown_grace, "server.shutdown_grace", &mut problems);
-        if s.queue == 0 {
-            problems.push("server.queue", None, "must be at least 1");
+        let retention = duration(&s.retention, "server.retention", &mut problems);
+        let max_pending_bytes = units::size(&s.max_pending_bytes.value)
+            .map_err(|e| {
+                problems.push(
+                    "server.max_pending_bytes",
+                    Some(&s.max_pending_bytes.referenced),
+                    e,
+                )
+            })
+            .ok();
+        if s.window == 0 {
+            problems.push("server.window", None, "must be at least 1");
         }
+        if s.commit_batch == 0 {
+            problems.push(
+                "server.commit_batch",
+                None,
+                "must be at least 1 (1 turns group commit off)",
+            );
+        }
+        if s.spool.value.trim().is_empty() {
+            problems.push(
+                "server.spool",
+                Some(&s.spool.referenced),
+                "needs a file path, e.g. ./data/switchboard.db",
+            );
+        }
+        let policies = retry::compile(&s.retry, "server.retry", &mut problems)
+            .zip(circuit::compile(
+                &s.circuit,
+                "server.circuit",
+                &mut problems,
+            ))
+            .map(|(retry, circuit)| Defaults { retry, circuit });
 
         let mut sources = HashMap::new();
         for (name, source_cfg) in cfg.sources {
@@ -110,7 +153,10 @@ impl Runtime {
         let mut defaults: HashMap<String, Arc<Transform>> = HashMap::new();
         for (name, target_cfg) in &cfg.targets {
             let old = previous.and_then(|p| p.targets.get(name)).map(Arc::as_ref);
-            if let Some(target) = target::compile(name, target_cfg, env, old, &mut problems) {
+            let Some(policies) = &policies else { break };
+            if let Some(target) =
+                target::compile(name, target_cfg, env, policies, old, &mut problems)
+            {
                 targets.insert(name.clone(), Arc::new(target));
             }
             let transform = match &target_cfg.transform {
@@ -165,8 +211,21 @@ impl Runtime {
         if !problems.is_empty() {
             return Err(problems);
         }
-        let (Some(listen), Some(max_body), Some(header_timeout), Some(shutdown_grace)) =
-            (listen, max_body, header_timeout, shutdown_grace)
+        let (
+            Some(listen),
+            Some(max_body),
+            Some(header_timeout),
+            Some(shutdown_grace),
+            Some(retention),
+            Some(max_pending_bytes),
+        ) = (
+            listen,
+            max_body,
+            header_timeout,
+            shutdown_grace,
+            retention,
+            max_pending_bytes,
+        )
         else {
             return Err(problems);
         };
@@ -177,7 +236,12 @@ impl Runtime {
                 max_body,
                 header_timeout,
                 shutdown_grace,
-                queue: s.queue,
+                spool: std::path::PathBuf::from(&s.spool.value),
+                commit_batch: s.commit_batch,
+                retention,
+                max_pending: s.max_pending,
+                max_pending_bytes: max_pending_bytes as u64,
+                window: s.window,
             },
             sources,
             targets,

@@ -14,9 +14,11 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use tokio::sync::Semaphore;
 use url::Url;
 
+use crate::circuit::{self, CircuitPolicy};
 use crate::config::TargetConfig;
 use crate::interpolate::{self, Env};
 use crate::problems::Problems;
+use crate::retry::{self, RetryPolicy};
 use crate::units::{self, Rate};
 
 /// A compiled target.
@@ -39,6 +41,10 @@ pub struct Target {
     pub concurrency: Arc<Semaphore>,
     /// The configured concurrency, to tell whether a reload changed it.
     pub concurrency_max: u32,
+    /// When and how often to retry.
+    pub retry: RetryPolicy,
+    /// When to stop sending for a while.
+    pub circuit: CircuitPolicy,
 }
 
 /// A rate limiter with the settings it was built from.
@@ -61,12 +67,23 @@ impl Target {
     }
 }
 
-/// Compiles `targets.NAME`. `previous` is the same-named target of the config
-/// in force, whose limiter and semaphore are reused when unchanged.
+/// The server-wide policies a target inherits from.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// `server.retry`.
+    pub retry: RetryPolicy,
+    /// `server.circuit`.
+    pub circuit: CircuitPolicy,
+}
+
+/// Compiles `targets.NAME` over the server `defaults`. `previous` is the
+/// same-named target of the config in force, whose limiter and semaphore are
+/// reused when unchanged.
 pub fn compile(
     name: &str,
     cfg: &TargetConfig,
     env: &Env,
+    defaults: &Defaults,
     previous: Option<&Target>,
     problems: &mut Problems,
 ) -> Option<Target> {
@@ -164,6 +181,19 @@ pub fn compile(
         .map(|p| p.concurrency.clone())
         .unwrap_or_else(|| Arc::new(Semaphore::new(cfg.concurrency as usize)));
 
+    let retry = retry::compile_over(
+        &cfg.retry,
+        &defaults.retry,
+        &format!("{place}.retry"),
+        problems,
+    );
+    let circuit = circuit::compile_over(
+        &cfg.circuit,
+        &defaults.circuit,
+        &format!("{place}.circuit"),
+        problems,
+    );
+
     if *problems != before {
         return None;
     }
@@ -176,6 +206,8 @@ pub fn compile(
         limit,
         concurrency,
         concurrency_max: cfg.concurrency,
+        retry: retry?,
+        circuit: circuit?,
     })
 }
 

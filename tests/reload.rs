@@ -26,6 +26,7 @@ async fn reload_applies_new_routes() {
 
     relay
         .reload_with(&two_targets(&a.url("/a"), &b.url("/b"), "b", ""))
+        .await
         .unwrap();
     relay.accept("s", fixture("minimal.json")).await;
     b.wait_for(1, WAIT).await;
@@ -39,11 +40,11 @@ async fn reload_keeps_old_routes_on_invalid_yaml() {
 
     let broken_yaml = "sources: {s: {}\ntargets: [";
     assert!(matches!(
-        relay.reload_with(broken_yaml),
+        relay.reload_with(broken_yaml).await,
         Err(LoadError::Parse(_))
     ));
     let unknown_target = two_targets(&a.url("/a"), &b.url("/b"), "billing", "");
-    match relay.reload_with(&unknown_target) {
+    match relay.reload_with(&unknown_target).await {
         Err(LoadError::Invalid(problems)) => {
             assert!(
                 problems
@@ -57,7 +58,7 @@ async fn reload_keeps_old_routes_on_invalid_yaml() {
     relay.env.lock().unwrap().clear();
     let missing_env = two_targets(&a.url("/a"), "${B_URL}", "b", "");
     assert!(matches!(
-        relay.reload_with(&missing_env),
+        relay.reload_with(&missing_env).await,
         Err(LoadError::Invalid(_))
     ));
 
@@ -75,7 +76,7 @@ async fn reload_refuses_a_new_listen_address() {
         two_targets(&a.url("/a"), &b.url("/b"), "b", "")
     );
     assert!(matches!(
-        relay.reload_with(&moved),
+        relay.reload_with(&moved).await,
         Err(LoadError::ListenChanged { .. })
     ));
     relay.accept("s", fixture("minimal.json")).await;
@@ -94,6 +95,7 @@ async fn reload_keeps_rate_limiter_state_of_unchanged_targets() {
     let same_rate = format!("{limited}, headers: {{X-New: yes}}");
     relay
         .reload_with(&two_targets(&a.url("/a"), &b.url("/b"), "a", &same_rate))
+        .await
         .unwrap();
     relay.accept("s", fixture("minimal.json")).await;
     a.assert_quiet(1, Duration::from_millis(500)).await;
@@ -106,6 +108,7 @@ async fn reload_keeps_rate_limiter_state_of_unchanged_targets() {
             "a",
             ", rate: 100/s",
         ))
+        .await
         .unwrap();
     relay.accept("s", fixture("minimal.json")).await;
     // The delivery queued behind the old limiter waits for it (up to a
@@ -134,7 +137,7 @@ async fn pending_delivery_uses_rotated_header_after_reload() {
     a.wait_for(1, WAIT).await;
     // The first attempt is in flight and holds the only slot; the second waits
     // in the queue and is sent with the settings in force when it goes out.
-    relay.reload_with(&yaml("new")).unwrap();
+    relay.reload_with(&yaml("new")).await.unwrap();
     let got = a.wait_for(2, WAIT).await;
     assert_eq!(got[0].header("authorization"), Some("old"));
     assert_eq!(got[1].header("authorization"), Some("new"));
@@ -147,9 +150,12 @@ async fn binary_reloads_on_sighup_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("routes.yaml");
     let yaml = |to: &str| {
-        format!(
-            "server: {{listen: \"127.0.0.1:0\"}}\n{}",
-            two_targets(&a.url("/a"), &b.url("/b"), to, "")
+        common::with_spool(
+            &format!(
+                "server: {{listen: \"127.0.0.1:0\"}}\n{}",
+                two_targets(&a.url("/a"), &b.url("/b"), to, "")
+            ),
+            &dir.path().join("spool.db"),
         )
     };
     std::fs::write(&config, yaml("a")).unwrap();
@@ -235,22 +241,37 @@ async fn binary_reloads_on_sighup_and_exits_cleanly_on_sigterm() {
 }
 
 #[tokio::test]
-async fn shutdown_finishes_queued_deliveries() {
+async fn shutdown_finishes_in_flight_and_a_restart_sends_the_rest() {
     let target = FakeTarget::start().await;
-    target.script([Reply::Delay(Duration::from_millis(200), 200)]);
+    target.script([Reply::Delay(Duration::from_millis(300), 200)]);
     let yaml = format!(
         "sources: {{s: {{}}}}\ntargets:\n  t: {{url: \"{}\", concurrency: 1}}\nroutes:\n  - to: [t]\n",
         target.url("/t")
     );
     let relay = TestRelay::start(&yaml).await;
+    let mut ids = Vec::new();
     for _ in 0..3 {
-        relay.accept("s", fixture("minimal.json")).await;
+        ids.push(
+            relay.accept("s", fixture("minimal.json")).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
-    let TestRelay { relay, .. } = relay;
-    tokio::time::timeout(WAIT, relay.shutdown()).await.unwrap();
+    // The first attempt is in flight (300 ms) when SIGTERM's path starts.
+    target.wait_for(1, WAIT).await;
+    let relay = tokio::time::timeout(WAIT, relay.restart()).await.unwrap();
+    let got = target.wait_for(3, WAIT).await;
+    let mut sent: Vec<String> = got
+        .iter()
+        .map(|r| r.header("webhook-id").unwrap().to_owned())
+        .collect();
+    sent.sort();
+    ids.sort();
     assert_eq!(
-        target.received().len(),
-        3,
-        "shutdown returned before the queue was drained"
+        sent, ids,
+        "each webhook exactly once: the in-flight one finished, the rest waited in the spool"
     );
+    target.assert_quiet(3, Duration::from_millis(300)).await;
+    drop(relay);
 }

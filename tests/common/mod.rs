@@ -49,7 +49,9 @@ impl TestRelay {
     pub async fn start_with_env(yaml: &str, vars: &[(&str, &str)]) -> TestRelay {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("routes.yaml");
-        std::fs::write(&config, yaml).unwrap();
+        let spool = dir.path().join("spool.db");
+        let yaml = with_spool(yaml, &spool);
+        std::fs::write(&config, &yaml).unwrap();
         let env: Arc<Mutex<HashMap<String, String>>> = Arc::new(Mutex::new(
             vars.iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -70,6 +72,7 @@ impl TestRelay {
                 env: env_source,
             },
         )
+        .await
         .unwrap();
         TestRelay {
             relay,
@@ -77,6 +80,37 @@ impl TestRelay {
             env,
             client: reqwest::Client::builder().timeout(WAIT).build().unwrap(),
             _dir: dir,
+        }
+    }
+
+    /// Shuts the relay down (SIGTERM's path) and starts a new one on the same
+    /// config file and spool, as a restart would.
+    pub async fn restart(self) -> TestRelay {
+        let TestRelay {
+            relay,
+            config,
+            env,
+            client,
+            _dir,
+        } = self;
+        relay.shutdown().await;
+        let env_source = {
+            let env = env.clone();
+            Arc::new(move || Env::from_map(env.lock().unwrap().clone()))
+        };
+        let runtime = relay::load(&config, &env_source(), None).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let options = Options {
+            config: config.clone(),
+            env: env_source,
+        };
+        let relay = Relay::start(listener, runtime, options).await.unwrap();
+        TestRelay {
+            relay,
+            config,
+            env,
+            client,
+            _dir,
         }
     }
 
@@ -106,8 +140,26 @@ impl TestRelay {
     }
 
     /// Replaces the config file and reloads, as SIGHUP would.
-    pub fn reload_with(&self, yaml: &str) -> Result<(), LoadError> {
-        std::fs::write(&self.config, yaml).unwrap();
-        self.relay.reload()
+    pub async fn reload_with(&self, yaml: &str) -> Result<(), LoadError> {
+        let spool = self.config.with_file_name("spool.db");
+        std::fs::write(&self.config, with_spool(yaml, &spool)).unwrap();
+        self.relay.reload().await
+    }
+}
+
+/// Puts `server.spool` into a test config that does not set it, so every
+/// test has its own spool in its temporary directory.
+pub fn with_spool(yaml: &str, spool: &Path) -> String {
+    if yaml.contains("spool:") {
+        return yaml.to_owned();
+    }
+    let path = spool.display();
+    if let Some(at) = yaml.find("server:\n") {
+        let (head, tail) = yaml.split_at(at + "server:\n".len());
+        format!("{head}  spool: \"{path}\"\n{tail}")
+    } else if yaml.contains("server: {") {
+        yaml.replacen("server: {", &format!("server: {{spool: \"{path}\", "), 1)
+    } else {
+        format!("server: {{spool: \"{path}\"}}\n{yaml}")
     }
 }

@@ -1,0 +1,214 @@
+//! The durable spool between accept and dispatch.
+//!
+//! Every accepted webhook is written here, with one row per delivery, before
+//! the sender gets its 202; every delivery outcome is written here too. The
+//! [`Spool`] trait is what ingress and dispatch need from storage, so a second
+//! backend (PostgreSQL, for several replicas) can be added beside
+//! [`sqlite::SqliteSpool`] without touching them. No HTTP here.
+
+pub mod sqlite;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{Notify, mpsc};
+use uuid::Uuid;
+
+/// A webhook to record.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Time-ordered id.
+    pub id: Uuid,
+    /// Source name.
+    pub source: String,
+    /// Client address as seen by ingress.
+    pub client_ip: String,
+    /// Unix milliseconds.
+    pub received_ms: i64,
+    /// Matching routes.
+    pub routes: Vec<String>,
+    /// The body as received.
+    pub body: Bytes,
+}
+
+/// A delivery to record with its event.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// Target name.
+    pub target: String,
+    /// The route that chose it.
+    pub route: String,
+    /// The rendered body; `None` means the event's body, unchanged (stored once).
+    pub body: Option<Bytes>,
+}
+
+/// A delivery ready to be attempted.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    /// Spool row id.
+    pub id: i64,
+    /// The webhook's id (the `webhook-id` header).
+    pub event: Uuid,
+    /// Target name.
+    pub target: String,
+    /// The route that chose it.
+    pub route: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// The body to send.
+    pub body: Bytes,
+}
+
+/// The outcome of one attempt, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// Done.
+    Delivered { status: u16 },
+    /// Try again at `due_ms` (unix milliseconds).
+    Retry {
+        due_ms: i64,
+        status: Option<u16>,
+        error: String,
+    },
+    /// Given up: a permanent error or no attempts left.
+    Dead { status: Option<u16>, error: String },
+    /// The target answered 410 and is disabled: the delivery waits, marked.
+    Parked { status: u16, error: String },
+}
+
+/// Due deliveries of one target.
+#[derive(Debug, Default)]
+pub struct Claimed {
+    /// Oldest due first. May include deliveries the caller already holds.
+    pub ready: Vec<Ready>,
+    /// Whether every due delivery was returned (fewer than the limit).
+    pub exhausted: bool,
+    /// When the next not-yet-due delivery falls due (unix milliseconds).
+    pub next_due_ms: Option<i64>,
+}
+
+/// How a target's dispatcher is fed fresh deliveries after each commit, so
+/// they need not be read back from storage.
+#[derive(Clone)]
+pub struct Window {
+    /// Fresh deliveries; bounded.
+    pub tx: mpsc::Sender<Ready>,
+    /// Woken when deliveries stayed in storage because the window was full,
+    /// or when it should look again.
+    pub wake: Arc<Notify>,
+}
+
+/// Counts for backpressure and status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// Deliveries not yet delivered or dead.
+    pub deliveries: u64,
+    /// Their body bytes.
+    pub bytes: u64,
+}
+
+/// A dead letter, for `dlq list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeadLetter {
+    /// Spool row id.
+    pub id: i64,
+    /// The webhook's id.
+    pub event: String,
+    /// Target name.
+    pub target: String,
+    /// Route name.
+    pub route: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Last HTTP status, if any.
+    pub last_status: Option<u16>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// When the webhook arrived (unix milliseconds).
+    pub received_ms: i64,
+    /// When it was given up (unix milliseconds).
+    pub dead_ms: i64,
+}
+
+/// Which dead letters a `dlq` command applies to.
+#[derive(Debug, Clone, Default)]
+pub struct DeadFilter {
+    /// Only this target.
+    pub target: Option<String>,
+    /// Only these webhook ids.
+    pub events: Vec<String>,
+    /// Only those given up before this (unix milliseconds).
+    pub before_ms: Option<i64>,
+}
+
+/// Storage failures. Ingress answers 503 to these; nothing is acknowledged
+/// that was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("spool database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("cannot create the spool directory {path}: {source}")]
+    Directory {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the spool at {path} has schema version {found}, newer than this switchboard understands ({supported}); upgrade switchboard"
+    )]
+    NewerSchema {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
+    #[error("spool commit failed: {0}")]
+    Commit(String),
+    #[error("the spool writer has stopped")]
+    Stopped,
+}
+
+/// What ingress and dispatch need from storage.
+pub trait Spool: Send + Sync + 'static {
+    /// Writes a webhook and its deliveries in one durable transaction, then
+    /// offers the deliveries to the attached windows.
+    fn accept(
+        &self,
+        event: NewEvent,
+        deliveries: Vec<NewDelivery>,
+    ) -> impl Future<Output = Result<(), SpoolError>> + Send;
+
+    /// Stores an attempt's outcome. Ordered after everything this caller sent
+    /// before; not awaited for durability (a lost outcome means a repeated
+    /// attempt, never a lost delivery).
+    fn record(&self, id: i64, outcome: Record) -> impl Future<Output = ()> + Send;
+
+    /// Up to `limit` due deliveries of `target`, oldest due first.
+    fn claim(
+        &self,
+        target: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Claimed, SpoolError>> + Send;
+
+    /// Feeds `target`'s fresh deliveries to `window` from now on.
+    fn attach(&self, target: &str, window: Window);
+
+    /// Stops feeding `target`; its deliveries stay stored.
+    fn detach(&self, target: &str);
+
+    /// Dead-letters every pending delivery of targets not in `keep` (targets
+    /// removed from the config), with that reason.
+    fn dead_letter_others(
+        &self,
+        keep: Vec<String>,
+    ) -> impl Future<Output = Result<u64, SpoolError>> + Send;
+
+    /// Makes `target`'s parked deliveries (after a 410) due again.
+    fn unpark(&self, target: &str) -> impl Future<Output = Result<u64, SpoolError>> + Send;
+
+    /// Pending work, for backpressure.
+    fn pending(&self) -> Pending;
+
+    /// Resolves once everything sent before it is durable.
+    fn flush(&self) -> impl Future<Output = Result<(), SpoolError>> + Send;
+}

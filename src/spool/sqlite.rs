@@ -1,0 +1,792 @@
+//! The embedded spool: one SQLite file (WAL, `synchronous=FULL`) owned by one
+//! writer thread that commits in groups.
+//!
+//! Every command waiting when the writer wakes (accepts, outcomes, claims)
+//! shares one transaction and one fsync: that is what makes durable accept
+//! fast, since a single commit costs milliseconds. After each commit the
+//! writer offers the new deliveries to their targets' windows, then answers
+//! the waiting accepts (so a 202 always follows the commit), then the claims.
+//! Because offers and claims are both made by this one thread, a dispatcher
+//! that drains its window after a claim has seen every delivery the claim
+//! could also return, which is how it avoids sending one twice.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::{
+    Claimed, DeadFilter, DeadLetter, NewDelivery, NewEvent, Pending, Ready, Record, Spool,
+    SpoolError, Window,
+};
+
+/// The schema this build writes; older files are migrated forward.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE events (
+    id          TEXT PRIMARY KEY,
+    source      TEXT NOT NULL,
+    client_ip   TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    routes      TEXT NOT NULL,
+    body        BLOB NOT NULL
+);
+CREATE INDEX events_received ON events(received_at);
+CREATE TABLE deliveries (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id    TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    route       TEXT NOT NULL,
+    body        BLOB,
+    size        INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    due_at      INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    last_status INTEGER,
+    last_error  TEXT
+);
+CREATE INDEX deliveries_due ON deliveries(target, state, due_at, id);
+CREATE INDEX deliveries_state ON deliveries(state, updated_at);
+CREATE INDEX deliveries_event ON deliveries(event_id);
+";
+
+/// How the spool is opened.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The database file; its directory is created.
+    pub path: PathBuf,
+    /// Most commands in one transaction; 1 turns group commit off.
+    pub commit_batch: usize,
+    /// How long delivered records are kept.
+    pub retention: Duration,
+}
+
+/// The SQLite spool. Cheap to share: clone the `Arc`.
+pub struct SqliteSpool {
+    commands: mpsc::Sender<Command>,
+    windows: Arc<Mutex<HashMap<String, WindowState>>>,
+    pending: Arc<Counters>,
+    maintenance: tokio::task::JoinHandle<()>,
+}
+
+struct WindowState {
+    window: Window,
+    /// Deliveries are waiting in the file that the window did not take.
+    overflow: bool,
+}
+
+#[derive(Default)]
+struct Counters {
+    deliveries: AtomicU64,
+    bytes: AtomicU64,
+}
+
+enum Command {
+    Accept {
+        event: NewEvent,
+        deliveries: Vec<NewDelivery>,
+        reply: Reply<()>,
+    },
+    Record {
+        id: i64,
+        outcome: Record,
+    },
+    Claim {
+        target: String,
+        limit: usize,
+        reply: Reply<Claimed>,
+    },
+    DeadLetterOthers {
+        keep: Vec<String>,
+        reply: Reply<u64>,
+    },
+    Unpark {
+        target: String,
+        reply: Reply<u64>,
+    },
+    Maintain,
+    Flush {
+        reply: Reply<u64>,
+    },
+}
+
+impl SqliteSpool {
+    /// Opens (creating and migrating) the spool and starts its writer thread.
+    /// Must be called inside a tokio runtime.
+    pub fn open(options: Options) -> Result<SqliteSpool, SpoolError> {
+        let conn = open_connection(&options.path)?;
+        let (deliveries, bytes): (i64, i64) = conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM deliveries WHERE state IN ('pending', 'parked')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let pending = Arc::new(Counters::default());
+        pending
+            .deliveries
+            .store(deliveries as u64, Ordering::Relaxed);
+        pending.bytes.store(bytes as u64, Ordering::Relaxed);
+        let windows = Arc::new(Mutex::new(HashMap::new()));
+        let (commands, rx) = mpsc::channel(16_384);
+        let writer = Writer {
+            conn,
+            windows: windows.clone(),
+            pending: pending.clone(),
+            batch: options.commit_batch.max(1),
+            retention: options.retention,
+            last_prune: std::time::Instant::now(),
+        };
+        std::thread::Builder::new()
+            .name("spool-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| SpoolError::Directory {
+                path: options.path.display().to_string(),
+                source: e,
+            })?;
+        let tick = commands.clone();
+        let maintenance = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                every.tick().await;
+                if tick.send(Command::Maintain).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(SqliteSpool {
+            commands,
+            windows,
+            pending,
+            maintenance,
+        })
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, SpoolError>>) -> Command,
+    ) -> Result<T, SpoolError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| SpoolError::Stopped)?;
+        answer.await.map_err(|_| SpoolError::Stopped)?
+    }
+}
+
+impl Drop for SqliteSpool {
+    fn drop(&mut self) {
+        self.maintenance.abort();
+    }
+}
+
+impl Spool for SqliteSpool {
+    async fn accept(
+        &self,
+        event: NewEvent,
+        deliveries: Vec<NewDelivery>,
+    ) -> Result<(), SpoolError> {
+        self.ask(|reply| Command::Accept {
+            event,
+            deliveries,
+            reply,
+        })
+        .await
+    }
+
+    async fn record(&self, id: i64, outcome: Record) {
+        if self
+            .commands
+            .send(Command::Record { id, outcome })
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                id,
+                "spool writer stopped; outcome not recorded (the delivery will be repeated)"
+            );
+        }
+    }
+
+    async fn claim(&self, target: &str, limit: usize) -> Result<Claimed, SpoolError> {
+        self.ask(|reply| Command::Claim {
+            target: target.to_owned(),
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    fn attach(&self, target: &str, window: Window) {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        // Start in overflow so the dispatcher's first claim picks up what an
+        // earlier run left behind.
+        windows.insert(
+            target.to_owned(),
+            WindowState {
+                window,
+                overflow: true,
+            },
+        );
+    }
+
+    fn detach(&self, target: &str) {
+        self.windows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(target);
+    }
+
+    async fn dead_letter_others(&self, keep: Vec<String>) -> Result<u64, SpoolError> {
+        self.ask(|reply| Command::DeadLetterOthers { keep, reply })
+            .await
+    }
+
+    async fn unpark(&self, target: &str) -> Result<u64, SpoolError> {
+        self.ask(|reply| Command::Unpark {
+            target: target.to_owned(),
+            reply,
+        })
+        .await
+    }
+
+    async fn flush(&self) -> Result<(), SpoolError> {
+        self.ask(|reply| Command::Flush { reply }).await.map(|_| ())
+    }
+
+    fn pending(&self) -> Pending {
+        Pending {
+            deliveries: self.pending.deliveries.load(Ordering::Relaxed),
+            bytes: self.pending.bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, SpoolError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| SpoolError::Directory {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(SpoolError::NewerSchema {
+            path: path.display().to_string(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version < 1 {
+        conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA_V1} PRAGMA user_version = 1; COMMIT;"
+        ))?;
+    }
+    Ok(conn)
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+struct Writer {
+    conn: Connection,
+    windows: Arc<Mutex<HashMap<String, WindowState>>>,
+    pending: Arc<Counters>,
+    batch: usize,
+    retention: Duration,
+    last_prune: std::time::Instant,
+}
+
+/// A reply owed to a waiting caller.
+type Reply<T> = oneshot::Sender<Result<T, SpoolError>>;
+
+/// What a batch does after its commit.
+#[derive(Default)]
+struct After {
+    offers: Vec<Ready>,
+    /// Accepts with their delivery count and bytes.
+    accepts: Vec<(Reply<()>, u64, u64)>,
+    claims: Vec<(Reply<Claimed>, Result<Claimed, SpoolError>)>,
+    counts: Vec<(Reply<u64>, Result<u64, SpoolError>)>,
+    settled: (u64, u64),
+    maintain: bool,
+}
+
+impl Writer {
+    fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        while let Some(first) = commands.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < self.batch {
+                match commands.try_recv() {
+                    Ok(command) => batch.push(command),
+                    Err(_) => break,
+                }
+            }
+            self.process(batch);
+        }
+    }
+
+    fn process(&mut self, batch: Vec<Command>) {
+        let mut after = After::default();
+        let result = self.apply(batch, &mut after);
+        match result {
+            Ok(()) => {
+                self.offer(after.offers);
+                let (mut added, mut added_bytes) = (0, 0);
+                for (reply, n, bytes) in after.accepts {
+                    added += n;
+                    added_bytes += bytes;
+                    let _ = reply.send(Ok(()));
+                }
+                self.pending.deliveries.fetch_add(added, Ordering::Relaxed);
+                self.pending.bytes.fetch_add(added_bytes, Ordering::Relaxed);
+                let (done, done_bytes) = after.settled;
+                saturating_sub(&self.pending.deliveries, done);
+                saturating_sub(&self.pending.bytes, done_bytes);
+                for (reply, claimed) in after.claims {
+                    let _ = reply.send(claimed);
+                }
+                for (reply, count) in after.counts {
+                    let _ = reply.send(count);
+                }
+                if after.maintain {
+                    self.maintain();
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "spool commit failed; the webhooks in it were answered 503");
+                for (reply, _, _) in after.accepts {
+                    let _ = reply.send(Err(SpoolError::Commit(error.to_string())));
+                }
+                for (reply, _) in after.claims {
+                    let _ = reply.send(Err(SpoolError::Commit(error.to_string())));
+                }
+                for (reply, _) in after.counts {
+                    let _ = reply.send(Err(SpoolError::Commit(error.to_string())));
+                }
+            }
+        }
+    }
+
+    /// Runs the batch in one transaction. Replies are collected in `after` and
+    /// sent only once the commit's outcome is known.
+    fn apply(&mut self, batch: Vec<Command>, after: &mut After) -> Result<(), rusqlite::Error> {
+        let tx = self.conn.transaction()?;
+        let now = now_ms();
+        for command in batch {
+            match command {
+                Command::Accept {
+                    event,
+                    deliveries,
+                    reply,
+                } => match insert(&tx, &event, &deliveries, now) {
+                    Ok((ready, bytes)) => {
+                        after.accepts.push((reply, ready.len() as u64, bytes));
+                        after.offers.extend(ready);
+                    }
+                    Err(error) => {
+                        // This webhook fails alone: the rest of the batch
+                        // still commits.
+                        let _ = reply.send(Err(SpoolError::Db(error)));
+                    }
+                },
+                Command::Record { id, outcome } => {
+                    if let Some(size) = record(&tx, id, &outcome, now)? {
+                        after.settled.0 += 1;
+                        after.settled.1 += size;
+                    }
+                }
+                Command::Claim {
+                    target,
+                    limit,
+                    reply,
+                } => {
+                    let claimed = claim(&tx, &target, limit, now);
+                    if let Ok(c) = &claimed
+                        && c.exhausted
+                        && let Some(w) = self
+                            .windows
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_mut(&target)
+                    {
+                        w.overflow = false;
+                    }
+                    after.claims.push((reply, claimed.map_err(SpoolError::Db)));
+                }
+                Command::DeadLetterOthers { keep, reply } => {
+                    let result = dead_letter_others(&tx, &keep, now);
+                    if let Ok((n, bytes)) = result {
+                        after.settled.0 += n;
+                        after.settled.1 += bytes;
+                    }
+                    after
+                        .counts
+                        .push((reply, result.map(|(n, _)| n).map_err(SpoolError::Db)));
+                }
+                Command::Unpark { target, reply } => {
+                    let result = tx.execute(
+                        "UPDATE deliveries SET state = 'pending', due_at = ?2, updated_at = ?2 WHERE target = ?1 AND state = 'parked'",
+                        params![target, now],
+                    );
+                    after
+                        .counts
+                        .push((reply, result.map(|n| n as u64).map_err(SpoolError::Db)));
+                }
+                Command::Maintain => after.maintain = true,
+                Command::Flush { reply } => after.counts.push((reply, Ok(0))),
+            }
+        }
+        tx.commit()
+    }
+
+    /// Hands fresh deliveries to their windows; a full window leaves them in
+    /// the file and tells the dispatcher to look there.
+    fn offer(&self, offers: Vec<Ready>) {
+        if offers.is_empty() {
+            return;
+        }
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        for ready in offers {
+            let Some(state) = windows.get_mut(&ready.target) else {
+                continue;
+            };
+            if state.overflow {
+                continue;
+            }
+            if state.window.tx.try_send(ready).is_err() {
+                state.overflow = true;
+                state.window.wake.notify_one();
+            }
+        }
+    }
+
+    /// Recounts pending work (a `dlq replay` from another process changes it)
+    /// and prunes old delivered records once a minute.
+    fn maintain(&mut self) {
+        if let Ok((n, bytes)) = self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM deliveries WHERE state IN ('pending', 'parked')",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        ) {
+            self.pending.deliveries.store(n as u64, Ordering::Relaxed);
+            self.pending.bytes.store(bytes as u64, Ordering::Relaxed);
+        }
+        // Other processes' replays: let every dispatcher look again.
+        for state in self
+            .windows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values_mut()
+        {
+            state.overflow = true;
+            state.window.wake.notify_one();
+        }
+        if self.last_prune.elapsed() < Duration::from_secs(60) {
+            return;
+        }
+        self.last_prune = std::time::Instant::now();
+        let cutoff = now_ms() - self.retention.as_millis() as i64;
+        let pruned = self.conn.execute(
+            "DELETE FROM deliveries WHERE state = 'delivered' AND updated_at < ?1",
+            params![cutoff],
+        );
+        let events = self.conn.execute(
+            "DELETE FROM events WHERE received_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+            params![cutoff],
+        );
+        match (pruned, events) {
+            (Ok(d), Ok(e)) if d + e > 0 => tracing::info!(
+                deliveries = d,
+                events = e,
+                "pruned delivered records past retention"
+            ),
+            (Err(error), _) | (_, Err(error)) => tracing::warn!(%error, "pruning the spool failed"),
+            _ => {}
+        }
+    }
+}
+
+fn saturating_sub(counter: &AtomicU64, n: u64) {
+    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+        Some(v.saturating_sub(n))
+    });
+}
+
+fn insert(
+    tx: &Transaction<'_>,
+    event: &NewEvent,
+    deliveries: &[NewDelivery],
+    now: i64,
+) -> Result<(Vec<Ready>, u64), rusqlite::Error> {
+    let routes = serde_json::to_string(&event.routes).unwrap_or_default();
+    tx.prepare_cached("INSERT INTO events (id, source, client_ip, received_at, routes, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+        .execute(params![
+            event.id.to_string(),
+            event.source,
+            event.client_ip,
+            event.received_ms,
+            routes,
+            event.body.as_ref()
+        ])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO deliveries (event_id, target, route, body, size, state, attempts, due_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6, ?6)",
+    )?;
+    let mut ready = Vec::with_capacity(deliveries.len());
+    let mut bytes = 0;
+    for d in deliveries {
+        let body = d.body.clone().unwrap_or_else(|| event.body.clone());
+        bytes += body.len() as u64;
+        insert.execute(params![
+            event.id.to_string(),
+            d.target,
+            d.route,
+            d.body.as_deref(),
+            body.len() as i64,
+            now
+        ])?;
+        ready.push(Ready {
+            id: tx.last_insert_rowid(),
+            event: event.id,
+            target: d.target.clone(),
+            route: d.route.clone(),
+            attempts: 0,
+            body,
+        });
+    }
+    Ok((ready, bytes))
+}
+
+/// Stores an outcome; returns the body size when the delivery left the
+/// pending set (delivered or dead).
+fn record(
+    tx: &Transaction<'_>,
+    id: i64,
+    outcome: &Record,
+    now: i64,
+) -> Result<Option<u64>, rusqlite::Error> {
+    let settle = |state: &str,
+                  status: Option<u16>,
+                  error: Option<&str>|
+     -> Result<Option<u64>, rusqlite::Error> {
+        tx.prepare_cached(
+            "UPDATE deliveries SET state = ?2, attempts = attempts + 1, updated_at = ?3, last_status = ?4, last_error = ?5
+             WHERE id = ?1 AND state = 'pending' RETURNING size",
+        )?
+        .query_row(params![id, state, now, status, error], |r| r.get::<_, i64>(0))
+        .optional()
+        .map(|size| size.map(|s| s as u64))
+    };
+    match outcome {
+        Record::Delivered { status } => settle("delivered", Some(*status), None),
+        Record::Dead { status, error } => settle("dead", *status, Some(error)),
+        Record::Retry {
+            due_ms,
+            status,
+            error,
+        } => {
+            tx.prepare_cached(
+                "UPDATE deliveries SET attempts = attempts + 1, due_at = ?2, updated_at = ?3, last_status = ?4, last_error = ?5
+                 WHERE id = ?1 AND state = 'pending'",
+            )?
+            .execute(params![id, due_ms, now, status, error])?;
+            Ok(None)
+        }
+        Record::Parked { status, error } => {
+            tx.prepare_cached(
+                "UPDATE deliveries SET state = 'parked', attempts = attempts + 1, updated_at = ?2, last_status = ?3, last_error = ?4
+                 WHERE id = ?1 AND state = 'pending'",
+            )?
+            .execute(params![id, now, status, error])?;
+            Ok(None)
+        }
+    }
+}
+
+fn claim(
+    tx: &Transaction<'_>,
+    target: &str,
+    limit: usize,
+    now: i64,
+) -> Result<Claimed, rusqlite::Error> {
+    let mut select = tx.prepare_cached(
+        "SELECT d.id, d.event_id, d.route, d.attempts, COALESCE(d.body, e.body)
+         FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE d.target = ?1 AND d.state = 'pending' AND d.due_at <= ?2
+         ORDER BY d.due_at, d.id LIMIT ?3",
+    )?;
+    let ready = select
+        .query_map(params![target, now, limit as i64], |r| {
+            let event: String = r.get(1)?;
+            Ok(Ready {
+                id: r.get(0)?,
+                event: Uuid::parse_str(&event).unwrap_or_default(),
+                target: target.to_owned(),
+                route: r.get(2)?,
+                attempts: r.get(3)?,
+                body: Bytes::from(r.get::<_, Vec<u8>>(4)?),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_due_ms = tx
+        .prepare_cached("SELECT MIN(due_at) FROM deliveries WHERE target = ?1 AND state = 'pending' AND due_at > ?2")?
+        .query_row(params![target, now], |r| r.get::<_, Option<i64>>(0))?;
+    Ok(Claimed {
+        exhausted: ready.len() < limit,
+        ready,
+        next_due_ms,
+    })
+}
+
+fn dead_letter_others(
+    tx: &Transaction<'_>,
+    keep: &[String],
+    now: i64,
+) -> Result<(u64, u64), rusqlite::Error> {
+    let mut targets = Vec::new();
+    {
+        let mut stmt = tx.prepare(
+            "SELECT DISTINCT target FROM deliveries WHERE state IN ('pending', 'parked')",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        for target in rows {
+            let target = target?;
+            if !keep.contains(&target) {
+                targets.push(target);
+            }
+        }
+    }
+    let (mut n, mut bytes) = (0, 0);
+    for target in targets {
+        let (count, size): (i64, i64) = tx.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM deliveries WHERE target = ?1 AND state IN ('pending', 'parked')",
+            params![target],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        tx.execute(
+            "UPDATE deliveries SET state = 'dead', updated_at = ?2, last_error = 'target removed from the config'
+             WHERE target = ?1 AND state IN ('pending', 'parked')",
+            params![target, now],
+        )?;
+        tracing::warn!(
+            target,
+            deliveries = count,
+            "target no longer configured; its pending deliveries are dead letters now (replay them after adding it back)"
+        );
+        n += count as u64;
+        bytes += size as u64;
+    }
+    Ok((n, bytes))
+}
+
+/// Dead letters, for `dlq` commands working on the file directly (safe while
+/// a relay runs: SQLite serialises the writers, and the relay rereads due
+/// work every few seconds).
+pub mod dlq {
+    use super::*;
+
+    fn filter_sql(filter: &DeadFilter) -> (String, Vec<rusqlite::types::Value>) {
+        let mut sql = String::from("d.state = 'dead'");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(target) = &filter.target {
+            args.push(target.clone().into());
+            sql.push_str(&format!(" AND d.target = ?{}", args.len()));
+        }
+        if !filter.events.is_empty() {
+            let mut marks = Vec::new();
+            for event in &filter.events {
+                args.push(event.clone().into());
+                marks.push(format!("?{}", args.len()));
+            }
+            sql.push_str(&format!(" AND d.event_id IN ({})", marks.join(", ")));
+        }
+        if let Some(before) = filter.before_ms {
+            args.push(before.into());
+            sql.push_str(&format!(" AND d.updated_at < ?{}", args.len()));
+        }
+        (sql, args)
+    }
+
+    /// Opens the spool file of a config (creating nothing new but the schema).
+    pub fn open(path: &Path) -> Result<Connection, SpoolError> {
+        open_connection(path)
+    }
+
+    /// Lists dead letters, oldest first.
+    pub fn list(conn: &Connection, filter: &DeadFilter) -> Result<Vec<DeadLetter>, SpoolError> {
+        let (cond, args) = filter_sql(filter);
+        let mut stmt = conn.prepare(&format!(
+            "SELECT d.id, d.event_id, d.target, d.route, d.attempts, d.last_status, d.last_error, e.received_at, d.updated_at
+             FROM deliveries d JOIN events e ON e.id = d.event_id WHERE {cond} ORDER BY d.updated_at, d.id"
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+            Ok(DeadLetter {
+                id: r.get(0)?,
+                event: r.get(1)?,
+                target: r.get(2)?,
+                route: r.get(3)?,
+                attempts: r.get(4)?,
+                last_status: r.get(5)?,
+                last_error: r.get(6)?,
+                received_ms: r.get(7)?,
+                dead_ms: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Makes dead letters due again, with their attempt count reset.
+    pub fn replay(conn: &Connection, filter: &DeadFilter) -> Result<usize, SpoolError> {
+        let (cond, args) = filter_sql(filter);
+        let now = now_ms();
+        Ok(conn.execute(
+            &format!(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, due_at = {now}, updated_at = {now}, last_error = NULL
+                 WHERE id IN (SELECT d.id FROM deliveries d WHERE {cond})"
+            ),
+            rusqlite::params_from_iter(args),
+        )?)
+    }
+
+    /// Deletes dead letters (and events left with no deliveries).
+    pub fn purge(conn: &Connection, filter: &DeadFilter) -> Result<usize, SpoolError> {
+        let (cond, args) = filter_sql(filter);
+        let tx = conn.unchecked_transaction()?;
+        let events: Vec<String> = tx
+            .prepare(&format!(
+                "SELECT DISTINCT d.event_id FROM deliveries d WHERE {cond}"
+            ))?
+            .query_map(rusqlite::params_from_iter(args.clone()), |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let n = tx.execute(
+            &format!(
+                "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM deliveries d WHERE {cond})"
+            ),
+            rusqlite::params_from_iter(args),
+        )?;
+        // Events whose last delivery went with the purge go too.
+        let mut orphan = tx.prepare("DELETE FROM events WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1)")?;
+        for event in events {
+            orphan.execute(params![event])?;
+        }
+        drop(orphan);
+        tx.commit()?;
+        Ok(n)
+    }
+}
