@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::circuit::{Circuit, Permit};
+use crate::circuit::{Circuit, Permit, State as CircuitState};
 use crate::deliver::{self, Health};
 use crate::runtime::{Runtime, Snapshot};
 use crate::spool::{Ready, Spool, Window};
@@ -212,33 +212,37 @@ impl<S: Spool> Worker<S> {
                 state.look = true;
             }
 
-            // Decide whether the front of the queue may go now.
-            let mut wait_until = state.next_due;
-            let permit = if state.disabled {
-                None
-            } else {
-                match circuit.permit(std::time::Instant::now()) {
-                    Permit::Wait { until } => {
-                        // While open, keep nothing in memory: it is all in
-                        // the spool, and a claim after the cooldown finds it.
-                        self.release(&mut state, &mut fresh);
-                        let until = Instant::from_std(until);
-                        wait_until = Some(wait_until.map_or(until, |t| t.min(until)));
-                        None
-                    }
-                    permit => Some(permit),
-                }
+            // While disabled or open, keep nothing in memory: it is all in
+            // the spool, and a claim after the cooldown finds it.
+            let now = std::time::Instant::now();
+            let open_until = match circuit.state() {
+                CircuitState::Open { until } if *until > now => Some(Instant::from_std(*until)),
+                _ => None,
             };
-            if permit.is_some() && state.look && state.queue.len() < self.window / 2 + 1 {
+            let mut wait_until = state.next_due;
+            let paused = state.disabled || open_until.is_some();
+            if paused {
+                self.release(&mut state, &mut fresh);
+                wait_until = earliest(wait_until, open_until);
+            } else if state.look && state.queue.len() < self.window / 2 + 1 {
                 self.claim(&mut state, &mut fresh).await;
                 continue;
-            }
-            if let (Some(permit), Some(ready)) = (permit, state.queue.pop_front()) {
-                if permit == Permit::Probe {
-                    tracing::info!(target = %self.name, "circuit half-open: sending one probe");
+            } else if !state.queue.is_empty() {
+                match circuit.permit(now) {
+                    Permit::Wait { until } => {
+                        // A probe is out; its outcome decides.
+                        wait_until = earliest(wait_until, Some(Instant::from_std(until)));
+                    }
+                    permit => {
+                        if permit == Permit::Probe {
+                            tracing::info!(target = %self.name, "circuit half-open: sending one probe");
+                        }
+                        if let Some(ready) = state.queue.pop_front() {
+                            self.start(target, ready, &done_tx, &mut rng).await;
+                        }
+                        continue;
+                    }
                 }
-                self.start(target, ready, &done_tx, &mut rng).await;
-                continue;
             }
 
             let sleep = async {
@@ -247,7 +251,6 @@ impl<S: Spool> Worker<S> {
                     None => std::future::pending().await,
                 }
             };
-            let paused = state.disabled || permit.is_none();
             tokio::select! {
                 () = self.stop.cancelled() => break,
                 Some(done) = done_rx.recv() => self.settle(&mut state, done),
@@ -387,6 +390,13 @@ impl<S: Spool> Worker<S> {
                 state.disabled = true;
             }
         }
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -40,11 +40,21 @@ impl Program {
         let arena = Arena::default();
         let modules = Loader::new(defs)
             .load(&arena, File { code, path: () })
-            .map_err(|errors| JqError(format!("jq program does not parse: {errors:?}")))?;
+            .map_err(|errors| {
+                JqError(format!(
+                    "jq program does not parse: {}",
+                    load_errors(errors)
+                ))
+            })?;
         let filter = jaq_core::Compiler::default()
             .with_funs(funs)
             .compile(modules)
-            .map_err(|errors| JqError(format!("jq program does not compile: {errors:?}")))?;
+            .map_err(|errors| {
+                JqError(format!(
+                    "jq program does not compile: {}",
+                    compile_errors(errors)
+                ))
+            })?;
         Ok(Program {
             source: code.to_owned(),
             filter,
@@ -81,6 +91,68 @@ impl fmt::Debug for Program {
     }
 }
 
+/// Where a parse error happened: the start of the rest of the program, on
+/// one line so that each problem stays one line.
+fn near(at: &str) -> String {
+    let line = at.trim_start().lines().next().unwrap_or_default();
+    if line.is_empty() {
+        "at the end of the program".to_owned()
+    } else {
+        format!("at `{}`", line.chars().take(20).collect::<String>())
+    }
+}
+
+/// What the lexer expected. jaq's `Expect::as_str` panics on a delimiter it
+/// does not know, and a panic while compiling config kills a running relay.
+fn lexed(expect: &jaq_core::load::lex::Expect<&str>) -> String {
+    use jaq_core::load::lex::Expect;
+    match expect {
+        Expect::Delim("(") => "closing parenthesis".to_owned(),
+        Expect::Delim("[") => "closing bracket".to_owned(),
+        Expect::Delim("{") => "closing brace".to_owned(),
+        Expect::Delim("\"") => "closing quote".to_owned(),
+        Expect::Delim(open) => format!("a match for `{open}`"),
+        other => other.as_str().to_owned(),
+    }
+}
+
+/// jaq's load errors as one line: what was expected, and where.
+fn load_errors(errors: jaq_core::load::Errors<&str, ()>) -> String {
+    use jaq_core::load::Error;
+    let mut out = Vec::new();
+    for (_, error) in errors {
+        match error {
+            Error::Io(list) => out.extend(
+                list.into_iter()
+                    .map(|(path, e)| format!("cannot load `{path}`: {e}")),
+            ),
+            Error::Lex(list) => out.extend(
+                list.into_iter()
+                    .map(|(expect, at)| format!("expected {} {}", lexed(&expect), near(at))),
+            ),
+            Error::Parse(list) => out.extend(
+                list.into_iter()
+                    .map(|(expect, at)| format!("expected {} {}", expect.as_str(), near(at))),
+            ),
+        }
+    }
+    out.join("; ")
+}
+
+/// jaq's compile errors as one line: the names that are not defined.
+fn compile_errors(errors: jaq_core::compile::Errors<&str, ()>) -> String {
+    use jaq_core::compile::Undefined;
+    errors
+        .into_iter()
+        .flat_map(|(_, list)| list)
+        .map(|(name, undefined)| match undefined {
+            Undefined::Filter(arity) => format!("undefined filter `{name}/{arity}`"),
+            other => format!("undefined {} `{name}`", other.as_str()),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// jq's truthiness: everything but `false` and `null`.
 pub fn truthy(value: &Value) -> bool {
     !matches!(value, Value::Null | Value::Bool(false))
@@ -108,6 +180,28 @@ mod tests {
         assert!(Program::compile("nosuchfn(1)").is_err());
         let p = Program::compile(".a + 1").unwrap();
         assert!(p.run(&json!({"a": "x"})).is_err());
+    }
+
+    #[test]
+    fn compile_errors_are_one_line_sentences() {
+        for code in [
+            "{",
+            "(1",
+            "[1",
+            "\"abc",
+            ".a +",
+            "if . then 1",
+            ".a |\n  +\n  .b",
+            "$x",
+            "nosuchfn(1)",
+        ] {
+            let message = Program::compile(code).unwrap_err().to_string();
+            assert!(!message.contains('\n'), "{code:?}: {message}");
+            assert!(
+                message.contains("expected") || message.contains("undefined"),
+                "{code:?}: {message}"
+            );
+        }
     }
 
     #[test]

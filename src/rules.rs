@@ -312,6 +312,7 @@ pub fn compile(cfg: ConditionConfig, place: &str, problems: &mut Problems) -> Op
             parts.push(path.zip(op).map(|(path, op)| Condition::Field { path, op }));
         }
         (Some(field), n) => {
+            parts.push(None);
             problems.push(
                 format!("{place}.field"),
                 Some(&field.referenced),
@@ -321,11 +322,14 @@ pub fn compile(cfg: ConditionConfig, place: &str, problems: &mut Problems) -> Op
             );
         }
         (None, 0) => {}
-        (None, _) => problems.push(
-            place.to_owned(),
-            None,
-            "equals, in, contains, matches, gt and lt compare a `field`; add `field: some.path`",
-        ),
+        (None, _) => {
+            parts.push(None);
+            problems.push(
+                place.to_owned(),
+                None,
+                "equals, in, contains, matches, gt and lt compare a `field`; add `field: some.path`",
+            );
+        }
     }
     if let Some(sources) = cfg.source {
         parts.push(Some(Condition::Source(sources.into_vec())));
@@ -398,6 +402,7 @@ fn compile_answer(
         equals.map(|s| s.to_lowercase()),
         in_.map(lower),
         matches,
+        "equals, in, matches",
         place,
         &at,
         problems,
@@ -430,7 +435,15 @@ fn compile_header(
             None
         }
     };
-    let test = text(equals, None, matches, place, &at, problems);
+    let test = text(
+        equals,
+        None,
+        matches,
+        "equals, matches",
+        place,
+        &at,
+        problems,
+    );
     Some(Condition::Header {
         name: name?,
         test: test?,
@@ -441,6 +454,7 @@ fn text(
     equals: Option<String>,
     in_: Option<Vec<String>>,
     matches: Option<String>,
+    expected: &str,
     place: &str,
     at: &serde_saphyr::Location,
     problems: &mut Problems,
@@ -455,7 +469,7 @@ fn text(
             problems.push(
                 place.to_owned(),
                 Some(at),
-                "needs exactly one of equals, in, matches",
+                format!("needs exactly one of {expected}"),
             );
             None
         }
@@ -475,7 +489,23 @@ fn regex(
     problems: &mut Problems,
 ) -> Option<Regex> {
     Regex::new(re)
-        .map_err(|e| problems.push(place.to_owned(), at, format!("invalid regex: {e}")))
+        .map_err(|e| {
+            // A syntax error's Display is a multi-line drawing; keep its last line.
+            let detail = match &e {
+                regex::Error::Syntax(text) => text
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ")
+                    .to_owned(),
+                other => other.to_string(),
+            };
+            problems.push(
+                place.to_owned(),
+                at,
+                format!("invalid regex `{re}`: {detail}"),
+            )
+        })
         .ok()
 }
 

@@ -132,6 +132,7 @@ impl Runtime {
             ))
             .map(|(retry, circuit)| Defaults { retry, circuit });
 
+        let no_sources = cfg.sources.is_empty();
         let mut sources = HashMap::new();
         for (name, source_cfg) in cfg.sources {
             if !valid_name(&name) {
@@ -145,7 +146,7 @@ impl Runtime {
                 sources.insert(name, Arc::new(source));
             }
         }
-        if sources.is_empty() && problems.is_empty() {
+        if no_sources {
             problems.push("sources", None, "no source is defined, so nothing can be received (e.g. `sources: {sipgate: {allow: [217.116.118.254]}}`)");
         }
 
@@ -189,14 +190,15 @@ impl Runtime {
             for (j, target) in route_cfg.to.iter().enumerate() {
                 if !cfg.targets.contains_key(&target.value) {
                     let known: Vec<&str> = cfg.targets.keys().map(String::as_str).collect();
+                    let known = if known.is_empty() {
+                        "no target is defined".to_owned()
+                    } else {
+                        format!("targets: {}", known.join(", "))
+                    };
                     problems.push(
                         format!("{place}.to[{j}]"),
                         Some(&target.referenced),
-                        format!(
-                            "unknown target \"{}\" (targets: {})",
-                            target.value,
-                            known.join(", ")
-                        ),
+                        format!("unknown target \"{}\" ({known})", target.value),
                     );
                 } else if let Some(chosen) = transform
                     .clone()

@@ -85,6 +85,11 @@ pub fn rate(text: &str) -> Result<Rate, String> {
             "`{text}`: the period must be longer than zero {example}"
         ));
     }
+    if (per / count.get()).is_zero() {
+        return Err(format!(
+            "`{text}` is too high: one request per nanosecond at most {example}"
+        ));
+    }
     Ok(Rate { count, per })
 }
 
@@ -112,7 +117,7 @@ mod tests {
             assert!(duration(bad).unwrap_err().contains("e.g."), "{bad}");
         }
         assert!(size("1TB").unwrap_err().contains("e.g."));
-        for bad in ["10", "0/s", "x/s", "10/fortnight", "5/0s"] {
+        for bad in ["10", "0/s", "x/s", "10/fortnight", "5/0s", "2000000000/s"] {
             assert!(rate(bad).unwrap_err().contains("e.g."), "{bad}");
         }
     }
