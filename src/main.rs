@@ -10,6 +10,8 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use switchboard::interpolate::Env;
 use switchboard::relay::{self, LoadError, Options, Relay};
+use switchboard::spool::DeadFilter;
+use switchboard::spool::sqlite::dlq;
 
 /// Webhook fan-out relay: receives webhooks, routes them by YAML rules, and
 /// forwards the payload or a transformed subset to several targets.
@@ -41,6 +43,19 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Dead letters in the spool: list, replay or purge them.
+    ///
+    /// Works on the spool file directly, also while the relay runs: a running
+    /// relay picks replayed deliveries up within a few seconds.
+    ///
+    /// Examples:
+    ///   switchboard dlq list --config routes.yaml --target crm
+    ///   switchboard dlq replay --config routes.yaml --target crm
+    ///   switchboard dlq purge --config routes.yaml --before 7d
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
     /// Validate a config and print every problem; exits 1 if there are any.
     ///
     /// Example: switchboard check --config routes.yaml
@@ -51,11 +66,63 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum DlqAction {
+    /// List dead letters, oldest first.
+    ///
+    /// Example: switchboard dlq list --config routes.yaml --target crm --json
+    List {
+        #[command(flatten)]
+        select: DlqSelect,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make dead letters due again (attempts reset); the relay sends them.
+    ///
+    /// Example: switchboard dlq replay --config routes.yaml --id 019a...
+    Replay {
+        #[command(flatten)]
+        select: DlqSelect,
+    },
+    /// Delete dead letters for good.
+    ///
+    /// Example: switchboard dlq purge --config routes.yaml --before 30d
+    Purge {
+        #[command(flatten)]
+        select: DlqSelect,
+    },
+}
+
+#[derive(clap::Args)]
+struct DlqSelect {
+    /// Path of routes.yaml (names the spool file).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Only this target.
+    #[arg(long)]
+    target: Option<String>,
+    /// Only these webhook ids (repeatable).
+    #[arg(long = "id")]
+    ids: Vec<String>,
+    /// Only dead letters older than this: a duration ago (`7d`, `24h`) or an
+    /// RFC 3339 time (`2026-11-01T00:00:00Z`).
+    #[arg(long)]
+    before: Option<String>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {
         Command::Check { config } => check(&config),
+        Command::Dlq { action } => match dlq(action) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("switchboard: {error:#}");
+                ExitCode::from(1)
+            }
+        },
         Command::Serve { config } => match serve(config) {
             Ok(code) => code,
             Err(error) => {
@@ -96,6 +163,80 @@ fn check(path: &std::path::Path) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn dlq(action: DlqAction) -> anyhow::Result<()> {
+    let select = match &action {
+        DlqAction::List { select, .. }
+        | DlqAction::Replay { select }
+        | DlqAction::Purge { select } => select,
+    };
+    let runtime = relay::load(&select.config, &Env::from_process(), None)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", select.config.display()))?;
+    let conn = dlq::open(&runtime.server.spool)?;
+    let before_ms = select.before.as_deref().map(parse_before).transpose()?;
+    let filter = DeadFilter {
+        target: select.target.clone(),
+        events: select.ids.clone(),
+        before_ms,
+    };
+    match action {
+        DlqAction::List { json, .. } => {
+            let dead = dlq::list(&conn, &filter)?;
+            if json {
+                for letter in &dead {
+                    println!("{}", serde_json::to_string(letter)?);
+                }
+            } else {
+                println!(
+                    "{:<36}  {:<12}  {:>8}  {:>6}  {:<20}  ERROR",
+                    "WEBHOOK", "TARGET", "ATTEMPTS", "STATUS", "DEAD SINCE"
+                );
+                for d in &dead {
+                    let status = d
+                        .last_status
+                        .map_or_else(|| "-".to_owned(), |s| s.to_string());
+                    println!(
+                        "{:<36}  {:<12}  {:>8}  {:>6}  {:<20}  {}",
+                        d.event,
+                        d.target,
+                        d.attempts,
+                        status,
+                        time(d.dead_ms),
+                        d.last_error.as_deref().unwrap_or("")
+                    );
+                }
+                eprintln!(
+                    "{} dead letter{}",
+                    dead.len(),
+                    if dead.len() == 1 { "" } else { "s" }
+                );
+            }
+        }
+        DlqAction::Replay { .. } => {
+            println!("{} dead letter(s) due again", dlq::replay(&conn, &filter)?)
+        }
+        DlqAction::Purge { .. } => {
+            println!("{} dead letter(s) purged", dlq::purge(&conn, &filter)?)
+        }
+    }
+    Ok(())
+}
+
+/// `7d` (that long ago) or an RFC 3339 time, as unix milliseconds.
+fn parse_before(text: &str) -> anyhow::Result<i64> {
+    let now = std::time::SystemTime::now();
+    let at = match switchboard::units::duration(text) {
+        Ok(ago) => now - ago,
+        Err(_) => humantime::parse_rfc3339_weak(text)
+            .map_err(|_| anyhow::anyhow!("--before `{text}`: not a duration (7d, 24h) or an RFC 3339 time (2026-11-01T00:00:00Z)"))?,
+    };
+    Ok(switchboard::deliver::unix_ms(at))
+}
+
+fn time(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(at).to_string()
 }
 
 fn report(path: &std::path::Path, error: &LoadError) {

@@ -329,3 +329,69 @@ async fn wait_dead(conn: &rusqlite::Connection, n: usize) -> Vec<switchboard::sp
     .await
     .unwrap_or_else(|_| panic!("fewer than {n} dead letters within {WAIT:?}"))
 }
+
+fn dlq_cli(config: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("dlq")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[tokio::test]
+async fn dlq_commands_list_replay_and_purge_on_a_running_relay() {
+    let target = FakeTarget::start().await;
+    target.respond(422);
+    let relay = TestRelay::start(&one_target(&target.url("/t"), "", "")).await;
+    let first = relay.accept("s", fixture("minimal.json")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = relay.accept("s", fixture("full.json")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let conn = dlq::open(&spool_of(&relay)).unwrap();
+    wait_dead(&conn, 2).await;
+
+    let (ok, text) = dlq_cli(&relay.config, &["list", "--target", "t"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&first) && text.contains(&second) && text.contains("422"),
+        "{text}"
+    );
+    assert!(text.contains("2 dead letters"), "{text}");
+    let (ok, text) = dlq_cli(&relay.config, &["list", "--json"]);
+    assert!(ok, "{text}");
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["last_status"], 422);
+
+    // Replay one by id: the running relay sends it again.
+    target.respond(200);
+    let (ok, text) = dlq_cli(&relay.config, &["replay", "--id", &first]);
+    assert!(ok && text.contains("1 dead letter(s) due again"), "{text}");
+    let got = target.wait_for(3, WAIT).await;
+    assert_eq!(got[2].header("webhook-id"), Some(first.as_str()));
+
+    // Purge what is older than a future moment: the other one.
+    let (ok, text) = dlq_cli(
+        &relay.config,
+        &["purge", "--before", "2999-01-01T00:00:00Z"],
+    );
+    assert!(ok && text.contains("1 dead letter(s) purged"), "{text}");
+    assert!(dlq::list(&conn, &DeadFilter::default()).unwrap().is_empty());
+    let (ok, text) = dlq_cli(&relay.config, &["purge", "--before", "yesterday-ish"]);
+    assert!(!ok && text.contains("not a duration"), "{text}");
+}
