@@ -11,16 +11,19 @@
 # Paths and ports inside the image:
 #   /etc/switchboard/routes.yaml  the config that CMD passes to `serve`. The image
 #                                 ships routes.example.yaml there as a default;
-#                                 mount your own file over it (read-only is fine).
+#                                 mount your own over it, read-only is fine (for
+#                                 SIGHUP reloads mount the directory, not the file).
 #                                 `${NAME}` secrets in it come from the environment (-e).
 #   /var/lib/switchboard          the data dir and working dir, owned by the
-#                                 `switchboard` user (uid/gid 10001). The SQLite
-#                                 spool lives here; mount a volume on it to keep
-#                                 queued deliveries across container restarts.
+#                                 `switchboard` user (uid/gid 10001). Point
+#                                 server.spool here (the default config does:
+#                                 /var/lib/switchboard/switchboard.db) and mount a
+#                                 volume on it to keep queued deliveries across
+#                                 container restarts.
 #   8080                          webhook ingress (server.listen)
-#   9090                          admin: metrics, health, status, dead letters
-#                                 (server.admin_listen; bind it to 0.0.0.0:9090 in
-#                                 the config to reach it from outside the container)
+#   9090                          admin listener: metrics, health, status, dead
+#                                 letters (server.admin_listen, planned; bind it to
+#                                 0.0.0.0:9090 to reach it from outside the container)
 #
 # SIGTERM (docker stop) drains in-flight deliveries within server.shutdown_grace;
 # give `docker stop -t` / terminationGracePeriodSeconds more than that.
@@ -70,8 +73,8 @@ LABEL org.opencontainers.image.title="switchboard" \
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && groupadd --system --gid 10001 switchboard \
- && useradd --system --uid 10001 --gid switchboard \
+ && groupadd --gid 10001 switchboard \
+ && useradd --uid 10001 --gid switchboard --no-log-init \
       --home-dir /var/lib/switchboard --no-create-home \
       --shell /usr/sbin/nologin switchboard \
  && install -d -o switchboard -g switchboard -m 0750 /var/lib/switchboard \
@@ -79,13 +82,17 @@ RUN apt-get update \
 
 COPY --from=builder /out/switchboard /usr/local/bin/switchboard
 # Default config: root-owned, world-readable; replace it by mounting a file.
-# routes.example.yaml binds its listeners to 127.0.0.1, which inside a container
-# is unreachable through published ports, so the copy in the image listens on
-# 0.0.0.0 instead. Then `check` proves that the binary runs on this base (shared
-# libraries) and that the shipped default config is valid.
+# Two edits make the example fit a container: its listeners bind 127.0.0.1,
+# unreachable through published ports, so the image's copy listens on 0.0.0.0;
+# and its spool, ./data/switchboard.db, goes to an absolute path in the data dir.
+# Then `check` proves that the binary runs on this base (shared libraries) and
+# that the shipped default config is valid.
 COPY routes.example.yaml /etc/switchboard/routes.yaml
-RUN sed -i -E 's/^([[:space:]]*(admin_)?listen:[[:space:]]*"?)127\.0\.0\.1:/\10.0.0.0:/' \
+RUN sed -i -E \
+      -e 's/^([[:space:]]*(admin_)?listen:[[:space:]]*"?)127\.0\.0\.1:/\10.0.0.0:/' \
+      -e 's|^([[:space:]]*spool:[[:space:]]*"?)\./data/|\1/var/lib/switchboard/|' \
       /etc/switchboard/routes.yaml \
+ && chmod 0644 /etc/switchboard/routes.yaml \
  && /usr/local/bin/switchboard check --config /etc/switchboard/routes.yaml
 
 # Numeric, so that Kubernetes' runAsNonRoot can check it.

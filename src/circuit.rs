@@ -18,7 +18,7 @@ use crate::units;
 
 /// `server.circuit` and `targets.NAME.circuit`. A target's fields override
 /// the server's one by one (see [`compile_over`]).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CircuitConfig {
     /// Consecutive failed attempts that open the circuit. Default 5. Only
@@ -29,6 +29,7 @@ pub struct CircuitConfig {
     /// through, e.g. `30s`. Each failed probe doubles it, up to ten times
     /// this. Default `30s`; at most `1d`. Keep it longer than the target's
     /// `timeout`, or a slow probe is presumed lost and a second one sent.
+    #[schemars(with = "Option<String>")]
     pub cooldown: Option<Located<String>>,
 }
 

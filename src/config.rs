@@ -7,18 +7,22 @@
 //! rejected by the parser, with line and column.
 
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 pub use crate::circuit::CircuitConfig;
 pub use crate::retry::RetryConfig;
+pub use crate::secret::SecretConfig;
+pub use crate::sign::WebhookSecretsConfig;
+pub use crate::verify::VerifyConfig;
 
 /// A value together with the place in `routes.yaml` it came from, so that a
 /// compile error can say "line 12 column 9".
 pub type Located<T> = Spanned<T>;
 
 /// The whole file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Listener and process-wide settings.
@@ -36,28 +40,34 @@ pub struct Config {
 }
 
 /// `server:`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Ingress address. Default `0.0.0.0:8080`. Not reloadable.
     #[serde(default = "default_listen")]
+    #[schemars(with = "String")]
     pub listen: Located<String>,
     /// Peers (IPs or CIDRs) whose `X-Forwarded-For` / `Forwarded` headers are
     /// believed. Default: none, so the socket peer is the client.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub trusted_proxies: Vec<Located<String>>,
     /// Largest accepted body, e.g. `1MiB`, `512KB`, `65536`. Default `1MiB`.
     #[serde(default = "default_max_body")]
+    #[schemars(with = "String")]
     pub max_body: Located<String>,
     /// How long a client may take to send its request headers. Default `10s`.
     #[serde(default = "default_header_timeout")]
+    #[schemars(with = "String")]
     pub header_timeout: Located<String>,
     /// How long SIGTERM waits for queued and in-flight deliveries. Default `30s`.
     #[serde(default = "default_shutdown_grace")]
+    #[schemars(with = "String")]
     pub shutdown_grace: Located<String>,
     /// The spool file (SQLite); its directory is created. Default
     /// `./data/switchboard.db`. Not reloadable.
     #[serde(default = "default_spool")]
+    #[schemars(with = "String")]
     pub spool: Located<String>,
     /// Most webhooks and outcomes written in one transaction (group commit);
     /// 1 commits each on its own. Default 512.
@@ -66,6 +76,7 @@ pub struct ServerConfig {
     /// How long delivered records stay in the spool for status queries.
     /// Default `24h`.
     #[serde(default = "default_retention")]
+    #[schemars(with = "String")]
     pub retention: Located<String>,
     /// Pending deliveries (all targets) beyond which ingress answers 503
     /// with `Retry-After`. Default 1000000.
@@ -73,11 +84,21 @@ pub struct ServerConfig {
     pub max_pending: u64,
     /// Pending body bytes beyond which ingress answers 503. Default `1GiB`.
     #[serde(default = "default_max_pending_bytes")]
+    #[schemars(with = "String")]
     pub max_pending_bytes: Located<String>,
     /// Deliveries per target held in memory; the rest wait in the spool.
     /// Default 256.
     #[serde(default = "default_window")]
     pub window: usize,
+    /// Admin listener: metrics, health, status and dead-letter API. Default
+    /// `127.0.0.1:9090`; `off` turns it off. Not reloadable.
+    #[serde(default = "default_admin_listen")]
+    #[schemars(with = "String")]
+    pub admin_listen: Located<String>,
+    /// Bearer token for `/api/*` on the admin listener; `${NAME}` reads the
+    /// environment. Required when `admin_listen` is not a loopback address.
+    #[schemars(with = "Option<String>")]
+    pub admin_token: Option<Located<String>>,
     /// Default retry policy for every target.
     #[serde(default)]
     pub retry: RetryConfig,
@@ -100,6 +121,8 @@ impl Default for ServerConfig {
             max_pending: default_max_pending(),
             max_pending_bytes: default_max_pending_bytes(),
             window: default_window(),
+            admin_listen: default_admin_listen(),
+            admin_token: None,
             retry: RetryConfig::default(),
             circuit: CircuitConfig::default(),
         }
@@ -107,14 +130,19 @@ impl Default for ServerConfig {
 }
 
 /// `sources.NAME`: one sender, reached at `POST /hooks/NAME`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// Client addresses allowed to send: IPs or CIDRs, IPv4 or IPv6.
     /// Absent means any address (then set a `token`).
+    #[schemars(with = "Option<Vec<String>>")]
     pub allow: Option<Vec<Located<String>>>,
     /// A shared secret the sender puts in a header.
     pub token: Option<TokenConfig>,
+    /// Check a signature over the body: `{standard_webhooks: {secret}}` or
+    /// `{hmac: {header, algorithm, encoding, prefix, secret}}`. Checked
+    /// after `allow` and `token`; a failure is 401. Default: none.
+    pub verify: Option<VerifyConfig>,
     /// Where `topic`, `playbook` and `answer` conditions look. Default:
     /// sipgate AI Agents' layout.
     #[serde(default)]
@@ -122,29 +150,34 @@ pub struct SourceConfig {
 }
 
 /// `sources.NAME.token`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
     /// Header that carries the secret, e.g. `X-Switchboard-Token`.
+    #[schemars(with = "String")]
     pub header: Located<String>,
-    /// The secret; `${NAME}` reads it from the environment.
-    pub value: Located<String>,
+    /// The secret; `${NAME}` reads it from the environment,
+    /// `{file: /run/secrets/x}` from a file (re-read on reload).
+    pub value: SecretConfig,
 }
 
 /// `sources.NAME.fields`: the payload layout behind the domain conditions.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldsConfig {
     /// Path of the recognized topics. Default `assist.summary.topics[*]`.
     #[serde(default = "default_topics")]
+    #[schemars(with = "String")]
     pub topics: Located<String>,
     /// Paths naming a completed playbook. Default
     /// `[assist.callScenarios[*].name, assist.callScenarios[*].id]`.
     #[serde(default = "default_playbooks")]
+    #[schemars(with = "Vec<String>")]
     pub playbooks: Vec<Located<String>>,
     /// Path of the recorded answers. Default
     /// `assist.callScenarios[*].smartAnswers[*].setItems[*]`.
     #[serde(default = "default_answers")]
+    #[schemars(with = "String")]
     pub answers: Located<String>,
     /// Key of the question within an answer item. Default `question`.
     #[serde(default = "default_question")]
@@ -167,22 +200,30 @@ impl Default for FieldsConfig {
 }
 
 /// `targets.NAME`: one downstream.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     /// Where to send; `${NAME}` and `${NAME:-default}` read the environment.
+    #[schemars(with = "String")]
     pub url: Located<String>,
     /// HTTP method. Default `POST`.
     #[serde(default = "default_method")]
+    #[schemars(with = "String")]
     pub method: Located<String>,
-    /// Extra request headers; values may use `${NAME}`.
+    /// Extra request headers; values may use `${NAME}` or be
+    /// `{file: /run/secrets/x}` (re-read on reload).
     #[serde(default)]
-    pub headers: IndexMap<String, Located<String>>,
+    pub headers: IndexMap<String, SecretConfig>,
+    /// Sign every delivery (Standard Webhooks `webhook-signature`) with
+    /// `{secret: whsec_...}`, or `{secrets: [..]}` while rotating. Default: unsigned.
+    pub sign: Option<WebhookSecretsConfig>,
     /// Time for one attempt, from connect to the last response byte.
     /// Default `10s`.
     #[serde(default = "default_timeout")]
+    #[schemars(with = "String")]
     pub timeout: Located<String>,
     /// Most requests per time unit: `10/s`, `600/min`, `5000/h`. Default: no limit.
+    #[schemars(with = "Option<String>")]
     pub rate: Option<Located<String>>,
     /// Requests allowed at once above the steady rate. Default: the rate's count.
     pub burst: Option<u32>,
@@ -200,21 +241,24 @@ pub struct TargetConfig {
 }
 
 /// A transform: `none`, `{select: [..]}`, `{omit: [..]}` or `{jq: '..'}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum TransformConfig {
     /// Forward the original bytes unchanged.
     None,
     /// Keep only these paths, structure preserved.
+    #[schemars(with = "Vec<String>")]
     Select(Vec<Located<String>>),
     /// Drop these paths.
+    #[schemars(with = "Vec<String>")]
     Omit(Vec<Located<String>>),
     /// Reshape with a jq program; its first output is the body.
+    #[schemars(with = "String")]
     Jq(Located<String>),
 }
 
 /// `routes[i]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Shown in logs and `explain`. Default `routes[i]`.
@@ -222,13 +266,14 @@ pub struct RouteConfig {
     /// When the route matches; absent means always.
     pub when: Option<ConditionConfig>,
     /// Target names.
+    #[schemars(with = "Vec<String>")]
     pub to: Vec<Located<String>>,
     /// Overrides each target's default transform.
     pub transform: Option<TransformConfig>,
 }
 
 /// One or several values: `topic: complaint` or `topic: [complaint, refund]`.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, JsonSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
@@ -248,7 +293,7 @@ impl OneOrMany {
 /// A condition. Each key is one kind; several kinds in one mapping must all
 /// hold. `equals`, `in`, `contains`, `matches`, `gt` and `lt` are the operator
 /// of `field` (or of `header` / `answer`, which carry their own).
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionConfig {
     /// Any recognized topic equals one of these, case-insensitively.
@@ -256,10 +301,13 @@ pub struct ConditionConfig {
     /// A completed playbook's name or id equals one of these, case-insensitively.
     pub playbook: Option<OneOrMany>,
     /// A recorded answer to a question.
+    #[schemars(with = "Option<AnswerConfig>")]
     pub answer: Option<Located<AnswerConfig>>,
     /// The path is present, not null and not an empty array.
+    #[schemars(with = "Option<String>")]
     pub has: Option<Located<String>>,
     /// A path compared with one operator below.
+    #[schemars(with = "Option<String>")]
     pub field: Option<Located<String>>,
     /// Operator: equal to this JSON value.
     pub equals: Option<serde_json::Value>,
@@ -269,6 +317,7 @@ pub struct ConditionConfig {
     /// Operator: a string containing this text, or an array containing this value.
     pub contains: Option<serde_json::Value>,
     /// Operator: a string matching this regex.
+    #[schemars(with = "Option<String>")]
     pub matches: Option<Located<String>>,
     /// Operator: a number (or string) greater than this.
     pub gt: Option<serde_json::Value>,
@@ -277,6 +326,7 @@ pub struct ConditionConfig {
     /// The webhook came in on one of these sources.
     pub source: Option<OneOrMany>,
     /// A request header equals or matches.
+    #[schemars(with = "Option<HeaderConditionConfig>")]
     pub header: Option<Located<HeaderConditionConfig>>,
     /// Every condition holds.
     pub all: Option<Vec<ConditionConfig>>,
@@ -285,11 +335,12 @@ pub struct ConditionConfig {
     /// The condition does not hold.
     pub not: Option<Box<ConditionConfig>>,
     /// A jq program whose first output is truthy (not `false`, not `null`).
+    #[schemars(with = "Option<String>")]
     pub jq: Option<Located<String>>,
 }
 
 /// `answer: {question, equals|in|matches}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerConfig {
     /// The question, compared case-insensitively.
@@ -304,7 +355,7 @@ pub struct AnswerConfig {
 }
 
 /// `header: {name, equals|matches}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderConditionConfig {
     /// Header name, case-insensitive.
@@ -324,8 +375,51 @@ pub enum ParseError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
+    /// Rendered with [`Suggesting`]: a mistyped key names the likely one.
+    #[error("{}", .0.render_with_formatter(&Suggesting))]
     Yaml(#[from] serde_saphyr::Error),
+}
+
+/// serde-saphyr's messages, plus ``, did you mean `headers`?`` after an
+/// unknown key or variant that is a small edit away from a valid one.
+struct Suggesting;
+
+impl serde_saphyr::MessageFormatter for Suggesting {
+    fn format_message<'a>(&self, err: &'a serde_saphyr::Error) -> std::borrow::Cow<'a, str> {
+        use serde_saphyr::Error;
+        let message = serde_saphyr::DefaultMessageFormatter.format_message(err);
+        let (Error::SerdeUnknownField {
+            field: typo,
+            expected,
+            ..
+        }
+        | Error::SerdeUnknownVariant {
+            variant: typo,
+            expected,
+            ..
+        }) = err
+        else {
+            return message;
+        };
+        match closest(typo, expected) {
+            Some(best) => format!("{message}, did you mean `{best}`?").into(),
+            None => message,
+        }
+    }
+}
+
+/// The candidate fewest edits away from `typo` (case aside), if it is close
+/// enough to be a typo rather than another word: at most a third of the
+/// letters, and at least one edit allowed for short keys.
+fn closest<'c>(typo: &str, candidates: &[&'c str]) -> Option<&'c str> {
+    let typo = typo.to_lowercase();
+    let allowed = (typo.chars().count() / 3).max(1);
+    candidates
+        .iter()
+        .map(|c| (strsim::levenshtein(&typo, &c.to_lowercase()), *c))
+        .filter(|(distance, _)| *distance <= allowed)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
 }
 
 impl Config {
@@ -333,6 +427,15 @@ impl Config {
     /// consulted later, per field, never by editing this text.
     pub fn parse(yaml: &str) -> Result<Config, ParseError> {
         Ok(serde_saphyr::from_str(yaml)?)
+    }
+
+    /// The JSON Schema of `routes.yaml`, derived from these types: every
+    /// key with its doc as description, unknown keys rejected. Editors use
+    /// it for completion; `switchboard schema` prints it.
+    pub fn schema() -> serde_json::Value {
+        let mut schema = schemars::schema_for!(Config);
+        schema.insert("title".to_owned(), "switchboard routes.yaml".into());
+        schema.to_value()
     }
 
     /// Reads and parses a file.
@@ -379,6 +482,9 @@ fn default_max_pending() -> u64 {
 }
 fn default_max_pending_bytes() -> Located<String> {
     located("1GiB")
+}
+fn default_admin_listen() -> Located<String> {
+    located("127.0.0.1:9090")
 }
 fn default_window() -> usize {
     256

@@ -99,11 +99,18 @@ pub async fn attempt(client: &reqwest::Client, target: &Target, ready: &Ready) -
     let timestamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let id = ready.event.to_string();
     let mut request = client
         .request(target.method.clone(), target.url.clone())
         .timeout(target.timeout)
-        .headers(target.headers.clone())
-        .header("webhook-id", ready.event.to_string())
+        .headers(target.headers.clone());
+    if let Some(signer) = &target.sign {
+        // Over the exact bytes below, with the id and timestamp sent beside it.
+        let signature = signer.sign(&id, timestamp, &ready.body);
+        request = request.header(crate::sign::SIGNATURE_HEADER, signature);
+    }
+    request = request
+        .header("webhook-id", id)
         .header("webhook-timestamp", timestamp.to_string());
     if !target.headers.contains_key(header::CONTENT_TYPE) {
         request = request.header(header::CONTENT_TYPE, "application/json");

@@ -14,7 +14,7 @@
 //! token applies to queued deliveries.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -47,6 +47,8 @@ pub struct Dispatcher<S: Spool> {
 
 struct Handle {
     stop: CancellationToken,
+    /// The circuit's state for status pages: see [`circuit_label`].
+    circuit: Arc<AtomicU8>,
     /// Set by a reload: a target disabled by a 410 may send again.
     enable: Arc<AtomicBool>,
     wake: Arc<Notify>,
@@ -93,6 +95,8 @@ impl<S: Spool> Dispatcher<S> {
             let wake = Arc::new(Notify::new());
             let stop = self.stop.child_token();
             let enable = Arc::new(AtomicBool::new(false));
+            let circuit = Arc::new(AtomicU8::new(0));
+            crate::metrics::circuit(name, 0);
             self.spool.attach(
                 name,
                 Window {
@@ -110,9 +114,44 @@ impl<S: Spool> Dispatcher<S> {
                 enable: enable.clone(),
                 wake: wake.clone(),
                 window: runtime.server.window,
+                circuit: circuit.clone(),
             };
             tokio::spawn(worker.run(rx));
-            workers.insert(name.clone(), Handle { stop, enable, wake });
+            workers.insert(
+                name.clone(),
+                Handle {
+                    stop,
+                    circuit,
+                    enable,
+                    wake,
+                },
+            );
+        }
+    }
+
+    /// Each target's circuit: closed, half_open, open or disabled (410).
+    pub fn circuits(&self) -> HashMap<String, &'static str> {
+        let workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        workers
+            .iter()
+            .map(|(name, h)| {
+                (
+                    name.clone(),
+                    circuit_label(h.circuit.load(Ordering::Relaxed)),
+                )
+            })
+            .collect()
+    }
+
+    /// Makes every worker look in the spool now (after a replay).
+    pub fn wake_all(&self) {
+        for handle in self
+            .workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            handle.wake.notify_one();
         }
     }
 
@@ -154,6 +193,7 @@ struct Worker<S: Spool> {
     enable: Arc<AtomicBool>,
     wake: Arc<Notify>,
     window: usize,
+    circuit: Arc<AtomicU8>,
 }
 
 /// A worker's memory: what it holds and why it is waiting.
@@ -338,8 +378,16 @@ impl<S: Spool> Worker<S> {
         let done = done.clone();
         let mut rng = rng.fork();
         self.attempts.spawn(async move {
+            let started = std::time::Instant::now();
             let attempt = deliver::attempt(&client, &target, &ready).await;
             let (record, health) = deliver::decide(&target.retry, ready.attempts, &attempt, SystemTime::now(), &mut rng);
+            let outcome = match &record {
+                crate::spool::Record::Delivered { .. } => "delivered",
+                crate::spool::Record::Retry { .. } => "retry",
+                crate::spool::Record::Dead { .. } => "dead",
+                crate::spool::Record::Parked { .. } => "parked",
+            };
+            crate::metrics::delivery(&target.name, outcome, started.elapsed());
             let retry_at = match &record {
                 crate::spool::Record::Retry { due_ms, .. } => Some(instant_at(*due_ms)),
                 crate::spool::Record::Dead { error, .. } => {
@@ -390,6 +438,30 @@ impl<S: Spool> Worker<S> {
                 state.disabled = true;
             }
         }
+        self.publish(state);
+    }
+
+    /// Shows the circuit's state to status pages and metrics.
+    fn publish(&self, state: &State) {
+        let code = match (state.disabled, state.circuit.as_ref().map(Circuit::label)) {
+            (true, _) => 3,
+            (false, Some("open")) => 2,
+            (false, Some("half_open")) => 1,
+            _ => 0,
+        };
+        if self.circuit.swap(code, Ordering::Relaxed) != code {
+            crate::metrics::circuit(&self.name, code);
+        }
+    }
+}
+
+/// The words for [`Handle::circuit`]'s codes.
+fn circuit_label(code: u8) -> &'static str {
+    match code {
+        1 => "half_open",
+        2 => "open",
+        3 => "disabled",
+        _ => "closed",
     }
 }
 

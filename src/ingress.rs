@@ -2,8 +2,10 @@
 //! whether it may send, and a body read under a byte limit.
 //!
 //! Order of checks: unknown source 404, address not allowed 403, token
-//! missing or wrong 401, then (POST) body over the limit 413, body not JSON
-//! 400. `GET`/`HEAD`, and a `POST` whose body is empty, `{}` or `null`, are
+//! missing or wrong 401, then (POST) body over the limit 413, signature
+//! (`verify`) wrong or stale 401, body not JSON 400. A verified webhook whose
+//! `webhook-id` was already taken is answered 200 and not forwarded again.
+//! `GET`/`HEAD`, and a `POST` whose body is empty, `{}` or `null`, are
 //! probes: 200, nothing forwarded. Every error is a small JSON body.
 //!
 //! warp's `path::full`, `tail` and `peek` are not used: they panic on a
@@ -24,6 +26,7 @@ use warp::reply::{Reply, Response};
 use crate::accept;
 use crate::runtime::Snapshot;
 use crate::spool::{NewEvent, Spool};
+use crate::verify::Verdict;
 
 /// What ingress needs from the relay.
 pub struct Ingress<S: Spool> {
@@ -47,7 +50,11 @@ pub fn filter<S: Spool>(
         .then(
             move |source: String, method: Method, headers: HeaderMap, body| {
                 let ingress = ingress.clone();
-                async move { ingress.handle(peer, &source, method, headers, body).await }
+                async move {
+                    let response = ingress.handle(peer, &source, method, headers, body).await;
+                    ingress.count(&source, response.status());
+                    response
+                }
             },
         );
     hooks
@@ -61,6 +68,25 @@ pub fn filter<S: Spool>(
 }
 
 impl<S: Spool> Ingress<S> {
+    /// Counts the answer in `switchboard_webhooks_received_total`.
+    fn count(&self, name: &str, status: StatusCode) {
+        let outcome = match status.as_u16() {
+            202 => "accepted",
+            200 => "not_forwarded",
+            400 => "bad_request",
+            401 => "unauthorized",
+            403 => "forbidden",
+            404 => "unknown_source",
+            405 => "bad_method",
+            413 => "too_large",
+            429 => "rate_limited",
+            503 => "unavailable",
+            _ => "other",
+        };
+        let known = self.snapshot.load().sources.contains_key(name);
+        crate::metrics::received(if known { name } else { "_unknown" }, outcome);
+    }
+
     async fn handle<T, B>(
         &self,
         peer: SocketAddr,
@@ -106,6 +132,18 @@ impl<S: Spool> Ingress<S> {
             }
             Err(BodyError::Broken) => {
                 return error(StatusCode::BAD_REQUEST, "the body could not be read");
+            }
+        };
+        // Before the probe check: a signed source's probes are signed too.
+        let claim = match source.verify(&headers, &raw, unix_now()) {
+            Verdict::Accept(claim) => claim,
+            Verdict::Replay => {
+                tracing::info!(source = name, client_ip = %client, "duplicate webhook-id: answered, not forwarded");
+                return duplicate();
+            }
+            Verdict::Reject(reason) => {
+                tracing::warn!(source = name, client_ip = %client, %reason, "rejected: signature");
+                return error(StatusCode::UNAUTHORIZED, &reason);
             }
         };
         if is_probe_body(&raw) {
@@ -159,10 +197,26 @@ impl<S: Spool> Ingress<S> {
             tracing::error!(%id, source = name, %error, "could not write the webhook to the spool (503)");
             return unavailable("the webhook could not be stored; retry later");
         }
+        claim.keep();
         tracing::info!(%id, source = name, client_ip = %client, routes = ?accepted.matched, deliveries = count, "accepted");
         let body = warp::reply::json(&json!({"id": id.to_string(), "deliveries": count}));
         warp::reply::with_status(body, StatusCode::ACCEPTED).into_response()
     }
+}
+
+/// 200 for a verified webhook already taken: the sender may stop retrying.
+fn duplicate() -> Response {
+    warp::reply::with_status(
+        warp::reply::json(&json!({"ok": true, "duplicate": true})),
+        StatusCode::OK,
+    )
+    .into_response()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn probe() -> Response {

@@ -10,29 +10,43 @@
 //!   which target gets which body.
 //! - `interpolate`, `units`, `problems`: `${NAME}`, `10s`/`1MiB`/`10/s`, and
 //!   config errors with their place.
+//! - `secret`: a secret written as a string or `{file: /path}`.
+//! - `sign`, `verify`: Standard Webhooks signatures on deliveries; inbound
+//!   signature, timestamp and replay checks.
 //! - `ingress`: the HTTP side of `POST /hooks/{source}`: client IP, auth,
 //!   body limit, probes.
 //! - `accept`: turns one admitted webhook into an id and its deliveries.
 //! - `dispatch`: per-target queues that feed `deliver`.
 //! - `deliver`: one attempt and its outcome.
+//! - `spool`: the durable store between accept and dispatch (SQLite).
+//! - `retry`, `circuit`: when to try again, when to pause a target.
+//! - `admin`, `metrics`: the operator's listener and Prometheus metrics.
 //! - `relay`: wiring: the accept loop, reload and shutdown.
+//! - `explain`: `switchboard explain`: routes, reasons and bodies for one
+//!   payload, by the code `serve` runs, without sending anything.
 
 pub mod accept;
+pub mod admin;
 pub mod circuit;
 pub mod config;
 pub mod deliver;
 pub mod dispatch;
+pub mod explain;
 pub mod ingress;
 pub mod interpolate;
 pub mod jq;
+pub mod metrics;
 pub mod path;
 pub mod problems;
 pub mod relay;
 pub mod retry;
 pub mod rules;
 pub mod runtime;
+pub mod secret;
+pub mod sign;
 pub mod source;
 pub mod spool;
 pub mod target;
 pub mod transform;
 pub mod units;
+pub mod verify;

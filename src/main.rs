@@ -8,6 +8,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio::signal::unix::{SignalKind, signal};
 
+use switchboard::config::Config;
+use switchboard::explain;
 use switchboard::interpolate::Env;
 use switchboard::relay::{self, LoadError, Options, Relay};
 use switchboard::spool::DeadFilter;
@@ -47,11 +49,7 @@ enum Command {
     ///
     /// Works on the spool file directly, also while the relay runs: a running
     /// relay picks replayed deliveries up within a few seconds.
-    ///
-    /// Examples:
-    ///   switchboard dlq list --config routes.yaml --target crm
-    ///   switchboard dlq replay --config routes.yaml --target crm
-    ///   switchboard dlq purge --config routes.yaml --before 7d
+    #[command(after_long_help = DLQ_EXAMPLES)]
     Dlq {
         #[command(subcommand)]
         action: DlqAction,
@@ -64,7 +62,58 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Show what the relay would do with one payload, and why.
+    ///
+    /// Runs the routing and transforms `serve` runs, and sends nothing: every
+    /// route in order with each condition's verdict and evidence, then each
+    /// target that would receive the webhook, with the route that chose it,
+    /// the exact body and the headers (configured values print as
+    /// <redacted>, URLs as their origin).
+    #[command(after_long_help = EXPLAIN_EXAMPLES)]
+    Explain {
+        /// Path of routes.yaml.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The webhook body (a JSON file); `-` reads standard input.
+        payload: PathBuf,
+        /// The source it arrives on. Default: the only source.
+        #[arg(long)]
+        source: Option<String>,
+        /// A request header for `header` conditions and the source's token,
+        /// `Name: value`; repeatable.
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of routes.yaml, for editors and CI.
+    ///
+    /// Derived from the same types the relay parses: every key with its
+    /// meaning and default, unknown keys rejected.
+    #[command(after_long_help = SCHEMA_EXAMPLE)]
+    Schema,
 }
+
+// Examples in `after_long_help`: clap joins the lines of a doc paragraph.
+const DLQ_EXAMPLES: &str = "\
+Examples:
+  switchboard dlq list --config routes.yaml --target crm
+  switchboard dlq replay --config routes.yaml --target crm
+  switchboard dlq purge --config routes.yaml --before 7d";
+
+const EXPLAIN_EXAMPLES: &str = "\
+Examples:
+  switchboard explain --config routes.yaml payload.json
+  switchboard explain --config routes.yaml payload.json --source sipgate \\
+      --header 'X-Agent: reception' --json
+  jq '.call.from = \"anonymous\"' payload.json | switchboard explain -c routes.yaml -";
+
+const SCHEMA_EXAMPLE: &str = "\
+Example:
+  switchboard schema > routes.schema.json
+  # then, as the first line of routes.yaml (yaml-language-server, VS Code):
+  # yaml-language-server: $schema=./routes.schema.json";
 
 #[derive(Subcommand)]
 enum DlqAction {
@@ -116,6 +165,23 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     match cli.command {
         Command::Check { config } => check(&config),
+        Command::Explain {
+            config,
+            payload,
+            source,
+            headers,
+            json,
+        } => explain(&config, &payload, source.as_deref(), &headers, json),
+        Command::Schema => match serde_json::to_string_pretty(&Config::schema()) {
+            Ok(schema) => {
+                println!("{schema}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("switchboard: {error}");
+                ExitCode::from(1)
+            }
+        },
         Command::Dlq { action } => match dlq(action) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -160,6 +226,54 @@ fn check(path: &std::path::Path) -> ExitCode {
         }
         Err(error) => {
             report(path, &error);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn explain(
+    config: &std::path::Path,
+    payload: &std::path::Path,
+    source: Option<&str>,
+    headers: &[String],
+    json: bool,
+) -> ExitCode {
+    let runtime = match relay::load(config, &Env::from_process(), None) {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            report(config, &error);
+            return ExitCode::from(1);
+        }
+    };
+    let run = || -> anyhow::Result<String> {
+        let mut map = http::HeaderMap::new();
+        for text in headers {
+            let (name, value) = explain::parse_header(text)?;
+            map.append(name, value);
+        }
+        let raw = if payload == std::path::Path::new("-") {
+            let mut raw = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut raw)
+                .context("cannot read the payload from standard input")?;
+            raw
+        } else {
+            std::fs::read(payload).with_context(|| format!("cannot read {}", payload.display()))?
+        };
+        let explanation = explain::explain(&runtime, source, &map, &raw.into())
+            .with_context(|| payload.display().to_string())?;
+        Ok(if json {
+            serde_json::to_string_pretty(&explanation)? + "\n"
+        } else {
+            explanation.to_string()
+        })
+    };
+    match run() {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("switchboard: {error:#}");
             ExitCode::from(1)
         }
     }
@@ -282,7 +396,15 @@ fn serve(config: PathBuf) -> anyhow::Result<ExitCode> {
             config,
             env: Arc::new(Env::from_process),
         };
-        let relay = Relay::start(listener, compiled, options).await?;
+        let admin = match compiled.server.admin_listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (server.admin_listen)"))?,
+            ),
+            None => None,
+        };
+        let relay = Relay::start(listener, admin, compiled, options).await?;
         loop {
             tokio::select! {
                 _ = hangup.recv() => {

@@ -42,7 +42,9 @@ pub enum LoadError {
         "server.listen changed from {from} to {to}; a reload cannot move the listener, restart instead"
     )]
     ListenChanged { from: SocketAddr, to: SocketAddr },
-    #[error("server.spool changed; a reload cannot move the spool, restart instead")]
+    #[error(
+        "server.spool or server.admin_listen changed; a reload cannot move them, restart instead"
+    )]
     SpoolChanged,
     #[error(transparent)]
     Spool(#[from] SpoolError),
@@ -68,16 +70,41 @@ pub struct Options {
     pub env: EnvSource,
 }
 
+/// What the ingress, the admin API and the signal handlers share.
+pub struct Core {
+    /// How to re-read the config.
+    pub options: Options,
+    /// The config in force.
+    pub snapshot: Arc<Snapshot>,
+    /// The spool.
+    pub spool: Arc<SqliteSpool>,
+    /// Ingress state (draining flag).
+    pub ingress: Arc<Ingress<SqliteSpool>>,
+    /// The per-target workers.
+    pub dispatcher: Arc<Dispatcher<SqliteSpool>>,
+    /// The last reload's outcome.
+    pub last_reload: std::sync::Mutex<Option<ReloadStatus>>,
+}
+
+/// The outcome of the last reload, for the status API.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadStatus {
+    /// When, in unix milliseconds.
+    pub at_ms: i64,
+    /// Whether the new config is in force.
+    pub ok: bool,
+    /// Why not, one line per problem.
+    pub problems: Vec<String>,
+}
+
 /// A running relay.
 pub struct Relay {
     addr: SocketAddr,
-    options: Options,
-    snapshot: Arc<Snapshot>,
-    spool: Arc<SqliteSpool>,
-    ingress: Arc<Ingress<SqliteSpool>>,
-    dispatcher: Arc<Dispatcher<SqliteSpool>>,
+    admin_addr: Option<SocketAddr>,
+    core: Arc<Core>,
     stop: CancellationToken,
     server: tokio::task::JoinHandle<()>,
+    admin: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Why the relay could not start.
@@ -93,13 +120,20 @@ pub enum StartError {
 
 impl Relay {
     /// Opens the spool, starts dispatching what it holds, and serves
-    /// `listener` with `runtime`.
+    /// `listener` (webhooks) and `admin` (metrics, health, API) with
+    /// `runtime`.
     pub async fn start(
         listener: TcpListener,
+        admin: Option<TcpListener>,
         runtime: Runtime,
         options: Options,
     ) -> Result<Relay, StartError> {
         let addr = listener.local_addr().map_err(StartError::Listener)?;
+        let admin_addr = admin
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()
+            .map_err(StartError::Listener)?;
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(5))
@@ -109,6 +143,7 @@ impl Relay {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(StartError::Client)?;
+        let metrics = crate::metrics::install();
         let spool = Arc::new(SqliteSpool::open(sqlite::Options {
             path: runtime.server.spool.clone(),
             commit_batch: runtime.server.commit_batch,
@@ -119,6 +154,7 @@ impl Relay {
         spool
             .dead_letter_others(runtime.targets.keys().cloned().collect())
             .await?;
+        let spool_path = runtime.server.spool.clone();
         let snapshot = Arc::new(Snapshot::new(runtime));
         let dispatcher = Dispatcher::new(spool.clone(), client, snapshot.clone());
         let ingress = Arc::new(Ingress {
@@ -126,23 +162,37 @@ impl Relay {
             spool: spool.clone(),
             draining: false.into(),
         });
+        let core = Arc::new(Core {
+            options,
+            snapshot: snapshot.clone(),
+            spool,
+            ingress: ingress.clone(),
+            dispatcher,
+            last_reload: std::sync::Mutex::new(None),
+        });
         let stop = CancellationToken::new();
-        let server = tokio::spawn(serve(
-            listener,
-            ingress.clone(),
-            snapshot.clone(),
-            stop.clone(),
-        ));
+        let server = tokio::spawn(serve(listener, ingress, snapshot.clone(), stop.clone()));
         tracing::info!(%addr, "listening");
+        let admin = match admin {
+            Some(listener) => {
+                let reader = crate::spool::sqlite::dlq::open(&spool_path)?;
+                let api = crate::admin::Admin::new(core.clone(), reader, metrics);
+                tracing::info!(addr = ?admin_addr, "admin listening");
+                Some(tokio::spawn(crate::admin::serve(
+                    listener,
+                    api,
+                    stop.clone(),
+                )))
+            }
+            None => None,
+        };
         Ok(Relay {
             addr,
-            options,
-            snapshot,
-            spool,
-            ingress,
-            dispatcher,
+            admin_addr,
+            core,
             stop,
             server,
+            admin,
         })
     }
 
@@ -151,14 +201,67 @@ impl Relay {
         self.addr
     }
 
+    /// The admin listener's address, if it runs.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
     /// The runtime in force.
     pub fn runtime(&self) -> Arc<Runtime> {
-        self.snapshot.load()
+        self.core.snapshot.load()
     }
 
     /// Re-reads the config file and the environment, and puts the result in
     /// force if it is valid; otherwise the old config stays and every problem
     /// is logged and returned. What SIGHUP does.
+    pub async fn reload(&self) -> Result<(), LoadError> {
+        self.core.reload().await
+    }
+
+    /// Answers new webhooks 503, lets open requests finish, then lets
+    /// in-flight attempts finish up to `server.shutdown_grace`. Everything not
+    /// yet delivered stays in the spool for the next start.
+    pub async fn shutdown(self) {
+        let core = &self.core;
+        let grace = core.snapshot.load().server.shutdown_grace;
+        core.ingress
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stop.cancel();
+        if let Err(error) = self.server.await {
+            tracing::error!(%error, "the accept loop ended abnormally");
+        }
+        if let Some(admin) = self.admin
+            && let Err(error) = admin.await
+        {
+            tracing::error!(%error, "the admin listener ended abnormally");
+        }
+        let pending = core.spool.pending().deliveries;
+        tracing::info!(
+            pending,
+            grace_secs = grace.as_secs(),
+            "draining: finishing in-flight attempts"
+        );
+        if core.dispatcher.drain(grace).await {
+            tracing::info!("in-flight attempts finished");
+        } else {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "grace period over; unfinished attempts will be repeated after restart"
+            );
+        }
+        if let Err(error) = core.spool.flush().await {
+            tracing::error!(%error, "could not flush the spool; the last outcomes will be repeated after restart");
+        }
+        tracing::info!(
+            pending = core.spool.pending().deliveries,
+            "stopped; pending deliveries stay in the spool"
+        );
+    }
+}
+
+impl Core {
+    /// See [`Relay::reload`].
     pub async fn reload(&self) -> Result<(), LoadError> {
         let current = self.snapshot.load();
         let result =
@@ -169,7 +272,9 @@ impl Relay {
                         to: next.server.listen,
                     });
                 }
-                if next.server.spool != current.server.spool {
+                if next.server.spool != current.server.spool
+                    || next.server.admin_listen != current.server.admin_listen
+                {
                     return Err(LoadError::SpoolChanged);
                 }
                 Ok(next)
@@ -188,11 +293,23 @@ impl Relay {
             },
             Err(error) => Err(error),
         };
+        let now = std::time::SystemTime::now();
+        let at_ms = crate::deliver::unix_ms(now);
+        crate::metrics::reload(result.is_ok(), at_ms as f64 / 1000.0);
+        let status = |ok: bool, problems: Vec<String>| {
+            Some(ReloadStatus {
+                at_ms,
+                ok,
+                problems,
+            })
+        };
         match result {
             Ok(next) => {
                 let next = Arc::new(next);
                 self.snapshot.store(next.clone());
                 self.dispatcher.sync(&next);
+                *self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) =
+                    status(true, Vec::new());
                 tracing::info!(
                     routes = next.routes.0.len(),
                     targets = next.targets.len(),
@@ -202,54 +319,20 @@ impl Relay {
                 Ok(())
             }
             Err(error) => {
-                match &error {
+                let problems: Vec<String> = match &error {
                     LoadError::Invalid(problems) => {
-                        for problem in problems.iter() {
-                            tracing::error!(%problem, "reload rejected; the previous config stays in force");
-                        }
+                        problems.iter().map(ToString::to_string).collect()
                     }
-                    other => {
-                        tracing::error!(error = %other, "reload rejected; the previous config stays in force")
-                    }
+                    other => vec![other.to_string()],
+                };
+                for problem in &problems {
+                    tracing::error!(%problem, "reload rejected; the previous config stays in force");
                 }
+                *self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) =
+                    status(false, problems);
                 Err(error)
             }
         }
-    }
-
-    /// Answers new webhooks 503, lets open requests finish, then lets
-    /// in-flight attempts finish up to `server.shutdown_grace`. Everything not
-    /// yet delivered stays in the spool for the next start.
-    pub async fn shutdown(self) {
-        let grace = self.snapshot.load().server.shutdown_grace;
-        self.ingress
-            .draining
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        self.stop.cancel();
-        if let Err(error) = self.server.await {
-            tracing::error!(%error, "the accept loop ended abnormally");
-        }
-        let pending = self.spool.pending().deliveries;
-        tracing::info!(
-            pending,
-            grace_secs = grace.as_secs(),
-            "draining: finishing in-flight attempts"
-        );
-        if self.dispatcher.drain(grace).await {
-            tracing::info!("in-flight attempts finished");
-        } else {
-            tracing::warn!(
-                grace_secs = grace.as_secs(),
-                "grace period over; unfinished attempts will be repeated after restart"
-            );
-        }
-        if let Err(error) = self.spool.flush().await {
-            tracing::error!(%error, "could not flush the spool; the last outcomes will be repeated after restart");
-        }
-        tracing::info!(
-            pending = self.spool.pending().deliveries,
-            "stopped; pending deliveries stay in the spool"
-        );
     }
 }
 

@@ -3,6 +3,8 @@
 //! `routes:` becomes a [`Routes`] whose [`Routes::select`] is a pure function
 //! of one webhook: which routes match and which target gets which transform.
 //! Compiling collects every problem with its place. No I/O here.
+//! [`Condition::explain`] (in `rules/trace.rs`) gives the same answer as
+//! [`Condition::eval`] with the evidence, for `switchboard explain`.
 
 use std::sync::Arc;
 
@@ -15,6 +17,9 @@ use crate::jq::{self, Program};
 use crate::path::Path;
 use crate::problems::Problems;
 use crate::transform::Transform;
+
+mod trace;
+pub use trace::Trace;
 
 /// Where the domain conditions look in a payload, per source.
 #[derive(Debug)]

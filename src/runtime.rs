@@ -14,7 +14,7 @@ use ipnet::IpNet;
 
 use crate::circuit;
 use crate::config::{Config, Located, TransformConfig};
-use crate::interpolate::Env;
+use crate::interpolate::{self, Env};
 use crate::jq::Program;
 use crate::path::Path;
 use crate::problems::Problems;
@@ -50,6 +50,10 @@ pub struct Server {
     pub max_pending_bytes: u64,
     /// Deliveries per target held in memory.
     pub window: usize,
+    /// The admin listener's address; `None` when off.
+    pub admin_listen: Option<SocketAddr>,
+    /// Bearer token for the admin API.
+    pub admin_token: Option<String>,
 }
 
 /// A valid config, ready to serve.
@@ -124,6 +128,39 @@ impl Runtime {
                 "needs a file path, e.g. ./data/switchboard.db",
             );
         }
+        let admin_listen = match s.admin_listen.value.trim() {
+            "off" | "" => Some(None),
+            text => text
+                .parse::<SocketAddr>()
+                .map(Some)
+                .map_err(|_| {
+                    problems.push(
+                        "server.admin_listen",
+                        Some(&s.admin_listen.referenced),
+                        format!(
+                            "`{text}` is not an address with a port (e.g. 127.0.0.1:9090), or `off`"
+                        ),
+                    )
+                })
+                .ok(),
+        };
+        let admin_token = s.admin_token.as_ref().and_then(|t| {
+            interpolate::resolve(&t.value, env)
+                .map_err(|e| {
+                    problems.push("server.admin_token", Some(&t.referenced), e.to_string())
+                })
+                .ok()
+        });
+        if let Some(Some(addr)) = admin_listen
+            && !addr.ip().is_loopback()
+            && admin_token.as_deref().is_none_or(str::is_empty)
+        {
+            problems.push(
+                "server.admin_listen",
+                Some(&s.admin_listen.referenced),
+                format!("{addr} is reachable from other machines; set `admin_token` to protect the admin API, or listen on 127.0.0.1"),
+            );
+        }
         let policies = retry::compile(&s.retry, "server.retry", &mut problems)
             .zip(circuit::compile(
                 &s.circuit,
@@ -142,7 +179,13 @@ impl Runtime {
                     "a source name may use letters, digits, `-` and `_` only (it is a URL segment)",
                 );
             }
-            if let Some(source) = source::compile(&name, source_cfg, env, &mut problems) {
+            if let Some(source) = source::compile(
+                &name,
+                source_cfg,
+                env,
+                previous.and_then(|p| p.sources.get(&name)).map(Arc::as_ref),
+                &mut problems,
+            ) {
                 sources.insert(name, Arc::new(source));
             }
         }
@@ -244,6 +287,8 @@ impl Runtime {
                 max_pending: s.max_pending,
                 max_pending_bytes: max_pending_bytes as u64,
                 window: s.window,
+                admin_listen: admin_listen.flatten(),
+                admin_token,
             },
             sources,
             targets,

@@ -12,10 +12,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::{Located, SourceConfig};
-use crate::interpolate::{self, Env};
+use crate::interpolate::Env;
 use crate::path::Path;
 use crate::problems::Problems;
 use crate::rules::Fields;
+use crate::verify::{self, Claim, Verdict, Verifier};
 
 /// A compiled source.
 #[derive(Debug)]
@@ -28,6 +29,8 @@ pub struct Source {
     pub token: Option<Token>,
     /// Where the domain conditions look.
     pub fields: Fields,
+    /// The signature check on the body, if any.
+    pub verifier: Option<Verifier>,
 }
 
 /// A shared secret expected in a header. Only its SHA-256 is kept, so the
@@ -66,6 +69,15 @@ impl Source {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         digest.ct_eq(&token.digest).into()
     }
+
+    /// Checks the body's signature, when one is configured; `now` is Unix
+    /// seconds. Without a check every request is accepted.
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8], now: u64) -> Verdict {
+        match &self.verifier {
+            Some(verifier) => verifier.verify(headers, body, now),
+            None => Verdict::Accept(Claim::none()),
+        }
+    }
 }
 
 /// Parses an allow-list or trusted-proxy entry: a CIDR, or a bare address as
@@ -90,11 +102,13 @@ pub fn parse_nets(items: &[Located<String>], place: &str, problems: &mut Problem
         .collect()
 }
 
-/// Compiles `sources.NAME`.
+/// Compiles `sources.NAME`. `previous` is the same-named source in force,
+/// whose replay memory carries over.
 pub fn compile(
     name: &str,
     cfg: SourceConfig,
     env: &Env,
+    previous: Option<&Source>,
     problems: &mut Problems,
 ) -> Option<Source> {
     let place = format!("sources.{name}");
@@ -112,19 +126,21 @@ pub fn compile(
                 )
             })
             .ok();
-        let value = interpolate::resolve(&t.value.value, env)
+        let value = t
+            .value
+            .resolve(env)
             .map_err(|e| {
                 problems.push(
                     format!("{place}.token.value"),
-                    Some(&t.value.referenced),
-                    e.to_string(),
+                    Some(t.value.referenced()),
+                    e,
                 )
             })
             .ok();
         if value.as_deref() == Some("") {
             problems.push(
                 format!("{place}.token.value"),
-                Some(&t.value.referenced),
+                Some(t.value.referenced()),
                 "the token is empty",
             );
             return None;
@@ -134,6 +150,13 @@ pub fn compile(
             digest: Sha256::digest(value?.as_bytes()).into(),
         })
     });
+    let mut verifier = cfg
+        .verify
+        .as_ref()
+        .and_then(|v| verify::compile(v, &format!("{place}.verify"), env, problems));
+    if let (Some(new), Some(old)) = (&mut verifier, previous.and_then(|p| p.verifier.as_ref())) {
+        new.inherit(old);
+    }
     let f = cfg.fields;
     let mut path = |text: &Located<String>, field: &str| {
         Path::parse(&text.value)
@@ -163,6 +186,7 @@ pub fn compile(
             question: f.question,
             answer: f.answer,
         },
+        verifier,
     })
 }
 
@@ -178,7 +202,7 @@ mod tests {
         );
         let cfg: SourceConfig = serde_saphyr::from_str(&yaml).unwrap();
         let mut problems = Problems::default();
-        let s = compile("s", cfg, &Env::default(), &mut problems).unwrap();
+        let s = compile("s", cfg, &Env::default(), None, &mut problems).unwrap();
         assert!(problems.is_empty(), "{problems}");
         s
     }

@@ -19,6 +19,7 @@ use crate::config::TargetConfig;
 use crate::interpolate::{self, Env};
 use crate::problems::Problems;
 use crate::retry::{self, RetryPolicy};
+use crate::sign::{self, Signer};
 use crate::units::{self, Rate};
 
 /// A compiled target.
@@ -28,6 +29,8 @@ pub struct Target {
     pub name: String,
     /// Where to send.
     pub url: Url,
+    /// The URL came from the environment or a file: show no path.
+    pub url_secret: bool,
     /// Usually POST.
     pub method: Method,
     /// Extra headers; every value is marked sensitive so it never shows in
@@ -45,6 +48,8 @@ pub struct Target {
     pub retry: RetryPolicy,
     /// When to stop sending for a while.
     pub circuit: CircuitPolicy,
+    /// Signs every delivery (`webhook-signature`), when configured.
+    pub sign: Option<Signer>,
 }
 
 /// A rate limiter with the settings it was built from.
@@ -59,9 +64,32 @@ pub struct Limit {
 }
 
 impl Target {
+    /// The URL for status pages and logs: no user info or query, and no
+    /// path when the URL came from a secret (chat webhook URLs carry their
+    /// token in the path).
+    pub fn redacted_url(&self) -> String {
+        let mut shown = format!(
+            "{}://{}",
+            self.url.scheme(),
+            self.url.host_str().unwrap_or("")
+        );
+        if let Some(port) = self.url.port() {
+            shown.push_str(&format!(":{port}"));
+        }
+        if self.url_secret {
+            shown.push_str("/<redacted>");
+        } else {
+            shown.push_str(self.url.path());
+        }
+        shown
+    }
+
     /// Waits for the rate limiter, if there is one.
     pub async fn until_ready(&self) {
-        if let Some(limit) = &self.limit {
+        if let Some(limit) = &self.limit
+            && limit.limiter.check().is_err()
+        {
+            crate::metrics::rate_limited(&self.name);
             limit.limiter.until_ready().await;
         }
     }
@@ -120,21 +148,21 @@ pub fn compile(
         let Ok(header) = HeaderName::try_from(key.as_str()) else {
             problems.push(
                 hplace,
-                Some(&value.referenced),
+                Some(value.referenced()),
                 format!("`{key}` is not a valid header name"),
             );
             continue;
         };
-        match interpolate::resolve(&value.value, env) {
+        match value.resolve(env) {
             Ok(text) => match HeaderValue::try_from(text) {
                 Ok(mut v) => {
                     v.set_sensitive(true);
                     headers.append(header, v);
                 }
                 // The value may be a secret: do not echo it.
-                Err(_) => problems.push(hplace, Some(&value.referenced), "the value has characters a header cannot carry (control characters or newlines)"),
+                Err(_) => problems.push(hplace, Some(value.referenced()), "the value has characters a header cannot carry (control characters or newlines)"),
             },
-            Err(e) => problems.push(hplace, Some(&value.referenced), e.to_string()),
+            Err(e) => problems.push(hplace, Some(value.referenced()), e),
         }
     }
 
@@ -193,6 +221,10 @@ pub fn compile(
         &format!("{place}.circuit"),
         problems,
     );
+    let signer = cfg
+        .sign
+        .as_ref()
+        .map(|s| sign::compile(s, &format!("{place}.sign"), env, problems));
 
     if *problems != before {
         return None;
@@ -200,6 +232,7 @@ pub fn compile(
     Some(Target {
         name: name.to_owned(),
         url: url?,
+        url_secret: cfg.url.value.contains('$'),
         method: method?,
         headers,
         timeout: timeout?,
@@ -208,6 +241,7 @@ pub fn compile(
         concurrency_max: cfg.concurrency,
         retry: retry?,
         circuit: circuit?,
+        sign: signer.flatten(),
     })
 }
 

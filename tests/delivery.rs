@@ -283,7 +283,7 @@ async fn unwritable_spool_is_a_clear_start_up_error() {
     std::fs::write(
         &config,
         format!(
-            "server: {{spool: \"{}/spool.db\"}}\nsources: {{s: {{}}}}\ntargets: {{t: {{url: \"http://127.0.0.1:9/\"}}}}\nroutes: [{{to: [t]}}]\n",
+            "server: {{listen: \"127.0.0.1:0\", spool: \"{}/spool.db\", admin_listen: off}}\nsources: {{s: {{}}}}\ntargets: {{t: {{url: \"http://127.0.0.1:9/\"}}}}\nroutes: [{{to: [t]}}]\n",
             file.display()
         ),
     )

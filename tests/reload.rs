@@ -152,7 +152,7 @@ async fn binary_reloads_on_sighup_and_exits_cleanly_on_sigterm() {
     let yaml = |to: &str| {
         common::with_spool(
             &format!(
-                "server: {{listen: \"127.0.0.1:0\"}}\n{}",
+                "server: {{listen: \"127.0.0.1:0\", admin_listen: \"127.0.0.1:0\"}}\n{}",
                 two_targets(&a.url("/a"), &b.url("/b"), to, "")
             ),
             &dir.path().join("spool.db"),

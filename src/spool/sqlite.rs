@@ -386,7 +386,12 @@ impl Writer {
     /// Runs the batch in one transaction. Replies are collected in `after` and
     /// sent only once the commit's outcome is known.
     fn apply(&mut self, batch: Vec<Command>, after: &mut After) -> Result<(), rusqlite::Error> {
-        let tx = self.conn.transaction()?;
+        // IMMEDIATE: take the write lock up front (waiting out a `dlq` command
+        // from another process) rather than failing when a read in this
+        // batch is followed by a write after someone else committed.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
         for command in batch {
             match command {
@@ -767,26 +772,139 @@ pub mod dlq {
     /// Deletes dead letters (and events left with no deliveries).
     pub fn purge(conn: &Connection, filter: &DeadFilter) -> Result<usize, SpoolError> {
         let (cond, args) = filter_sql(filter);
-        let tx = conn.unchecked_transaction()?;
-        let events: Vec<String> = tx
+        // Three statements, each atomic on its own: a read transaction
+        // upgraded to a write would fail at once ("database is locked")
+        // whenever the relay's writer committed in between.
+        let events: Vec<String> = conn
             .prepare(&format!(
                 "SELECT DISTINCT d.event_id FROM deliveries d WHERE {cond}"
             ))?
             .query_map(rusqlite::params_from_iter(args.clone()), |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        let n = tx.execute(
+        let n = conn.execute(
             &format!(
                 "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM deliveries d WHERE {cond})"
             ),
             rusqlite::params_from_iter(args),
         )?;
         // Events whose last delivery went with the purge go too.
-        let mut orphan = tx.prepare("DELETE FROM events WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1)")?;
+        let mut orphan = conn.prepare(
+            "DELETE FROM events WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1)",
+        )?;
         for event in events {
             orphan.execute(params![event])?;
         }
-        drop(orphan);
-        tx.commit()?;
         Ok(n)
+    }
+}
+
+/// Read-only views for the status API and metrics.
+pub mod inspect {
+    use super::*;
+
+    /// Per-target counts of the spool's unfinished and dead deliveries.
+    #[derive(Debug, Clone, Default, serde::Serialize, PartialEq, Eq)]
+    pub struct Backlog {
+        /// Due or waiting for a retry.
+        pub pending: u64,
+        /// Waiting for a target disabled by a 410.
+        pub parked: u64,
+        /// Dead letters.
+        pub dead: u64,
+    }
+
+    /// Backlog per target name.
+    pub fn backlog(conn: &Connection) -> Result<HashMap<String, Backlog>, SpoolError> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT target, state, COUNT(*) FROM deliveries WHERE state IN ('pending', 'parked', 'dead') GROUP BY target, state",
+        )?;
+        let mut out: HashMap<String, Backlog> = HashMap::new();
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (target, state, n) = row?;
+            let entry = out.entry(target).or_default();
+            match state.as_str() {
+                "pending" => entry.pending = n as u64,
+                "parked" => entry.parked = n as u64,
+                _ => entry.dead = n as u64,
+            }
+        }
+        Ok(out)
+    }
+
+    /// One webhook and what became of each of its deliveries.
+    #[derive(Debug, Clone, serde::Serialize)]
+    pub struct EventView {
+        pub id: String,
+        pub source: String,
+        pub client_ip: String,
+        pub received_ms: i64,
+        pub routes: Vec<String>,
+        pub size: usize,
+        pub deliveries: Vec<DeliveryView>,
+    }
+
+    /// One delivery's state.
+    #[derive(Debug, Clone, serde::Serialize)]
+    pub struct DeliveryView {
+        pub target: String,
+        pub route: String,
+        /// pending, parked, delivered or dead.
+        pub state: String,
+        pub attempts: u32,
+        pub last_status: Option<u16>,
+        pub last_error: Option<String>,
+        /// When it is (or was) due next, unix milliseconds.
+        pub due_ms: i64,
+        pub updated_ms: i64,
+    }
+
+    /// The webhook with this id, if the spool still has it.
+    pub fn event(conn: &Connection, id: &str) -> Result<Option<EventView>, SpoolError> {
+        let event = conn
+            .query_row(
+                "SELECT id, source, client_ip, received_at, routes, length(body) FROM events WHERE id = ?1",
+                params![id],
+                |r| {
+                    let routes: String = r.get(4)?;
+                    Ok(EventView {
+                        id: r.get(0)?,
+                        source: r.get(1)?,
+                        client_ip: r.get(2)?,
+                        received_ms: r.get(3)?,
+                        routes: serde_json::from_str(&routes).unwrap_or_default(),
+                        size: r.get::<_, i64>(5)? as usize,
+                        deliveries: Vec::new(),
+                    })
+                },
+            )
+            .optional()?;
+        let Some(mut event) = event else {
+            return Ok(None);
+        };
+        let mut stmt = conn.prepare_cached(
+            "SELECT target, route, state, attempts, last_status, last_error, due_at, updated_at
+             FROM deliveries WHERE event_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![id], |r| {
+            Ok(DeliveryView {
+                target: r.get(0)?,
+                route: r.get(1)?,
+                state: r.get(2)?,
+                attempts: r.get(3)?,
+                last_status: r.get(4)?,
+                last_error: r.get(5)?,
+                due_ms: r.get(6)?,
+                updated_ms: r.get(7)?,
+            })
+        })?;
+        event.deliveries = rows.collect::<Result<_, _>>()?;
+        Ok(Some(event))
     }
 }

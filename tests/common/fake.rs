@@ -200,8 +200,12 @@ impl FakeTarget {
     /// Panics after `timeout` saying how many arrived.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
         let mut rx = self.shared.count.subscribe();
-        let reached = tokio::time::timeout(timeout, rx.wait_for(|&c| c >= n)).await;
-        if reached.is_err() {
+        // Drop the watch guard before taking the state lock: `handle` locks
+        // the state, then writes the watch.
+        let reached = tokio::time::timeout(timeout, rx.wait_for(|&c| c >= n))
+            .await
+            .is_ok();
+        if !reached {
             let got = self.received();
             panic!(
                 "fake target {}: expected at least {n} request(s) within {timeout:?}, \
@@ -218,8 +222,10 @@ impl FakeTarget {
     /// Fails as soon as one too many arrives.
     pub async fn assert_quiet(&self, expected: usize, window: Duration) {
         let mut rx = self.shared.count.subscribe();
-        let exceeded = tokio::time::timeout(window, rx.wait_for(|&c| c > expected)).await;
-        if exceeded.is_ok() {
+        let exceeded = tokio::time::timeout(window, rx.wait_for(|&c| c > expected))
+            .await
+            .is_ok();
+        if exceeded {
             let got = self.received();
             panic!(
                 "fake target {}: expected at most {expected} request(s) within {window:?}, \

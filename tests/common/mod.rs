@@ -64,8 +64,10 @@ impl TestRelay {
         let runtime = relay::load(&config, &env_source(), None)
             .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let relay = Relay::start(
             listener,
+            Some(admin),
             runtime,
             Options {
                 config: config.clone(),
@@ -100,11 +102,14 @@ impl TestRelay {
         };
         let runtime = relay::load(&config, &env_source(), None).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let options = Options {
             config: config.clone(),
             env: env_source,
         };
-        let relay = Relay::start(listener, runtime, options).await.unwrap();
+        let relay = Relay::start(listener, Some(admin), runtime, options)
+            .await
+            .unwrap();
         TestRelay {
             relay,
             config,
@@ -112,6 +117,11 @@ impl TestRelay {
             client,
             _dir,
         }
+    }
+
+    /// `http://127.0.0.1:PORT{path}` on the admin listener.
+    pub fn admin(&self, path: &str) -> String {
+        format!("http://{}{path}", self.relay.admin_addr().unwrap())
     }
 
     /// `http://127.0.0.1:PORT/hooks/{source}`.

@@ -1,0 +1,91 @@
+//! Prometheus metrics: the names, their labels, and the process's recorder.
+//!
+//! Every metric is prefixed `switchboard_` and labelled only with bounded
+//! values (source and target names from the config, fixed outcome words):
+//! never ids, client addresses or URLs. Recording is through the `metrics`
+//! facade, so the call sites stay one line; the exporter renders the text
+//! format for the admin listener's `/metrics`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Attempt-duration buckets, in seconds.
+const BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Installs the process-wide recorder once and returns its handle. Must be
+/// called inside a tokio runtime (it starts the exporter's upkeep task).
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets(BUCKETS)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed (a test binary
+            // starting a second relay): this one then renders what it has.
+            let _ = metrics::set_global_recorder(recorder);
+            let upkeep = handle.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    every.tick().await;
+                    upkeep.run_upkeep();
+                }
+            });
+            gauge!("switchboard_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            handle
+        })
+        .clone()
+}
+
+/// A webhook at ingress: `outcome` is accepted, probe, duplicate,
+/// unknown_source, forbidden, unauthorized, too_large, bad_request,
+/// unavailable. Unknown sources are counted under `_unknown`.
+pub fn received(source: &str, outcome: &'static str) {
+    counter!("switchboard_webhooks_received_total", "source" => source.to_owned(), "outcome" => outcome).increment(1);
+}
+
+/// An attempt's outcome: delivered, retry, dead, parked.
+pub fn delivery(target: &str, outcome: &'static str, took: Duration) {
+    counter!("switchboard_deliveries_total", "target" => target.to_owned(), "outcome" => outcome)
+        .increment(1);
+    histogram!("switchboard_delivery_attempt_seconds", "target" => target.to_owned())
+        .record(took.as_secs_f64());
+    if outcome == "retry" {
+        counter!("switchboard_retries_total", "target" => target.to_owned()).increment(1);
+    }
+}
+
+/// An attempt that had to wait for the target's rate limiter.
+pub fn rate_limited(target: &str) {
+    counter!("switchboard_rate_limit_waits_total", "target" => target.to_owned()).increment(1);
+}
+
+/// A target's circuit: 0 closed, 1 half-open, 2 open; 3 disabled by a 410.
+pub fn circuit(target: &str, state: u8) {
+    gauge!("switchboard_circuit_state", "target" => target.to_owned()).set(f64::from(state));
+}
+
+/// Deliveries waiting in the spool and dead letters, per target (set at
+/// scrape time from the spool).
+pub fn backlog(target: &str, pending: u64, dead: u64) {
+    gauge!("switchboard_queue_depth", "target" => target.to_owned()).set(pending as f64);
+    gauge!("switchboard_dead_letters", "target" => target.to_owned()).set(dead as f64);
+}
+
+/// A reload: `ok` or `rejected`.
+pub fn reload(ok: bool, unix_seconds: f64) {
+    counter!("switchboard_config_reloads_total", "outcome" => if ok { "ok" } else { "rejected" })
+        .increment(1);
+    if ok {
+        gauge!("switchboard_config_last_reload_success_timestamp_seconds").set(unix_seconds);
+    }
+}

@@ -1,0 +1,212 @@
+//! Secret-bearing config values: a string, where `${NAME}` reads the
+//! environment, or `{file: /path}`, read when the config is compiled.
+//!
+//! Compiling runs at start-up and on every reload, so a rotated file (a
+//! Docker or Kubernetes secret, a systemd credential) is picked up by the next
+//! SIGHUP. This module resolves values only; what a value means (a token, a
+//! header, a signing key) is its caller's business. No message it returns
+//! contains a value: a missing variable is named, an unreadable file is named
+//! by its path, never by its contents.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, EnumAccess, VariantAccess, Visitor};
+use serde_saphyr::Location;
+
+use crate::config::Located;
+use crate::interpolate::{self, Env};
+
+/// A secret as written in `routes.yaml`: `"Bearer ${CRM_TOKEN}"`, a plain
+/// string, or `{file: /run/secrets/crm_token}`.
+///
+/// The whole value carries its position, so a problem can point at it.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(transparent)]
+pub struct SecretConfig(#[schemars(with = "SecretShape")] pub Located<SecretSource>);
+
+// The JSON Schema of a `SecretConfig`; never constructed.
+/// A secret: a string (`${NAME}` reads the environment) or `{file: /path}`.
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum SecretShape {
+    /// The secret; `${NAME}` and `${NAME:-default}` read the environment.
+    Text(String),
+    /// `{file: /path}`: read at start-up and on every reload.
+    File(FileShape),
+}
+
+/// `{file: /path}`.
+#[derive(schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct FileShape {
+    /// The file holding the secret; trailing line breaks are dropped.
+    file: String,
+}
+
+/// Where a secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// The text itself; `${NAME}` and `${NAME:-default}` read the environment.
+    Text(String),
+    /// A file, read whole; trailing line breaks are dropped. The path may use
+    /// `${NAME}`, e.g. `${CREDENTIALS_DIRECTORY}/crm_token`. A relative path is
+    /// relative to the relay's working directory.
+    File(String),
+}
+
+impl SecretConfig {
+    /// Where the value is in `routes.yaml`.
+    pub fn referenced(&self) -> &Location {
+        &self.0.referenced
+    }
+
+    /// The secret. Reads the file, if it is one, now. The error never
+    /// contains the secret or the file's contents.
+    pub fn resolve(&self, env: &Env) -> Result<String, String> {
+        match &self.0.value {
+            SecretSource::Text(text) => interpolate::resolve(text, env).map_err(|e| e.to_string()),
+            SecretSource::File(path) => {
+                let path = interpolate::resolve(path, env).map_err(|e| e.to_string())?;
+                read(&path)
+            }
+        }
+    }
+}
+
+fn read(path: &str) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read secret file {path}: {e}"))?;
+    // The contents are not quoted in any error: a file that is not text may
+    // still be a secret.
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("secret file {path} is not UTF-8 text"))?;
+    let secret = text.trim_end_matches(['\n', '\r']);
+    if secret.is_empty() {
+        return Err(format!("secret file {path} is empty"));
+    }
+    Ok(secret.to_owned())
+}
+
+/// A plain scalar stays the text it was written as (`007`, `yes`, `0x1F` are
+/// strings, not numbers or booleans), which an untagged enum cannot promise:
+/// serde buffers untagged input as typed values and loses the spelling and
+/// the position. Read as an externally tagged enum instead, a scalar arrives
+/// as a variant name with its exact text, and `{file: ..}` as the `file`
+/// variant with its payload.
+impl<'de> Deserialize<'de> for SecretSource {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_enum("SecretSource", &["file"], SourceVisitor)
+    }
+}
+
+struct SourceVisitor;
+
+impl<'de> Visitor<'de> for SourceVisitor {
+    type Value = SecretSource;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string (`${NAME}` reads the environment) or `{file: /path}`")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<SecretSource, E> {
+        Ok(SecretSource::Text(text.to_owned()))
+    }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<SecretSource, A::Error> {
+        let (name, variant): (String, _) = data.variant()?;
+        if name == "file" {
+            Ok(SecretSource::File(variant.newtype_variant()?))
+        } else {
+            variant.unit_variant()?;
+            Ok(SecretSource::Text(name))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Holder {
+        secret: SecretConfig,
+    }
+
+    fn parse(yaml: &str) -> Result<SecretConfig, String> {
+        serde_saphyr::from_str::<Holder>(yaml)
+            .map(|h| h.secret)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn scalars_keep_their_spelling() {
+        for (yaml, want) in [
+            ("secret: s3cret", "s3cret"),
+            ("secret: 007", "007"),
+            ("secret: yes", "yes"),
+            ("secret: 0x1F", "0x1F"),
+            ("secret: 1e3", "1e3"),
+            ("secret: \"Bearer ${T}\"", "Bearer ${T}"),
+            ("secret: ''", ""),
+        ] {
+            let got = parse(yaml).unwrap();
+            assert_eq!(got.0.value, SecretSource::Text(want.into()), "{yaml}");
+            assert_eq!(got.referenced().line(), 1);
+            assert_eq!(got.referenced().column(), 9, "{yaml}");
+        }
+    }
+
+    #[test]
+    fn file_form_and_its_mistakes() {
+        let got = parse("secret:\n  file: /run/secrets/x\n").unwrap();
+        assert_eq!(got.0.value, SecretSource::File("/run/secrets/x".into()));
+        assert_eq!(got.referenced().line(), 2);
+        for yaml in [
+            "secret: {file: /x, mode: 1}",
+            "secret: {path: /x}",
+            "secret: [a]",
+            "secret: {}",
+        ] {
+            assert!(parse(yaml).is_err(), "{yaml}");
+        }
+    }
+
+    #[test]
+    fn resolves_text_and_files_without_revealing_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "hunter2-from-file\r\n\n").unwrap();
+        let env: Env = [("DIR", dir.path().to_str().unwrap()), ("T", "hunter2")]
+            .into_iter()
+            .collect();
+
+        let text = parse("secret: \"Bearer ${T}\"").unwrap();
+        assert_eq!(text.resolve(&env).unwrap(), "Bearer hunter2");
+        let from_file = parse("secret: {file: \"${DIR}/token\"}").unwrap();
+        assert_eq!(from_file.resolve(&env).unwrap(), "hunter2-from-file");
+
+        let missing = parse("secret: {file: /nonexistent/hunter2-dir/x}").unwrap();
+        let e = missing.resolve(&env).unwrap_err();
+        assert!(
+            e.contains("cannot read secret file /nonexistent/hunter2-dir/x"),
+            "{e}"
+        );
+
+        std::fs::write(&file, [0xff, 0xfe, b'h']).unwrap();
+        let e = from_file.resolve(&env).unwrap_err();
+        assert!(e.ends_with("is not UTF-8 text"), "{e}");
+        std::fs::write(&file, "\n").unwrap();
+        let e = from_file.resolve(&env).unwrap_err();
+        assert!(e.ends_with("is empty"), "{e}");
+
+        let unset = parse("secret: \"${NOPE}\"").unwrap();
+        let e = unset.resolve(&env).unwrap_err();
+        assert!(
+            e.contains("NOPE is not set") && !e.contains("hunter2"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,277 @@
+//! Standard Webhooks v1 signatures for outbound deliveries.
+//!
+//! `webhook-signature: v1,<base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}"))>`,
+//! one entry per key, space-separated, so that a receiver can move to a new
+//! secret while the old one still verifies. Secrets are written
+//! `whsec_<base64>`; the key is the decoded part.
+//!
+//! Pure: the id, the timestamp and the exact bytes come from `deliver.rs`;
+//! nothing here reads a clock or sends anything. `verify.rs` checks inbound
+//! signatures with the same [`mac`].
+
+use std::fmt;
+
+use base64::Engine;
+use base64::alphabet;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+
+use crate::interpolate::Env;
+use crate::problems::Problems;
+use crate::secret::SecretConfig;
+
+/// What a Standard Webhooks secret starts with.
+pub const SECRET_PREFIX: &str = "whsec_";
+
+/// The shortest key `sign` accepts, in bytes: the spec asks senders for 24
+/// to 64 random bytes.
+pub const MIN_SIGNING_KEY: usize = 24;
+
+/// The header the signatures go in.
+pub const SIGNATURE_HEADER: &str = "webhook-signature";
+
+/// Decodes with or without `=` padding: both spellings are in circulation.
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// `targets.NAME.sign` and `sources.NAME.verify.standard_webhooks`: one
+/// Standard Webhooks secret, or several while rotating.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSecretsConfig {
+    /// `whsec_` followed by base64, e.g. `"${CRM_SIGNING_SECRET}"` or
+    /// `{file: /run/secrets/crm_signing}`. Generate one with
+    /// `echo whsec_$(openssl rand -base64 32)`.
+    pub secret: Option<SecretConfig>,
+    /// Several secrets, for rotation: outbound, each signs (one
+    /// `webhook-signature` entry per secret); inbound, any may verify.
+    pub secrets: Option<Vec<SecretConfig>>,
+}
+
+/// An HMAC-SHA256 key, with its key schedule done once at compile time.
+pub type Key = Hmac<Sha256>;
+
+/// Signs deliveries for one target with one or more keys.
+#[derive(Clone)]
+pub struct Signer {
+    keys: Vec<Key>,
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signer")
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+impl Signer {
+    /// A signer from `whsec_` secrets, for tools and tests; config goes
+    /// through [`compile`].
+    pub fn from_secrets<S: AsRef<str>>(secrets: &[S]) -> Result<Signer, String> {
+        let keys = secrets
+            .iter()
+            .map(|s| key(s.as_ref(), MIN_SIGNING_KEY))
+            .collect::<Result<Vec<_>, _>>()?;
+        if keys.is_empty() {
+            return Err("no secret given".to_owned());
+        }
+        Ok(Signer { keys })
+    }
+
+    /// The `webhook-signature` value for `body` sent as message `id` at
+    /// `timestamp` (Unix seconds): `v1,<base64>` per key, space-separated.
+    pub fn sign(&self, id: &str, timestamp: u64, body: &[u8]) -> String {
+        self.keys
+            .iter()
+            .map(|key| {
+                let tag = mac(key, id, timestamp, body).finalize().into_bytes();
+                format!("v1,{}", STANDARD.encode(tag))
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The MAC over `{id}.{timestamp}.{body}`, ready to finalize or verify.
+pub fn mac(key: &Key, id: &str, timestamp: u64, body: &[u8]) -> Key {
+    let mut mac = key.clone();
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac
+}
+
+/// Parses a `whsec_<base64>` secret into a key of at least `min_len` bytes.
+/// The error describes the shape, never the secret.
+pub fn key(secret: &str, min_len: usize) -> Result<Key, String> {
+    let secret = secret.trim();
+    let Some(encoded) = secret.strip_prefix(SECRET_PREFIX) else {
+        return Err(format!(
+            "not a Standard Webhooks secret: it must be `{SECRET_PREFIX}` followed by base64 (generate one with `echo whsec_$(openssl rand -base64 32)`)"
+        ));
+    };
+    // The decoder's own message would quote the offending character.
+    let bytes = LENIENT.decode(encoded).map_err(|_| {
+        format!("the part after `{SECRET_PREFIX}` is not base64 (A-Z, a-z, 0-9, `+`, `/`)")
+    })?;
+    if bytes.len() < min_len.max(1) {
+        return Err(format!(
+            "the key is {} bytes; at least {} are needed (generate one with `echo whsec_$(openssl rand -base64 32)`)",
+            bytes.len(),
+            min_len.max(1)
+        ));
+    }
+    Key::new_from_slice(&bytes).map_err(|_| "HMAC refused the key".to_owned())
+}
+
+/// Compiles `secret` / `secrets` into keys of at least `min_len` bytes,
+/// recording every problem under `place`.
+pub fn compile_keys(
+    cfg: &WebhookSecretsConfig,
+    place: &str,
+    env: &Env,
+    min_len: usize,
+    problems: &mut Problems,
+) -> Option<Vec<Key>> {
+    let secrets: Vec<(String, &SecretConfig)> = match (&cfg.secret, &cfg.secrets) {
+        (Some(one), None) => vec![(format!("{place}.secret"), one)],
+        (None, Some(many)) if !many.is_empty() => many
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("{place}.secrets[{i}]"), s))
+            .collect(),
+        (None, Some(_)) => {
+            problems.push(format!("{place}.secrets"), None, "lists no secret");
+            return None;
+        }
+        (None, None) => {
+            problems.push(
+                place,
+                None,
+                "needs `secret` or `secrets`, e.g. `{secret: \"${WEBHOOK_SECRET}\"}`",
+            );
+            return None;
+        }
+        (Some(_), Some(_)) => {
+            problems.push(place, None, "set `secret` or `secrets`, not both");
+            return None;
+        }
+    };
+    let mut keys = Vec::with_capacity(secrets.len());
+    let mut complete = true;
+    for (place, secret) in secrets {
+        match secret.resolve(env).and_then(|text| key(&text, min_len)) {
+            Ok(key) => keys.push(key),
+            Err(e) => {
+                problems.push(place, Some(secret.referenced()), e);
+                complete = false;
+            }
+        }
+    }
+    complete.then_some(keys)
+}
+
+/// Compiles `targets.NAME.sign`.
+pub fn compile(
+    cfg: &WebhookSecretsConfig,
+    place: &str,
+    env: &Env,
+    problems: &mut Problems,
+) -> Option<Signer> {
+    compile_keys(cfg, place, env, MIN_SIGNING_KEY, problems).map(|keys| Signer { keys })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    // The Standard Webhooks test vector (the reference libraries' tests).
+    const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    const ID: &str = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";
+    const TIMESTAMP: u64 = 1649367553;
+    const BODY: &str = r#"{"email":"test@example.com","username":"test_user"}"#;
+    const EXPECTED: &str = "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=";
+
+    #[test]
+    fn matches_the_published_test_vector() {
+        let signer = Signer::from_secrets(&[SECRET]).unwrap();
+        assert_eq!(signer.sign(ID, TIMESTAMP, BODY.as_bytes()), EXPECTED);
+    }
+
+    #[test]
+    fn several_secrets_give_one_signature_each_in_order() {
+        let other = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let both = Signer::from_secrets(&[SECRET, other]).unwrap();
+        let second = Signer::from_secrets(&[other])
+            .unwrap()
+            .sign(ID, TIMESTAMP, BODY.as_bytes());
+        assert_eq!(
+            both.sign(ID, TIMESTAMP, BODY.as_bytes()),
+            format!("{EXPECTED} {second}")
+        );
+        assert_ne!(second, EXPECTED);
+    }
+
+    #[test]
+    fn unpadded_base64_is_the_same_key() {
+        // 25 bytes: the padded form ends in `==`.
+        let padded = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGA==";
+        let unpadded = padded.trim_end_matches('=');
+        let a = Signer::from_secrets(&[padded]).unwrap().sign(ID, 1, b"x");
+        let b = Signer::from_secrets(&[unpadded]).unwrap().sign(ID, 1, b"x");
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn rejects_secrets_that_are_not_whsec_base64_without_echoing_them() {
+        for (secret, want) in [
+            (
+                "C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+                "must be `whsec_` followed by base64",
+            ),
+            (
+                "hunter2hunter2hunter2hunter2",
+                "must be `whsec_` followed by base64",
+            ),
+            ("whsec_hunter2-hunter2!", "is not base64"),
+            ("whsec_aHVudGVyMg==", "the key is 7 bytes; at least 24"),
+            ("whsec_", "the key is 0 bytes"),
+        ] {
+            let e = key(secret, MIN_SIGNING_KEY).unwrap_err();
+            assert!(e.contains(want), "{secret}: {e}");
+            assert!(
+                !e.contains("hunter2") && !e.contains("aHVudGVy"),
+                "leaked: {e}"
+            );
+        }
+        // Inbound, the sender chose the key: any non-empty key verifies.
+        assert!(key("whsec_aHVudGVyMg==", 1).is_ok());
+        assert!(key("whsec_", 1).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_the_reference_library(
+            id in "[a-zA-Z0-9_]{1,40}",
+            timestamp in 0u64..4_000_000_000,
+            body in ".*",
+        ) {
+            let ours = Signer::from_secrets(&[SECRET]).unwrap().sign(&id, timestamp, body.as_bytes());
+            let theirs = standardwebhooks::Webhook::new(SECRET)
+                .unwrap()
+                .sign(&id, timestamp as i64, body.as_bytes())
+                .unwrap();
+            prop_assert_eq!(ours, theirs);
+        }
+    }
+}

@@ -1,0 +1,782 @@
+//! Inbound verification: did this webhook come from the holder of the
+//! source's secret, recently, and only once?
+//!
+//! Two schemes. `standard_webhooks`: the `webhook-id`, `webhook-timestamp`
+//! and `webhook-signature` headers, a timestamp within [`TOLERANCE`] of now
+//! either way, and a per-source memory of ids already taken, so a replay is
+//! answered without being forwarded again. `hmac`: one header carrying an
+//! HMAC of the body (GitHub's `X-Hub-Signature-256: sha256=<hex>`, Shopify's
+//! base64 one), with no timestamp and so no replay protection.
+//!
+//! Decisions are functions of (headers, body, now, seen ids); ingress turns
+//! a [`Verdict`] into a status. A rejection's reason says what was wrong,
+//! never what was expected.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, KeyInit, Mac};
+use http::{HeaderMap, HeaderName};
+use serde::Deserialize;
+use sha2::{Sha256, Sha512};
+use subtle::ConstantTimeEq;
+
+use crate::config::Located;
+use crate::interpolate::Env;
+use crate::problems::Problems;
+use crate::secret::SecretConfig;
+use crate::sign::{self, Key, WebhookSecretsConfig};
+
+/// How far `webhook-timestamp` may be from now, either way, in seconds: the
+/// reference libraries' five minutes.
+pub const TOLERANCE: u64 = 5 * 60;
+
+/// Most `webhook-id`s remembered per source. Past this the oldest is
+/// forgotten early: at more than 333 webhooks a second its replay window
+/// shrinks, but memory stays bounded.
+pub const MAX_SEEN: usize = 100_000;
+
+/// `sources.NAME.verify`: one scheme.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum VerifyConfig {
+    /// Standard Webhooks: `{standard_webhooks: {secret: whsec_...}}`, or
+    /// `secrets: [..]` while the sender rotates.
+    StandardWebhooks(WebhookSecretsConfig),
+    /// An HMAC of the body in one header.
+    Hmac(HmacConfig),
+}
+
+/// `sources.NAME.verify.hmac`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HmacConfig {
+    /// The header carrying the signature, e.g. `X-Hub-Signature-256`.
+    #[schemars(with = "String")]
+    pub header: Located<String>,
+    /// `sha256` (default) or `sha512`.
+    #[serde(default)]
+    pub algorithm: Algorithm,
+    /// How the MAC is written: `hex` (default, either case) or `base64`.
+    #[serde(default)]
+    pub encoding: Encoding,
+    /// Text before the MAC in the header, e.g. `sha256=`. Default none.
+    #[serde(default)]
+    pub prefix: String,
+    /// The shared secret, used as bytes as written (not base64-decoded).
+    pub secret: SecretConfig,
+}
+
+/// The hash under the HMAC.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// HMAC-SHA256.
+    #[default]
+    Sha256,
+    /// HMAC-SHA512.
+    Sha512,
+}
+
+/// How the MAC is written in the header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// Hexadecimal, upper or lower case.
+    #[default]
+    Hex,
+    /// Standard base64, with or without padding.
+    Base64,
+}
+
+/// A compiled check for one source.
+#[derive(Debug)]
+pub enum Verifier {
+    /// Standard Webhooks, with this source's memory of ids.
+    StandardWebhooks(StandardWebhooks),
+    /// One HMAC header.
+    Hmac(HmacCheck),
+}
+
+/// Standard Webhooks keys and the ids already taken.
+pub struct StandardWebhooks {
+    keys: Vec<Key>,
+    seen: Arc<Mutex<SeenIds>>,
+}
+
+impl fmt::Debug for StandardWebhooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StandardWebhooks")
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A single-header HMAC check.
+pub struct HmacCheck {
+    header: HeaderName,
+    prefix: String,
+    encoding: Encoding,
+    /// Boxed: a keyed SHA-512 state is ten times the size of the rest.
+    key: Box<HmacKey>,
+}
+
+#[derive(Clone)]
+enum HmacKey {
+    Sha256(Hmac<Sha256>),
+    Sha512(Hmac<Sha512>),
+}
+
+impl fmt::Debug for HmacCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HmacCheck")
+            .field("header", &self.header)
+            .field("prefix", &self.prefix)
+            .field("encoding", &self.encoding)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to do with a request.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Authentic and new: take it. Keep the [`Claim`] once the webhook is
+    /// stored; dropping it instead forgets the id, so that the sender's retry
+    /// of a webhook that was refused (503, 400) is not taken for a replay.
+    Accept(Claim),
+    /// Authentic, but this `webhook-id` was already taken: answer 200 and
+    /// forward nothing.
+    Replay,
+    /// Not authentic, or not now: answer 401 with the reason.
+    Reject(String),
+}
+
+impl Verifier {
+    /// Checks a request whose body is `body`; `now` is Unix seconds.
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8], now: u64) -> Verdict {
+        match self {
+            Verifier::StandardWebhooks(sw) => {
+                let message = match check_standard(&sw.keys, headers, body, now) {
+                    Ok(message) => message,
+                    Err(reason) => return Verdict::Reject(reason),
+                };
+                let until = message.timestamp.max(now) + TOLERANCE;
+                if lock(&sw.seen).claim(message.id, now, until) {
+                    Verdict::Accept(Claim(Some((sw.seen.clone(), message.id.to_owned()))))
+                } else {
+                    Verdict::Replay
+                }
+            }
+            Verifier::Hmac(check) => match check_hmac(check, headers, body) {
+                Ok(()) => Verdict::Accept(Claim::none()),
+                Err(reason) => Verdict::Reject(reason),
+            },
+        }
+    }
+}
+
+/// A `webhook-id` held for a request in progress.
+pub struct Claim(Option<(Arc<Mutex<SeenIds>>, String)>);
+
+impl Claim {
+    /// A claim on nothing: for sources without replay protection.
+    pub fn none() -> Claim {
+        Claim(None)
+    }
+
+    /// The webhook is stored: remember its id for the rest of the window.
+    pub fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some((seen, id)) = self.0.take() {
+            lock(&seen).release(&id);
+        }
+    }
+}
+
+impl fmt::Debug for Claim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some((_, id)) => write!(f, "Claim({id})"),
+            None => f.write_str("Claim(none)"),
+        }
+    }
+}
+
+fn lock(seen: &Mutex<SeenIds>) -> MutexGuard<'_, SeenIds> {
+    // The store stays consistent whatever a panicking holder was doing: every
+    // change is a single insert or remove.
+    seen.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The authenticated parts of a Standard Webhooks request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Message<'a> {
+    /// `webhook-id`.
+    pub id: &'a str,
+    /// `webhook-timestamp`, Unix seconds.
+    pub timestamp: u64,
+}
+
+/// Checks the Standard Webhooks headers: present, a timestamp within
+/// [`TOLERANCE`] of `now`, and a `v1` signature by one of `keys`.
+pub fn check_standard<'h>(
+    keys: &[Key],
+    headers: &'h HeaderMap,
+    body: &[u8],
+    now: u64,
+) -> Result<Message<'h>, String> {
+    let header = |name: &'static str| {
+        headers
+            .get(name)
+            .ok_or_else(|| format!("missing {name} header"))?
+            .to_str()
+            .map_err(|_| format!("the {name} header is not visible ASCII"))
+    };
+    let id = header("webhook-id")?;
+    let timestamp = header("webhook-timestamp")?;
+    let signatures = header(sign::SIGNATURE_HEADER)?;
+    let timestamp: u64 = timestamp
+        .parse()
+        .map_err(|_| "webhook-timestamp is not a Unix time in seconds".to_owned())?;
+    if timestamp.saturating_add(TOLERANCE) < now {
+        return Err("webhook-timestamp is more than 5 minutes old".to_owned());
+    }
+    if timestamp > now.saturating_add(TOLERANCE) {
+        return Err("webhook-timestamp is more than 5 minutes in the future".to_owned());
+    }
+    // One MAC per key, compared with every entry: the work does not grow with
+    // the number of entries a sender (or an attacker) puts in the header.
+    let expected: Vec<_> = keys
+        .iter()
+        .map(|key| sign::mac(key, id, timestamp, body).finalize().into_bytes())
+        .collect();
+    let matched = signatures
+        .split(' ')
+        .filter_map(|entry| entry.split_once(','))
+        .filter(|(version, _)| *version == "v1")
+        .filter_map(|(_, encoded)| STANDARD.decode(encoded).ok())
+        .any(|presented| {
+            expected
+                .iter()
+                .any(|tag| bool::from(tag.as_slice().ct_eq(&presented)))
+        });
+    if matched {
+        Ok(Message { id, timestamp })
+    } else {
+        Err("no webhook-signature entry matches".to_owned())
+    }
+}
+
+/// Checks a single-header HMAC of `body`.
+pub fn check_hmac(check: &HmacCheck, headers: &HeaderMap, body: &[u8]) -> Result<(), String> {
+    let name = check.header.as_str();
+    let value = headers
+        .get(&check.header)
+        .ok_or_else(|| format!("missing {name} header"))?
+        .to_str()
+        .map_err(|_| format!("the {name} header is not visible ASCII"))?;
+    let Some(encoded) = value.trim().strip_prefix(check.prefix.as_str()) else {
+        return Err(format!(
+            "the {name} header does not start with `{}`",
+            check.prefix
+        ));
+    };
+    let presented = match check.encoding {
+        Encoding::Hex => {
+            decode_hex(encoded).ok_or_else(|| format!("the {name} signature is not hex"))?
+        }
+        Encoding::Base64 => STANDARD
+            .decode(encoded)
+            .map_err(|_| format!("the {name} signature is not base64"))?,
+    };
+    let matched = match check.key.as_ref() {
+        HmacKey::Sha256(key) => {
+            let mut mac = key.clone();
+            mac.update(body);
+            mac.verify_slice(&presented).is_ok()
+        }
+        HmacKey::Sha512(key) => {
+            let mut mac = key.clone();
+            mac.update(body);
+            mac.verify_slice(&presented).is_ok()
+        }
+    };
+    if matched {
+        Ok(())
+    } else {
+        Err(format!("the {name} signature does not match"))
+    }
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    let digits = text.as_bytes();
+    if !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    digits
+        .chunks_exact(2)
+        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
+        .collect()
+}
+
+/// The `webhook-id`s one source has taken, each until its window closes.
+/// Bounded: expired ids are dropped on every claim, and past `cap` the
+/// oldest goes first.
+#[derive(Debug)]
+pub struct SeenIds {
+    until: HashMap<String, u64>,
+    /// `(until, id)` in claim order; may hold released ids, which count
+    /// toward `cap` until they age out, so the queue is bounded too.
+    order: VecDeque<(u64, String)>,
+    cap: usize,
+}
+
+impl SeenIds {
+    /// An empty store holding at most `cap` ids.
+    pub fn new(cap: usize) -> SeenIds {
+        SeenIds {
+            until: HashMap::new(),
+            order: VecDeque::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    /// Takes `id` until `until` (Unix seconds). False if it is already taken
+    /// and its window has not closed at `now`.
+    pub fn claim(&mut self, id: &str, now: u64, until: u64) -> bool {
+        while let Some((expires, _)) = self.order.front() {
+            if *expires > now && self.order.len() < self.cap {
+                break;
+            }
+            self.evict_oldest();
+        }
+        if self.until.get(id).is_some_and(|&expires| expires > now) {
+            return false;
+        }
+        self.until.insert(id.to_owned(), until);
+        self.order.push_back((until, id.to_owned()));
+        true
+    }
+
+    /// Forgets `id`: its request did not go through.
+    pub fn release(&mut self, id: &str) {
+        self.until.remove(id);
+    }
+
+    /// How many ids are held.
+    pub fn len(&self) -> usize {
+        self.until.len()
+    }
+
+    /// Whether no id is held.
+    pub fn is_empty(&self) -> bool {
+        self.until.is_empty()
+    }
+
+    fn evict_oldest(&mut self) {
+        if let Some((expires, id)) = self.order.pop_front()
+            && self.until.get(&id) == Some(&expires)
+        {
+            self.until.remove(&id);
+        }
+    }
+}
+
+impl Verifier {
+    /// Keeps the replay memory of the verifier this one replaces on reload,
+    /// so a reload does not let a recently seen `webhook-id` through again.
+    pub fn inherit(&mut self, previous: &Verifier) {
+        if let (Verifier::StandardWebhooks(new), Verifier::StandardWebhooks(old)) = (self, previous)
+        {
+            new.seen = old.seen.clone();
+        }
+    }
+}
+
+/// Compiles `sources.NAME.verify`.
+pub fn compile(
+    cfg: &VerifyConfig,
+    place: &str,
+    env: &Env,
+    problems: &mut Problems,
+) -> Option<Verifier> {
+    match cfg {
+        VerifyConfig::StandardWebhooks(secrets) => {
+            let place = format!("{place}.standard_webhooks");
+            // The sender chose the key; any non-empty one is taken.
+            let keys = sign::compile_keys(secrets, &place, env, 1, problems)?;
+            Some(Verifier::StandardWebhooks(StandardWebhooks {
+                keys,
+                seen: Arc::new(Mutex::new(SeenIds::new(MAX_SEEN))),
+            }))
+        }
+        VerifyConfig::Hmac(hmac) => {
+            let place = format!("{place}.hmac");
+            let header = HeaderName::try_from(hmac.header.value.as_str())
+                .map_err(|_| {
+                    problems.push(
+                        format!("{place}.header"),
+                        Some(&hmac.header.referenced),
+                        format!("`{}` is not a valid header name", hmac.header.value),
+                    )
+                })
+                .ok();
+            let secret = hmac
+                .secret
+                .resolve(env)
+                .and_then(|s| {
+                    if s.is_empty() {
+                        Err("the secret is empty".to_owned())
+                    } else {
+                        Ok(s)
+                    }
+                })
+                .map_err(|e| {
+                    problems.push(format!("{place}.secret"), Some(hmac.secret.referenced()), e)
+                })
+                .ok()?;
+            let key = match hmac.algorithm {
+                Algorithm::Sha256 => {
+                    Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map(HmacKey::Sha256)
+                }
+                Algorithm::Sha512 => {
+                    Hmac::<Sha512>::new_from_slice(secret.as_bytes()).map(HmacKey::Sha512)
+                }
+            }
+            .map_err(|_| {
+                problems.push(
+                    format!("{place}.secret"),
+                    Some(hmac.secret.referenced()),
+                    "HMAC refused the key",
+                )
+            })
+            .ok()?;
+            Some(Verifier::Hmac(HmacCheck {
+                header: header?,
+                prefix: hmac.prefix.clone(),
+                encoding: hmac.encoding,
+                key: Box::new(key),
+            }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::sign::Signer;
+    use proptest::prelude::*;
+
+    const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    const ID: &str = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";
+    const TIMESTAMP: u64 = 1649367553;
+    const BODY: &[u8] = br#"{"email":"test@example.com","username":"test_user"}"#;
+    const SIGNATURE: &str = "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=";
+
+    fn keys(secrets: &[&str]) -> Vec<Key> {
+        secrets.iter().map(|s| sign::key(s, 1).unwrap()).collect()
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    fn standard(signature: &str, timestamp: &str) -> HeaderMap {
+        headers(&[
+            ("webhook-id", ID),
+            ("webhook-timestamp", timestamp),
+            ("webhook-signature", signature),
+        ])
+    }
+
+    fn verifier(secret: &str) -> Verifier {
+        Verifier::StandardWebhooks(StandardWebhooks {
+            keys: keys(&[secret]),
+            seen: Arc::new(Mutex::new(SeenIds::new(MAX_SEEN))),
+        })
+    }
+
+    #[test]
+    fn standard_webhooks_table() {
+        let other = "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=";
+        let ts = TIMESTAMP.to_string();
+        let k = keys(&[SECRET]);
+        type Case<'a> = (&'a str, HeaderMap, u64, Result<(), &'a str>);
+        let cases: Vec<Case> = vec![
+            ("exact", standard(SIGNATURE, &ts), TIMESTAMP, Ok(())),
+            (
+                "any entry",
+                standard(&format!("v1a,xyz {other} {SIGNATURE}"), &ts),
+                TIMESTAMP,
+                Ok(()),
+            ),
+            (
+                "4:59 old",
+                standard(SIGNATURE, &ts),
+                TIMESTAMP + 299,
+                Ok(()),
+            ),
+            (
+                "5:00 old",
+                standard(SIGNATURE, &ts),
+                TIMESTAMP + 300,
+                Ok(()),
+            ),
+            (
+                "5:01 old",
+                standard(SIGNATURE, &ts),
+                TIMESTAMP + 301,
+                Err("more than 5 minutes old"),
+            ),
+            (
+                "5:00 ahead",
+                standard(SIGNATURE, &ts),
+                TIMESTAMP - 300,
+                Ok(()),
+            ),
+            (
+                "5:01 ahead",
+                standard(SIGNATURE, &ts),
+                TIMESTAMP - 301,
+                Err("in the future"),
+            ),
+            (
+                "wrong",
+                standard(other, &ts),
+                TIMESTAMP,
+                Err("no webhook-signature entry matches"),
+            ),
+            (
+                "wrong version",
+                standard(&SIGNATURE.replace("v1,", "v2,"), &ts),
+                TIMESTAMP,
+                Err("no webhook-signature entry"),
+            ),
+            (
+                "not base64",
+                standard("v1,!!!", &ts),
+                TIMESTAMP,
+                Err("no webhook-signature entry"),
+            ),
+            (
+                "bad timestamp",
+                standard(SIGNATURE, "soon"),
+                TIMESTAMP,
+                Err("not a Unix time"),
+            ),
+            (
+                "negative timestamp",
+                standard(SIGNATURE, "-1"),
+                TIMESTAMP,
+                Err("not a Unix time"),
+            ),
+            (
+                "no id",
+                headers(&[("webhook-timestamp", &ts), ("webhook-signature", SIGNATURE)]),
+                TIMESTAMP,
+                Err("missing webhook-id header"),
+            ),
+            (
+                "no signature",
+                headers(&[("webhook-id", ID), ("webhook-timestamp", &ts)]),
+                TIMESTAMP,
+                Err("missing webhook-signature header"),
+            ),
+        ];
+        for (name, h, now, want) in cases {
+            let got = check_standard(&k, &h, BODY, now).map(|_| ());
+            match (got, want) {
+                (Ok(()), Ok(())) => {}
+                (Err(e), Err(want)) => {
+                    assert!(e.contains(want), "{name}: {e}");
+                    assert!(
+                        !e.contains("tZ1I4"),
+                        "{name}: leaks the expected value: {e}"
+                    );
+                }
+                (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_second_key_verifies_during_rotation() {
+        let old = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let k = keys(&[old, SECRET]);
+        let h = standard(SIGNATURE, &TIMESTAMP.to_string());
+        assert!(check_standard(&k, &h, BODY, TIMESTAMP).is_ok());
+        assert!(check_standard(&keys(&[old]), &h, BODY, TIMESTAMP).is_err());
+    }
+
+    #[test]
+    fn a_replayed_id_is_a_replay_until_its_window_closes() {
+        let v = verifier(SECRET);
+        let h = standard(SIGNATURE, &TIMESTAMP.to_string());
+        let Verdict::Accept(claim) = v.verify(&h, BODY, TIMESTAMP) else {
+            panic!("first delivery refused");
+        };
+        claim.keep();
+        assert!(matches!(
+            v.verify(&h, BODY, TIMESTAMP + 10),
+            Verdict::Replay
+        ));
+        // The same message after the window fails on its timestamp, not as a replay.
+        assert!(matches!(
+            v.verify(&h, BODY, TIMESTAMP + 301),
+            Verdict::Reject(_)
+        ));
+        // A bad signature with a known id is a rejection, not a free 200.
+        let forged = standard(
+            "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
+            &TIMESTAMP.to_string(),
+        );
+        assert!(matches!(
+            v.verify(&forged, BODY, TIMESTAMP),
+            Verdict::Reject(_)
+        ));
+    }
+
+    #[test]
+    fn a_dropped_claim_lets_the_retry_through() {
+        let v = verifier(SECRET);
+        let h = standard(SIGNATURE, &TIMESTAMP.to_string());
+        let first = v.verify(&h, BODY, TIMESTAMP);
+        assert!(matches!(first, Verdict::Accept(_)));
+        // While the first is in progress, a duplicate is a replay.
+        assert!(matches!(v.verify(&h, BODY, TIMESTAMP), Verdict::Replay));
+        drop(first); // e.g. the spool refused it with 503
+        assert!(matches!(v.verify(&h, BODY, TIMESTAMP), Verdict::Accept(_)));
+    }
+
+    #[test]
+    fn seen_ids_expire_and_stay_bounded() {
+        let mut seen = SeenIds::new(3);
+        assert!(seen.claim("a", 0, 10));
+        assert!(!seen.claim("a", 9, 19));
+        assert!(seen.claim("a", 10, 20), "expired at 10");
+        assert!(seen.claim("b", 10, 20));
+        assert!(seen.claim("c", 10, 20));
+        assert!(seen.claim("d", 10, 20));
+        assert!(seen.len() <= 3);
+        assert!(seen.claim("a", 11, 21), "the oldest was evicted at the cap");
+        assert!(!seen.claim("d", 11, 21));
+        seen.release("d");
+        assert!(seen.claim("d", 11, 21));
+        for i in 0..1000 {
+            seen.claim(&i.to_string(), 12, 22);
+        }
+        assert!(seen.len() <= 3 && seen.order.len() <= 3);
+        assert!(seen.claim("late", 30, 40));
+        assert_eq!(seen.len(), 1, "everything before 30 expired");
+    }
+
+    fn github(secret: &str, algorithm: Algorithm, encoding: Encoding, prefix: &str) -> HmacCheck {
+        let key = match algorithm {
+            Algorithm::Sha256 => HmacKey::Sha256(Hmac::new_from_slice(secret.as_bytes()).unwrap()),
+            Algorithm::Sha512 => HmacKey::Sha512(Hmac::new_from_slice(secret.as_bytes()).unwrap()),
+        };
+        HmacCheck {
+            header: HeaderName::from_static("x-hub-signature-256"),
+            prefix: prefix.to_owned(),
+            encoding,
+            key: Box::new(key),
+        }
+    }
+
+    #[test]
+    fn hmac_matches_githubs_documented_example() {
+        // docs.github.com, "Validating webhook deliveries": secret
+        // "It's a Secret to Everybody", payload "Hello, World!".
+        let check = github(
+            "It's a Secret to Everybody",
+            Algorithm::Sha256,
+            Encoding::Hex,
+            "sha256=",
+        );
+        let good = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        let body = b"Hello, World!";
+        assert_eq!(
+            check_hmac(&check, &headers(&[("X-Hub-Signature-256", good)]), body),
+            Ok(())
+        );
+        let upper = format!("sha256={}", good["sha256=".len()..].to_uppercase());
+        assert_eq!(
+            check_hmac(&check, &headers(&[("x-hub-signature-256", &upper)]), body),
+            Ok(())
+        );
+        for (value, want) in [
+            (
+                "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e18",
+                "does not match",
+            ),
+            (
+                "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+                "does not start with `sha256=`",
+            ),
+            ("sha256=xyz", "is not hex"),
+            ("sha256=", "does not match"),
+        ] {
+            let e =
+                check_hmac(&check, &headers(&[("x-hub-signature-256", value)]), body).unwrap_err();
+            assert!(e.contains(want), "{value}: {e}");
+        }
+        let e = check_hmac(&check, &HeaderMap::new(), body).unwrap_err();
+        assert_eq!(e, "missing x-hub-signature-256 header");
+    }
+
+    #[test]
+    fn hmac_sha512_in_base64() {
+        let check = github("k", Algorithm::Sha512, Encoding::Base64, "");
+        let mut mac = Hmac::<Sha512>::new_from_slice(b"k").unwrap();
+        mac.update(b"body");
+        let good = STANDARD.encode(mac.finalize().into_bytes());
+        assert_eq!(
+            check_hmac(&check, &headers(&[("x-hub-signature-256", &good)]), b"body"),
+            Ok(())
+        );
+        assert!(check_hmac(&check, &headers(&[("x-hub-signature-256", &good)]), b"bodY").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn signed_bodies_verify_and_any_flipped_byte_fails(
+            body in proptest::collection::vec(any::<u8>(), 0..2048),
+            id in "[a-zA-Z0-9_-]{1,64}",
+            timestamp in 1_000_000u64..4_000_000_000,
+            flip in any::<prop::sample::Index>(),
+            bit in 0u8..8,
+        ) {
+            let signer = Signer::from_secrets(&[SECRET]).unwrap();
+            let signature = signer.sign(&id, timestamp, &body);
+            let h = headers(&[
+                ("webhook-id", &id),
+                ("webhook-timestamp", &timestamp.to_string()),
+                ("webhook-signature", &signature),
+            ]);
+            let k = keys(&[SECRET]);
+            prop_assert!(check_standard(&k, &h, &body, timestamp).is_ok());
+            if !body.is_empty() {
+                let mut tampered = body.clone();
+                tampered[flip.index(body.len())] ^= 1 << bit;
+                prop_assert!(check_standard(&k, &h, &tampered, timestamp).is_err());
+            }
+        }
+    }
+}
