@@ -60,6 +60,10 @@ pub struct ServerConfig {
     #[serde(default = "default_header_timeout")]
     #[schemars(with = "String")]
     pub header_timeout: Located<String>,
+    /// Open ingress connections at most; more wait in the kernel's accept
+    /// queue. Default 1024.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// How long SIGTERM waits for queued and in-flight deliveries. Default `30s`.
     #[serde(default = "default_shutdown_grace")]
     #[schemars(with = "String")]
@@ -115,6 +119,7 @@ impl Default for ServerConfig {
             max_body: default_max_body(),
             header_timeout: default_header_timeout(),
             shutdown_grace: default_shutdown_grace(),
+            max_connections: default_max_connections(),
             spool: default_spool(),
             commit_batch: default_commit_batch(),
             retention: default_retention(),
@@ -143,6 +148,13 @@ pub struct SourceConfig {
     /// `{hmac: {header, algorithm, encoding, prefix, secret}}`. Checked
     /// after `allow` and `token`; a failure is 401. Default: none.
     pub verify: Option<VerifyConfig>,
+    /// Requests per client address: `60/min`, `10/s`. Beyond it, 429 with
+    /// `Retry-After`. IPv6 clients count per /64. Default: no limit.
+    #[schemars(with = "Option<String>")]
+    pub rate: Option<Located<String>>,
+    /// Requests a client may send at once above the steady rate. Default:
+    /// the rate's count.
+    pub burst: Option<u32>,
     /// Where `topic`, `playbook` and `answer` conditions look. Default:
     /// sipgate AI Agents' layout.
     #[serde(default)]
@@ -482,6 +494,9 @@ fn default_max_pending() -> u64 {
 }
 fn default_max_pending_bytes() -> Located<String> {
     located("1GiB")
+}
+fn default_max_connections() -> usize {
+    1024
 }
 fn default_admin_listen() -> Located<String> {
     located("127.0.0.1:9090")

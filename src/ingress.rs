@@ -111,6 +111,22 @@ impl<S: Spool> Ingress<S> {
                 "this address may not send to this source",
             );
         }
+        if let Some(limit) = &source.limit
+            && let Err(wait) = limit.check(client)
+        {
+            tracing::warn!(source = name, client_ip = %client, "rejected: client over the source's rate (429)");
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many requests from this address; slow down",
+            );
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            if let Ok(value) = http::HeaderValue::from_str(&secs.max(1).to_string()) {
+                response
+                    .headers_mut()
+                    .insert(http::header::RETRY_AFTER, value);
+            }
+            return response;
+        }
         if !source.authenticates(&headers) {
             tracing::warn!(source = name, client_ip = %client, "rejected: missing or wrong token");
             return error(StatusCode::UNAUTHORIZED, "missing or wrong token");
@@ -149,14 +165,18 @@ impl<S: Spool> Ingress<S> {
         if is_probe_body(&raw) {
             return probe();
         }
-        let doc: serde_json::Value = match serde_json::from_slice(&raw) {
+        let doc: serde_json::Value = match crate::json::parse(&raw) {
             Ok(doc) => doc,
             Err(e) => {
                 tracing::warn!(source = name, client_ip = %client, error = %e, "rejected: body is not JSON");
+                let text = e.to_string();
+                let detail = text
+                    .rsplit_once(" at line ")
+                    .map_or(text.as_str(), |(m, _)| m);
                 return error(
                     StatusCode::BAD_REQUEST,
                     &format!(
-                        "body is not JSON: {} at line {} column {}",
+                        "body is not JSON: {} ({detail}) at line {} column {}",
                         classify_json(&e),
                         e.line(),
                         e.column()

@@ -171,6 +171,7 @@ impl Relay {
             last_reload: std::sync::Mutex::new(None),
         });
         let stop = CancellationToken::new();
+        tokio::spawn(prune_client_limits(snapshot.clone(), stop.clone()));
         let server = tokio::spawn(serve(listener, ingress, snapshot.clone(), stop.clone()));
         tracing::info!(%addr, "listening");
         let admin = match admin {
@@ -336,6 +337,23 @@ impl Core {
     }
 }
 
+/// Forgets idle clients of the per-source rate limits once a minute, so
+/// their memory stays bounded by the clients of the last minute.
+async fn prune_client_limits(snapshot: Arc<Snapshot>, stop: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        for source in snapshot.load().sources.values() {
+            if let Some(limit) = &source.limit {
+                limit.prune();
+            }
+        }
+    }
+}
+
 async fn serve<S: Spool>(
     listener: TcpListener,
     ingress: Arc<Ingress<S>>,
@@ -343,7 +361,19 @@ async fn serve<S: Spool>(
     stop: CancellationToken,
 ) {
     let graceful = GracefulShutdown::new();
+    // Fixed at start: a reload cannot resize a semaphore that open
+    // connections hold permits of.
+    let connections = Arc::new(tokio::sync::Semaphore::new(
+        snapshot.load().server.max_connections,
+    ));
     loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = stop.cancelled() => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -373,6 +403,7 @@ async fn serve<S: Spool>(
                 .into_owned(),
         );
         tokio::spawn(async move {
+            let _permit = permit;
             if let Err(error) = connection.await {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }

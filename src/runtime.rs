@@ -38,6 +38,8 @@ pub struct Server {
     pub header_timeout: Duration,
     /// Time SIGTERM waits for deliveries.
     pub shutdown_grace: Duration,
+    /// Open ingress connections at most.
+    pub max_connections: usize,
     /// The spool file.
     pub spool: std::path::PathBuf,
     /// Most commands per spool transaction.
@@ -111,6 +113,9 @@ impl Runtime {
                 )
             })
             .ok();
+        if s.max_connections == 0 {
+            problems.push("server.max_connections", None, "must be at least 1");
+        }
         if s.window == 0 {
             problems.push("server.window", None, "must be at least 1");
         }
@@ -281,6 +286,7 @@ impl Runtime {
                 max_body,
                 header_timeout,
                 shutdown_grace,
+                max_connections: s.max_connections,
                 spool: std::path::PathBuf::from(&s.spool.value),
                 commit_batch: s.commit_batch,
                 retention,

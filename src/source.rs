@@ -5,6 +5,7 @@
 //! side lives in `ingress.rs`.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName};
 use ipnet::IpNet;
@@ -16,6 +17,8 @@ use crate::interpolate::Env;
 use crate::path::Path;
 use crate::problems::Problems;
 use crate::rules::Fields;
+use crate::throttle::ClientLimit;
+use crate::units;
 use crate::verify::{self, Claim, Verdict, Verifier};
 
 /// A compiled source.
@@ -31,6 +34,9 @@ pub struct Source {
     pub fields: Fields,
     /// The signature check on the body, if any.
     pub verifier: Option<Verifier>,
+    /// Requests per client address, if limited; carried over a reload when
+    /// unchanged.
+    pub limit: Option<Arc<ClientLimit>>,
 }
 
 /// A shared secret expected in a header. Only its SHA-256 is kept, so the
@@ -157,6 +163,28 @@ pub fn compile(
     if let (Some(new), Some(old)) = (&mut verifier, previous.and_then(|p| p.verifier.as_ref())) {
         new.inherit(old);
     }
+    let limit = match &cfg.rate {
+        None => {
+            if cfg.burst.is_some() {
+                problems.push(format!("{place}.burst"), None, "`burst` needs a `rate`");
+            }
+            None
+        }
+        Some(text) => units::rate(&text.value)
+            .and_then(|rate| {
+                let burst = cfg.burst.unwrap_or(rate.count.get());
+                let kept = previous
+                    .and_then(|p| p.limit.as_ref())
+                    .filter(|l| l.rate == rate && l.burst == burst)
+                    .cloned();
+                match kept {
+                    Some(limit) => Ok(limit),
+                    None => ClientLimit::new(rate, burst).map(Arc::new),
+                }
+            })
+            .map_err(|e| problems.push(format!("{place}.rate"), Some(&text.referenced), e))
+            .ok(),
+    };
     let f = cfg.fields;
     let mut path = |text: &Located<String>, field: &str| {
         Path::parse(&text.value)
@@ -187,6 +215,7 @@ pub fn compile(
             answer: f.answer,
         },
         verifier,
+        limit,
     })
 }
 

@@ -1,0 +1,99 @@
+//! Per-source ingress rate limits, keyed by client address.
+//!
+//! One governor keyed limiter per source: each client address gets its own
+//! budget, so one noisy client cannot use up another's. IPv6 clients are
+//! keyed by their /64 (one host can hold a whole /64), and idle keys are
+//! pruned every minute, so the key space an attacker can fill stays bounded.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::units::Rate;
+
+/// A compiled `sources.NAME.rate`.
+#[derive(Debug)]
+pub struct ClientLimit {
+    /// The configured rate.
+    pub rate: Rate,
+    /// The configured burst.
+    pub burst: u32,
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    clock: DefaultClock,
+}
+
+impl ClientLimit {
+    /// A limiter allowing `rate` per client with bursts of `burst`.
+    pub fn new(rate: Rate, burst: u32) -> Result<ClientLimit, String> {
+        let burst_nz = NonZeroU32::new(burst).ok_or("`burst` must be at least 1")?;
+        let quota = Quota::with_period(rate.per / rate.count.get())
+            .ok_or("the rate is too high: one request per nanosecond at most")?
+            .allow_burst(burst_nz);
+        Ok(ClientLimit {
+            rate,
+            burst,
+            limiter: RateLimiter::keyed(quota),
+            clock: DefaultClock::default(),
+        })
+    }
+
+    /// `Ok` if `ip` may send now; otherwise how long until it may.
+    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+        self.limiter
+            .check_key(&key(ip))
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    /// Forgets clients whose budget is full again.
+    pub fn prune(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    /// Clients currently tracked.
+    pub fn tracked(&self) -> usize {
+        self.limiter.len()
+    }
+}
+
+/// IPv4 addresses as they are; IPv6 by their /64.
+fn key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut octets = v6.octets();
+            octets[8..].fill(0);
+            IpAddr::from(octets)
+        }
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn each_client_has_its_own_budget_and_v6_counts_per_64() {
+        let limit = ClientLimit::new(crate::units::rate("1/min").unwrap(), 2).unwrap();
+        let a: IpAddr = "203.0.113.1".parse().unwrap();
+        let b: IpAddr = "203.0.113.2".parse().unwrap();
+        assert!(limit.check(a).is_ok());
+        assert!(limit.check(a).is_ok());
+        let wait = limit.check(a).unwrap_err();
+        assert!(
+            wait > Duration::from_secs(20) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert!(limit.check(b).is_ok(), "another client is not affected");
+        let v6a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let v6b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert!(limit.check(v6a).is_ok());
+        assert!(limit.check(v6b).is_ok());
+        assert!(limit.check(v6a).is_err(), "the same /64 shares a budget");
+        assert_eq!(limit.tracked(), 3);
+    }
+}
