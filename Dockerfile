@@ -21,9 +21,10 @@
 #                                 volume on it to keep queued deliveries across
 #                                 container restarts.
 #   8080                          webhook ingress (server.listen)
-#   9090                          admin listener: metrics, health, status, dead
-#                                 letters (server.admin_listen, planned; bind it to
-#                                 0.0.0.0:9090 to reach it from outside the container)
+#   9090                          admin listener: /metrics, /healthz, /readyz, /api/
+#                                 (server.admin_listen). To reach it from outside the
+#                                 container (probes, Prometheus) set admin_listen:
+#                                 0.0.0.0:9090, which requires an admin_token.
 #
 # SIGTERM (docker stop) drains in-flight deliveries within server.shutdown_grace;
 # give `docker stop -t` / terminationGracePeriodSeconds more than that.
@@ -82,14 +83,15 @@ RUN apt-get update \
 
 COPY --from=builder /out/switchboard /usr/local/bin/switchboard
 # Default config: root-owned, world-readable; replace it by mounting a file.
-# Two edits make the example fit a container: its listeners bind 127.0.0.1,
+# Two edits make the example fit a container: its ingress binds 127.0.0.1,
 # unreachable through published ports, so the image's copy listens on 0.0.0.0;
 # and its spool, ./data/switchboard.db, goes to an absolute path in the data dir.
-# Then `check` proves that the binary runs on this base (shared libraries) and
-# that the shipped default config is valid.
+# admin_listen stays on loopback: off loopback it needs an admin_token, which
+# is a secret the image cannot ship. Then `check` proves that the binary runs
+# on this base (shared libraries) and that the shipped default config is valid.
 COPY routes.example.yaml /etc/switchboard/routes.yaml
 RUN sed -i -E \
-      -e 's/^([[:space:]]*(admin_)?listen:[[:space:]]*"?)127\.0\.0\.1:/\10.0.0.0:/' \
+      -e 's/^([[:space:]]*listen:[[:space:]]*"?)127\.0\.0\.1:/\10.0.0.0:/' \
       -e 's|^([[:space:]]*spool:[[:space:]]*"?)\./data/|\1/var/lib/switchboard/|' \
       /etc/switchboard/routes.yaml \
  && chmod 0644 /etc/switchboard/routes.yaml \
