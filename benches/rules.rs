@@ -136,6 +136,12 @@ fn select(c: &mut Criterion) {
         20,
         "the bench config should have 20 routes"
     );
+    // The same without its one jq condition: a jq condition hands the whole
+    // document to jaq, so it may cost in proportion to the payload's size.
+    let jq_route = "  - name: several-playbooks\n    when: { jq: '(.assist.callScenarios // []) | length > 1' }\n    to: [sales]\n";
+    assert!(ROUTES_YAML.contains(jq_route));
+    let no_jq = runtime(&ROUTES_YAML.replace(jq_route, ""));
+    assert_eq!(no_jq.routes.0.len(), 19);
     let catch_all = runtime(
         "sources:\n  sipgate: {}\ntargets:\n  archive: {url: \"http://127.0.0.1:9/a\"}\nroutes:\n  - to: [archive]\n",
     );
@@ -146,7 +152,11 @@ fn select(c: &mut Criterion) {
         let raw = fixture(name);
         let doc: Value = serde_json::from_slice(&raw).unwrap();
         group.throughput(Throughput::Bytes(raw.len() as u64));
-        for (label, rt) in [("20-routes", &full), ("1-catch-all", &catch_all)] {
+        for (label, rt) in [
+            ("20-routes", &full),
+            ("19-routes-no-jq", &no_jq),
+            ("1-catch-all", &catch_all),
+        ] {
             let source = &rt.sources["sipgate"];
             let event = Event {
                 source: &source.name,
