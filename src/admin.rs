@@ -3,16 +3,16 @@
 //! Separate from ingress and meant for operators: `GET /metrics`
 //! (Prometheus), `/healthz`, `/readyz`, and under `/api/` (behind the bearer
 //! token when one is set) the status, one webhook's story, dead letters
-//! (list, replay, purge) and reload. It reads the spool through its own
-//! connection and never touches delivery logic.
+//! (list, replay, purge) and reload. It reads the spool through the
+//! backend's [`Ledger`] (a connection of its own) and never touches delivery
+//! logic.
 
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
 use metrics_exporter_prometheus::PrometheusHandle;
-use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -23,35 +23,23 @@ use warp::Filter;
 use warp::reply::{Reply, Response};
 
 use crate::relay::Core;
-use crate::spool::sqlite::{dlq, inspect};
-use crate::spool::{DeadFilter, Spool, SpoolError};
+use crate::spool::{DeadFilter, Ledger, LedgerBackend, Spool};
 
 /// The admin API's state.
 pub struct Admin {
     core: Arc<Core>,
-    reader: Arc<Mutex<Connection>>,
+    ledger: LedgerBackend,
     metrics: PrometheusHandle,
 }
 
 impl Admin {
-    /// `reader` is a connection to the spool file of its own.
-    pub fn new(core: Arc<Core>, reader: Connection, metrics: PrometheusHandle) -> Arc<Admin> {
+    /// `ledger` is the spool's operator view, on a connection of its own.
+    pub fn new(core: Arc<Core>, ledger: LedgerBackend, metrics: PrometheusHandle) -> Arc<Admin> {
         Arc::new(Admin {
             core,
-            reader: Arc::new(Mutex::new(reader)),
+            ledger,
             metrics,
         })
-    }
-
-    /// Runs a spool query off the async threads.
-    async fn query<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, SpoolError> + Send + 'static,
-    ) -> Result<T, SpoolError> {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || f(&reader.lock().unwrap_or_else(|e| e.into_inner())))
-            .await
-            .unwrap_or(Err(SpoolError::Stopped))
     }
 }
 
@@ -134,7 +122,7 @@ fn routes(admin: Arc<Admin>) -> impl Filter<Extract = (Response,), Error = Infal
         .and(warp::get())
         .and(warp::path!("events" / String))
         .then(|admin: Arc<Admin>, id: String| async move {
-            match admin.query(move |c| inspect::event(c, &id)).await {
+            match admin.ledger.event(&id).await {
                 Ok(Some(event)) => warp::reply::json(&event).into_response(),
                 Ok(None) => error(
                     StatusCode::NOT_FOUND,
@@ -150,7 +138,7 @@ fn routes(admin: Arc<Admin>) -> impl Filter<Extract = (Response,), Error = Infal
         .and(warp::query::<Selection>())
         .then(|admin: Arc<Admin>, selection: Selection| async move {
             let filter = DeadFilter::from(selection);
-            match admin.query(move |c| dlq::list(c, &filter)).await {
+            match admin.ledger.dead_letters(&filter).await {
                 Ok(dead) => warp::reply::json(&json!({"dead_letters": dead})).into_response(),
                 Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
             }
@@ -165,11 +153,8 @@ fn routes(admin: Arc<Admin>) -> impl Filter<Extract = (Response,), Error = Infal
             |admin: Arc<Admin>, action: String, selection: Selection| async move {
                 let filter = DeadFilter::from(selection);
                 let (result, key) = match action.as_str() {
-                    "replay" => (
-                        admin.query(move |c| dlq::replay(c, &filter)).await,
-                        "replayed",
-                    ),
-                    "purge" => (admin.query(move |c| dlq::purge(c, &filter)).await, "purged"),
+                    "replay" => (admin.ledger.replay(&filter).await, "replayed"),
+                    "purge" => (admin.ledger.purge(&filter).await, "purged"),
                     _ => {
                         return error(
                             StatusCode::NOT_FOUND,
@@ -249,7 +234,7 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 async fn render_metrics(admin: &Admin) -> Response {
-    if let Ok(backlog) = admin.query(inspect::backlog).await {
+    if let Ok(backlog) = admin.ledger.backlog().await {
         for name in admin.core.snapshot.load().targets.keys() {
             let b = backlog.get(name).cloned().unwrap_or_default();
             crate::metrics::backlog(name, b.pending + b.parked, b.dead);
@@ -286,7 +271,7 @@ async fn ready(admin: &Admin) -> Response {
 
 async fn status(admin: &Admin) -> Response {
     let runtime = admin.core.snapshot.load();
-    let backlog = admin.query(inspect::backlog).await.unwrap_or_default();
+    let backlog = admin.ledger.backlog().await.unwrap_or_default();
     let circuits = admin.core.dispatcher.circuits();
     let targets: Vec<Value> = runtime
         .targets

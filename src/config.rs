@@ -68,11 +68,20 @@ pub struct ServerConfig {
     #[serde(default = "default_shutdown_grace")]
     #[schemars(with = "String")]
     pub shutdown_grace: Located<String>,
-    /// The spool file (SQLite); its directory is created. Default
+    /// Where accepted webhooks wait: a SQLite file (its directory is
+    /// created), or a PostgreSQL URL `postgres://user:${PGPASSWORD}@host:5432/db`
+    /// shared by several replicas (`${NAME}` is resolved in the URL). Default
     /// `./data/switchboard.db`. Not reloadable.
     #[serde(default = "default_spool")]
     #[schemars(with = "String")]
     pub spool: Located<String>,
+    /// PostgreSQL spool only: how long a replica's claim on a delivery
+    /// outlives its last heartbeat (sent every third of this). A replica that
+    /// dies has its deliveries sent by another after at most this long.
+    /// Default `30s`.
+    #[serde(default = "default_lease")]
+    #[schemars(with = "String")]
+    pub lease: Located<String>,
     /// Most webhooks and outcomes written in one transaction (group commit);
     /// 1 commits each on its own. Default 512.
     #[serde(default = "default_commit_batch")]
@@ -121,6 +130,7 @@ impl Default for ServerConfig {
             shutdown_grace: default_shutdown_grace(),
             max_connections: default_max_connections(),
             spool: default_spool(),
+            lease: default_lease(),
             commit_batch: default_commit_batch(),
             retention: default_retention(),
             max_pending: default_max_pending(),
@@ -482,6 +492,9 @@ fn default_shutdown_grace() -> Located<String> {
 }
 fn default_spool() -> Located<String> {
     located("./data/switchboard.db")
+}
+fn default_lease() -> Located<String> {
+    located("30s")
 }
 fn default_commit_batch() -> usize {
     512

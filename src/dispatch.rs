@@ -14,6 +14,7 @@
 //! token applies to queued deliveries.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -27,7 +28,7 @@ use crate::circuit::{Circuit, Permit, State as CircuitState};
 use crate::deliver::{self, Health};
 use crate::runtime::{Runtime, Snapshot};
 use crate::spool::{Ready, Spool, Window};
-use crate::target::Target;
+use crate::target::{Limit, Target};
 
 /// How often an idle worker looks in the spool anyway (for dead letters
 /// replayed by another process).
@@ -115,6 +116,7 @@ impl<S: Spool> Dispatcher<S> {
                 wake: wake.clone(),
                 window: runtime.server.window,
                 circuit: circuit.clone(),
+                split: Mutex::new(None),
             };
             tokio::spawn(worker.run(rx));
             workers.insert(
@@ -194,6 +196,9 @@ struct Worker<S: Spool> {
     wake: Arc<Notify>,
     window: usize,
     circuit: Arc<AtomicU8>,
+    /// This relay's part of the target's rate limit while several replicas
+    /// share it: `(share, configured limit, part)`.
+    split: Mutex<Option<(NonZeroU32, Limit, Limit)>>,
 }
 
 /// A worker's memory: what it holds and why it is waiting.
@@ -370,7 +375,15 @@ impl<S: Spool> Worker<S> {
         let Ok(permit) = target.concurrency.clone().acquire_owned().await else {
             return;
         };
-        target.until_ready().await;
+        match self.part(&target) {
+            Some(part) => {
+                if part.check().is_err() {
+                    crate::metrics::rate_limited(&target.name);
+                    part.until_ready().await;
+                }
+            }
+            None => target.until_ready().await,
+        }
         // Waiting may have spanned a reload: send with the settings in force.
         let target = self.target().unwrap_or(target);
         let client = self.client.clone();
@@ -406,6 +419,29 @@ impl<S: Spool> Worker<S> {
                 })
                 .await;
         });
+    }
+
+    /// The limiter for this relay's part of the target's rate when several
+    /// replicas share it (`None`: the target's own limiter, or none).
+    fn part(&self, target: &Target) -> Option<Arc<governor::DefaultDirectRateLimiter>> {
+        let limit = target.limit.as_ref()?;
+        let share = self.spool.share();
+        let mut split = self.split.lock().unwrap_or_else(|e| e.into_inner());
+        if share.get() == 1 {
+            *split = None;
+            return None;
+        }
+        if let Some((s, of, part)) = &*split
+            && *s == share
+            && of.rate == limit.rate
+            && of.burst == limit.burst
+        {
+            return Some(part.limiter.clone());
+        }
+        let part = limit.split(share)?;
+        let limiter = part.limiter.clone();
+        *split = Some((share, limit.clone(), part));
+        Some(limiter)
     }
 
     fn settle(&self, state: &mut State, done: Done) {

@@ -18,7 +18,8 @@
 //! - `accept`: turns one admitted webhook into an id and its deliveries.
 //! - `dispatch`: per-target queues that feed `deliver`.
 //! - `deliver`: one attempt and its outcome.
-//! - `spool`: the durable store between accept and dispatch (SQLite).
+//! - `spool`: the durable store between accept and dispatch: SQLite, or
+//!   PostgreSQL shared by several replicas (leases, heartbeats).
 //! - `retry`, `circuit`: when to try again, when to pause a target.
 //! - `admin`, `metrics`: the operator's listener and Prometheus metrics.
 //! - `relay`: wiring: the accept loop, reload and shutdown.

@@ -25,8 +25,7 @@ use crate::ingress::{self, Ingress};
 use crate::interpolate::Env;
 use crate::problems::Problems;
 use crate::runtime::{Runtime, Snapshot};
-use crate::spool::sqlite::{self, SqliteSpool};
-use crate::spool::{Spool, SpoolError};
+use crate::spool::{Backend, Spool, SpoolError};
 
 /// Reads the environment afresh; called at every load.
 pub type EnvSource = Arc<dyn Fn() -> Env + Send + Sync>;
@@ -77,11 +76,11 @@ pub struct Core {
     /// The config in force.
     pub snapshot: Arc<Snapshot>,
     /// The spool.
-    pub spool: Arc<SqliteSpool>,
+    pub spool: Arc<Backend>,
     /// Ingress state (draining flag).
-    pub ingress: Arc<Ingress<SqliteSpool>>,
+    pub ingress: Arc<Ingress<Backend>>,
     /// The per-target workers.
-    pub dispatcher: Arc<Dispatcher<SqliteSpool>>,
+    pub dispatcher: Arc<Dispatcher<Backend>>,
     /// The last reload's outcome.
     pub last_reload: std::sync::Mutex<Option<ReloadStatus>>,
 }
@@ -144,17 +143,21 @@ impl Relay {
             .build()
             .map_err(StartError::Client)?;
         let metrics = crate::metrics::install();
-        let spool = Arc::new(SqliteSpool::open(sqlite::Options {
-            path: runtime.server.spool.clone(),
-            commit_batch: runtime.server.commit_batch,
-            retention: runtime.server.retention,
-        })?);
+        let spool = Arc::new(
+            Backend::open(
+                &runtime.server.spool,
+                runtime.server.commit_batch,
+                runtime.server.retention,
+                runtime.server.lease,
+            )
+            .await?,
+        );
         let pending = spool.pending();
-        tracing::info!(spool = %runtime.server.spool.display(), pending = pending.deliveries, "spool open");
+        tracing::info!(spool = %runtime.server.spool, pending = pending.deliveries, "spool open");
         spool
             .dead_letter_others(runtime.targets.keys().cloned().collect())
             .await?;
-        let spool_path = runtime.server.spool.clone();
+        let spool_location = runtime.server.spool.clone();
         let snapshot = Arc::new(Snapshot::new(runtime));
         let dispatcher = Dispatcher::new(spool.clone(), client, snapshot.clone());
         let ingress = Arc::new(Ingress {
@@ -176,8 +179,8 @@ impl Relay {
         tracing::info!(%addr, "listening");
         let admin = match admin {
             Some(listener) => {
-                let reader = crate::spool::sqlite::dlq::open(&spool_path)?;
-                let api = crate::admin::Admin::new(core.clone(), reader, metrics);
+                let ledger = core.spool.ledger(&spool_location)?;
+                let api = crate::admin::Admin::new(core.clone(), ledger, metrics);
                 tracing::info!(addr = ?admin_addr, "admin listening");
                 Some(tokio::spawn(crate::admin::serve(
                     listener,
@@ -251,7 +254,7 @@ impl Relay {
                 "grace period over; unfinished attempts will be repeated after restart"
             );
         }
-        if let Err(error) = core.spool.flush().await {
+        if let Err(error) = core.spool.close().await {
             tracing::error!(%error, "could not flush the spool; the last outcomes will be repeated after restart");
         }
         tracing::info!(

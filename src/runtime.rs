@@ -40,8 +40,10 @@ pub struct Server {
     pub shutdown_grace: Duration,
     /// Open ingress connections at most.
     pub max_connections: usize,
-    /// The spool file.
-    pub spool: std::path::PathBuf,
+    /// The spool: a SQLite file or a PostgreSQL database.
+    pub spool: crate::spool::Location,
+    /// PostgreSQL spool: how long a replica's leases outlive its heartbeat.
+    pub lease: Duration,
     /// Most commands per spool transaction.
     pub commit_batch: usize,
     /// How long delivered records are kept.
@@ -126,11 +128,15 @@ impl Runtime {
                 "must be at least 1 (1 turns group commit off)",
             );
         }
-        if s.spool.value.trim().is_empty() {
+        let spool = crate::spool::Location::parse(&s.spool.value, env)
+            .map_err(|e| problems.push("server.spool", Some(&s.spool.referenced), e))
+            .ok();
+        let lease = duration(&s.lease, "server.lease", &mut problems);
+        if lease.is_some_and(|l| l < Duration::from_secs(1)) {
             problems.push(
-                "server.spool",
-                Some(&s.spool.referenced),
-                "needs a file path, e.g. ./data/switchboard.db",
+                "server.lease",
+                Some(&s.lease.referenced),
+                "must be at least 1s (heartbeats go every third of it)",
             );
         }
         let admin_listen = match s.admin_listen.value.trim() {
@@ -268,6 +274,8 @@ impl Runtime {
             Some(shutdown_grace),
             Some(retention),
             Some(max_pending_bytes),
+            Some(spool),
+            Some(lease),
         ) = (
             listen,
             max_body,
@@ -275,6 +283,8 @@ impl Runtime {
             shutdown_grace,
             retention,
             max_pending_bytes,
+            spool,
+            lease,
         )
         else {
             return Err(problems);
@@ -287,7 +297,8 @@ impl Runtime {
                 header_timeout,
                 shutdown_grace,
                 max_connections: s.max_connections,
-                spool: std::path::PathBuf::from(&s.spool.value),
+                spool,
+                lease,
                 commit_batch: s.commit_batch,
                 retention,
                 max_pending: s.max_pending,

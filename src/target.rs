@@ -6,6 +6,7 @@
 //! change across a reload keeps its limiter and semaphore, so a reload neither
 //! resets a rate limit nor lets a burst through.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,6 +62,25 @@ pub struct Limit {
     pub burst: u32,
     /// Shared with the previous snapshot when unchanged.
     pub limiter: Arc<DefaultDirectRateLimiter>,
+}
+
+impl Limit {
+    /// One relay's part when `share` relays send to the same target: the
+    /// period stretched `share` times, the burst divided (at least 1).
+    /// `None` when the stretched period does not fit a quota.
+    pub fn split(&self, share: NonZeroU32) -> Option<Limit> {
+        let rate = Rate {
+            count: self.rate.count,
+            per: self.rate.per.checked_mul(share.get())?,
+        };
+        let burst = self.burst.div_ceil(share.get()).max(1);
+        let quota = quota(rate, burst).ok()?;
+        Some(Limit {
+            rate,
+            burst,
+            limiter: Arc::new(RateLimiter::direct(quota)),
+        })
+    }
 }
 
 impl Target {
@@ -259,4 +279,40 @@ fn reuse_limit(previous: Option<&Target>, rate: Rate, burst: u32) -> Option<Limi
         .as_ref()
         .filter(|l| l.rate == rate && l.burst == burst)
         .cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn limit(rate: &str, burst: u32) -> Limit {
+        let rate = units::rate(rate).unwrap();
+        Limit {
+            rate,
+            burst,
+            limiter: Arc::new(RateLimiter::direct(quota(rate, burst).unwrap())),
+        }
+    }
+
+    #[test]
+    fn a_shared_limit_gives_each_replica_its_part() {
+        let cases = [
+            // rate, burst, replicas -> period per request, burst
+            ("10/s", 10, 1, Duration::from_millis(100), 10),
+            ("10/s", 10, 2, Duration::from_millis(200), 5),
+            ("10/s", 10, 3, Duration::from_millis(300), 4),
+            ("1/s", 1, 4, Duration::from_secs(4), 1),
+        ];
+        for (rate, burst, share, period, part_burst) in cases {
+            let part = limit(rate, burst)
+                .split(NonZeroU32::new(share).unwrap())
+                .unwrap();
+            assert_eq!(
+                (part.rate.per / part.rate.count.get(), part.burst),
+                (period, part_burst),
+                "{rate} burst {burst} over {share}"
+            );
+        }
+    }
 }

@@ -2,13 +2,21 @@
 //!
 //! Every accepted webhook is written here, with one row per delivery, before
 //! the sender gets its 202; every delivery outcome is written here too. The
-//! [`Spool`] trait is what ingress and dispatch need from storage, so a second
-//! backend (PostgreSQL, for several replicas) can be added beside
-//! [`sqlite::SqliteSpool`] without touching them. No HTTP here.
+//! [`Spool`] trait is what ingress and dispatch need from storage; the
+//! [`Ledger`] trait is what operators need (dead letters, backlog, one
+//! webhook's story). Two backends implement both: [`sqlite`] (one relay, one
+//! file) and [`postgres`] (several replicas sharing one queue), chosen by
+//! [`Backend`]. No HTTP here.
 
+pub mod backend;
+pub mod postgres;
 pub mod sqlite;
 
+pub use backend::{Backend, LedgerBackend, Location};
+
+use std::collections::HashMap;
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -148,6 +156,12 @@ pub struct DeadFilter {
 pub enum SpoolError {
     #[error("spool database error: {0}")]
     Db(#[from] rusqlite::Error),
+    #[error("spool database error (PostgreSQL): {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("no connection to the PostgreSQL spool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("cannot set up the PostgreSQL spool's connection pool: {0}")]
+    PoolSetup(#[from] deadpool_postgres::BuildError),
     #[error("cannot create the spool directory {path}: {source}")]
     Directory {
         path: String,
@@ -209,6 +223,77 @@ pub trait Spool: Send + Sync + 'static {
     /// Pending work, for backpressure.
     fn pending(&self) -> Pending;
 
+    /// How many relays share the targets' rate limits now: 1 for SQLite, the
+    /// live replicas for PostgreSQL. Each relay sends at `rate / share`.
+    fn share(&self) -> NonZeroU32;
+
     /// Resolves once everything sent before it is durable.
     fn flush(&self) -> impl Future<Output = Result<(), SpoolError>> + Send;
+
+    /// At shutdown, after the last attempt: flushes, and gives up whatever
+    /// this relay holds so others take it over at once (PostgreSQL: its
+    /// leases and its place among the live replicas).
+    fn close(&self) -> impl Future<Output = Result<(), SpoolError>> + Send;
+}
+
+/// Per-target counts of the spool's unfinished and dead deliveries.
+#[derive(Debug, Clone, Default, serde::Serialize, PartialEq, Eq)]
+pub struct Backlog {
+    /// Due or waiting for a retry.
+    pub pending: u64,
+    /// Waiting for a target disabled by a 410.
+    pub parked: u64,
+    /// Dead letters.
+    pub dead: u64,
+}
+
+/// One webhook and what became of each of its deliveries.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EventView {
+    pub id: String,
+    pub source: String,
+    pub client_ip: String,
+    pub received_ms: i64,
+    pub routes: Vec<String>,
+    pub size: usize,
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// One delivery's state.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeliveryView {
+    pub target: String,
+    pub route: String,
+    /// pending, parked, delivered or dead.
+    pub state: String,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    /// When it is (or was) due next, unix milliseconds.
+    pub due_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// What operators need from storage: the admin API and the `dlq` commands.
+/// Opened beside a running relay (its own connection), or alone by the CLI;
+/// a running relay picks replayed deliveries up within a few seconds.
+pub trait Ledger: Send + Sync + 'static {
+    /// Dead letters matching `filter`, oldest first.
+    fn dead_letters(
+        &self,
+        filter: &DeadFilter,
+    ) -> impl Future<Output = Result<Vec<DeadLetter>, SpoolError>> + Send;
+
+    /// Makes matching dead letters due again, attempts reset; how many.
+    fn replay(&self, filter: &DeadFilter) -> impl Future<Output = Result<u64, SpoolError>> + Send;
+
+    /// Deletes matching dead letters (and events left with no deliveries).
+    fn purge(&self, filter: &DeadFilter) -> impl Future<Output = Result<u64, SpoolError>> + Send;
+
+    /// Unfinished and dead deliveries per target name.
+    fn backlog(&self) -> impl Future<Output = Result<HashMap<String, Backlog>, SpoolError>> + Send;
+
+    /// The webhook with this id, if the spool still has it.
+    fn event(&self, id: &str)
+    -> impl Future<Output = Result<Option<EventView>, SpoolError>> + Send;
 }

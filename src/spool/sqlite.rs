@@ -11,6 +11,7 @@
 //! could also return, which is how it avoids sending one twice.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,8 +23,8 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    Claimed, DeadFilter, DeadLetter, NewDelivery, NewEvent, Pending, Ready, Record, Spool,
-    SpoolError, Window,
+    Backlog, Claimed, DeadFilter, DeadLetter, EventView, Ledger, NewDelivery, NewEvent, Pending,
+    Ready, Record, Spool, SpoolError, Window,
 };
 
 /// The schema this build writes; older files are migrated forward.
@@ -153,7 +154,10 @@ impl SqliteSpool {
             })?;
         let tick = commands.clone();
         let maintenance = tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(10));
+            // Not at once: `open` has just counted, and windows start in
+            // overflow anyway.
+            let period = Duration::from_secs(10);
+            let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             loop {
                 every.tick().await;
                 if tick.send(Command::Maintain).await.is_err() {
@@ -262,6 +266,15 @@ impl Spool for SqliteSpool {
         self.ask(|reply| Command::Flush { reply }).await.map(|_| ())
     }
 
+    async fn close(&self) -> Result<(), SpoolError> {
+        // One relay per file: nothing to hand over.
+        self.flush().await
+    }
+
+    fn share(&self) -> NonZeroU32 {
+        NonZeroU32::MIN
+    }
+
     fn pending(&self) -> Pending {
         Pending {
             deliveries: self.pending.deliveries.load(Ordering::Relaxed),
@@ -347,14 +360,15 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.offer(after.offers);
-                let (mut added, mut added_bytes) = (0, 0);
-                for (reply, n, bytes) in after.accepts {
-                    added += n;
-                    added_bytes += bytes;
-                    let _ = reply.send(Ok(()));
-                }
+                // Counted before the 202s go out, so that a sender who got
+                // one sees its deliveries pending.
+                let added: u64 = after.accepts.iter().map(|(_, n, _)| n).sum();
+                let added_bytes: u64 = after.accepts.iter().map(|(_, _, b)| b).sum();
                 self.pending.deliveries.fetch_add(added, Ordering::Relaxed);
                 self.pending.bytes.fetch_add(added_bytes, Ordering::Relaxed);
+                for (reply, _, _) in after.accepts {
+                    let _ = reply.send(Ok(()));
+                }
                 let (done, done_bytes) = after.settled;
                 saturating_sub(&self.pending.deliveries, done);
                 saturating_sub(&self.pending.bytes, done_bytes);
@@ -802,16 +816,7 @@ pub mod dlq {
 pub mod inspect {
     use super::*;
 
-    /// Per-target counts of the spool's unfinished and dead deliveries.
-    #[derive(Debug, Clone, Default, serde::Serialize, PartialEq, Eq)]
-    pub struct Backlog {
-        /// Due or waiting for a retry.
-        pub pending: u64,
-        /// Waiting for a target disabled by a 410.
-        pub parked: u64,
-        /// Dead letters.
-        pub dead: u64,
-    }
+    pub use crate::spool::Backlog;
 
     /// Backlog per target name.
     pub fn backlog(conn: &Connection) -> Result<HashMap<String, Backlog>, SpoolError> {
@@ -838,32 +843,7 @@ pub mod inspect {
         Ok(out)
     }
 
-    /// One webhook and what became of each of its deliveries.
-    #[derive(Debug, Clone, serde::Serialize)]
-    pub struct EventView {
-        pub id: String,
-        pub source: String,
-        pub client_ip: String,
-        pub received_ms: i64,
-        pub routes: Vec<String>,
-        pub size: usize,
-        pub deliveries: Vec<DeliveryView>,
-    }
-
-    /// One delivery's state.
-    #[derive(Debug, Clone, serde::Serialize)]
-    pub struct DeliveryView {
-        pub target: String,
-        pub route: String,
-        /// pending, parked, delivered or dead.
-        pub state: String,
-        pub attempts: u32,
-        pub last_status: Option<u16>,
-        pub last_error: Option<String>,
-        /// When it is (or was) due next, unix milliseconds.
-        pub due_ms: i64,
-        pub updated_ms: i64,
-    }
+    pub use crate::spool::{DeliveryView, EventView};
 
     /// The webhook with this id, if the spool still has it.
     pub fn event(conn: &Connection, id: &str) -> Result<Option<EventView>, SpoolError> {
@@ -906,5 +886,59 @@ pub mod inspect {
         })?;
         event.deliveries = rows.collect::<Result<_, _>>()?;
         Ok(Some(event))
+    }
+}
+
+/// The operator's view of a spool file: the admin API's and the `dlq`
+/// commands'. Its own connection, used off the async threads.
+#[derive(Clone)]
+pub struct SqliteLedger {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteLedger {
+    /// Opens the spool file (creating nothing new but the schema).
+    pub fn open(path: &Path) -> Result<SqliteLedger, SpoolError> {
+        Ok(SqliteLedger {
+            conn: Arc::new(Mutex::new(open_connection(path)?)),
+        })
+    }
+
+    async fn query<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, SpoolError> + Send + 'static,
+    ) -> Result<T, SpoolError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || f(&conn.lock().unwrap_or_else(|e| e.into_inner())))
+            .await
+            .unwrap_or(Err(SpoolError::Stopped))
+    }
+}
+
+impl Ledger for SqliteLedger {
+    async fn dead_letters(&self, filter: &DeadFilter) -> Result<Vec<DeadLetter>, SpoolError> {
+        let filter = filter.clone();
+        self.query(move |c| dlq::list(c, &filter)).await
+    }
+
+    async fn replay(&self, filter: &DeadFilter) -> Result<u64, SpoolError> {
+        let filter = filter.clone();
+        self.query(move |c| dlq::replay(c, &filter).map(|n| n as u64))
+            .await
+    }
+
+    async fn purge(&self, filter: &DeadFilter) -> Result<u64, SpoolError> {
+        let filter = filter.clone();
+        self.query(move |c| dlq::purge(c, &filter).map(|n| n as u64))
+            .await
+    }
+
+    async fn backlog(&self) -> Result<HashMap<String, Backlog>, SpoolError> {
+        self.query(inspect::backlog).await
+    }
+
+    async fn event(&self, id: &str) -> Result<Option<EventView>, SpoolError> {
+        let id = id.to_owned();
+        self.query(move |c| inspect::event(c, &id)).await
     }
 }

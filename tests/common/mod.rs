@@ -3,6 +3,7 @@
 //! a YAML string written to a temporary file, and fake downstreams.
 
 pub mod fake;
+pub mod pg;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,187 @@
+//! The operator's view of the PostgreSQL spool: dead letters (list, replay,
+//! purge), backlog per target, one webhook's story. Plain statements on a
+//! pooled connection; a replay is picked up by the replicas' next claims.
+
+use std::collections::HashMap;
+
+use deadpool_postgres::Pool;
+use uuid::Uuid;
+
+use super::{pool, schema, shown};
+use crate::spool::sqlite::now_ms;
+use crate::spool::{Backlog, DeadFilter, DeadLetter, DeliveryView, EventView, Ledger, SpoolError};
+
+/// Dead letters and status, for the admin API and the `dlq` commands.
+#[derive(Clone)]
+pub struct PgLedger {
+    pool: Pool,
+}
+
+impl PgLedger {
+    /// Connects (migrating a new database) without joining the replicas.
+    pub async fn open(config: &tokio_postgres::Config) -> Result<PgLedger, SpoolError> {
+        let pool = pool(config, 2)?;
+        schema::migrate(&pool, &shown(config)).await?;
+        Ok(PgLedger { pool })
+    }
+
+    pub(super) fn from_pool(pool: Pool) -> PgLedger {
+        PgLedger { pool }
+    }
+}
+
+/// `filter` as the parameters `$1` (target), `$2` (event ids), `$3` (before)
+/// of [`SELECTED`]. Ids that are not UUIDs match nothing.
+fn params(filter: &DeadFilter) -> (Option<&str>, Option<Vec<Uuid>>, Option<i64>) {
+    let events = (!filter.events.is_empty()).then(|| {
+        filter
+            .events
+            .iter()
+            .filter_map(|e| Uuid::parse_str(e).ok())
+            .collect()
+    });
+    (filter.target.as_deref(), events, filter.before_ms)
+}
+
+const SELECTED: &str = "d.state = 'dead'
+     AND ($1::text IS NULL OR d.target = $1)
+     AND ($2::uuid[] IS NULL OR d.event_id = ANY($2))
+     AND ($3::bigint IS NULL OR d.updated_at < $3)";
+
+impl Ledger for PgLedger {
+    async fn dead_letters(&self, filter: &DeadFilter) -> Result<Vec<DeadLetter>, SpoolError> {
+        let client = self.pool.get().await?;
+        let (target, events, before) = params(filter);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT d.id, d.event_id::text, d.target, d.route, d.attempts, d.last_status,
+                            d.last_error, e.received_at, d.updated_at
+                     FROM deliveries d JOIN events e ON e.id = d.event_id
+                     WHERE {SELECTED} ORDER BY d.updated_at, d.id"
+                ),
+                &[&target, &events, &before],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| DeadLetter {
+                id: r.get(0),
+                event: r.get(1),
+                target: r.get(2),
+                route: r.get(3),
+                attempts: r.get::<_, i32>(4).max(0) as u32,
+                last_status: r.get::<_, Option<i32>>(5).map(|s| s as u16),
+                last_error: r.get(6),
+                received_ms: r.get(7),
+                dead_ms: r.get(8),
+            })
+            .collect())
+    }
+
+    async fn replay(&self, filter: &DeadFilter) -> Result<u64, SpoolError> {
+        let client = self.pool.get().await?;
+        let (target, events, before) = params(filter);
+        let now = now_ms();
+        Ok(client
+            .execute(
+                &format!(
+                    "UPDATE deliveries d SET state = 'pending', attempts = 0, due_at = $4,
+                         updated_at = $4, last_error = NULL, leased_by = NULL, leased_until = NULL
+                     WHERE {SELECTED}"
+                ),
+                &[&target, &events, &before, &now],
+            )
+            .await?)
+    }
+
+    async fn purge(&self, filter: &DeadFilter) -> Result<u64, SpoolError> {
+        let mut client = self.pool.get().await?;
+        let (target, events, before) = params(filter);
+        let tx = client.transaction().await?;
+        let gone = tx
+            .query(
+                &format!("DELETE FROM deliveries d WHERE {SELECTED} RETURNING d.event_id"),
+                &[&target, &events, &before],
+            )
+            .await?;
+        let emptied: Vec<Uuid> = gone.iter().map(|r| r.get(0)).collect();
+        // Events whose last delivery went with the purge go too.
+        tx.execute(
+            "DELETE FROM events e WHERE e.id = ANY($1)
+               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)",
+            &[&emptied],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(gone.len() as u64)
+    }
+
+    async fn backlog(&self) -> Result<HashMap<String, Backlog>, SpoolError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT target, state, COUNT(*) FROM deliveries
+                 WHERE state IN ('pending', 'parked', 'dead') GROUP BY target, state",
+                &[],
+            )
+            .await?;
+        let mut out: HashMap<String, Backlog> = HashMap::new();
+        for row in rows {
+            let n = row.get::<_, i64>(2).max(0) as u64;
+            let entry = out.entry(row.get(0)).or_default();
+            match row.get::<_, &str>(1) {
+                "pending" => entry.pending = n,
+                "parked" => entry.parked = n,
+                _ => entry.dead = n,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn event(&self, id: &str) -> Result<Option<EventView>, SpoolError> {
+        let Ok(id) = Uuid::parse_str(id) else {
+            return Ok(None);
+        };
+        let client = self.pool.get().await?;
+        let Some(row) = client
+            .query_opt(
+                "SELECT id::text, source, client_ip, received_at, routes, length(body)
+                 FROM events WHERE id = $1",
+                &[&id],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let routes: String = row.get(4);
+        let deliveries = client
+            .query(
+                "SELECT target, route, state, attempts, last_status, last_error, due_at, updated_at
+                 FROM deliveries WHERE event_id = $1 ORDER BY id",
+                &[&id],
+            )
+            .await?
+            .iter()
+            .map(|r| DeliveryView {
+                target: r.get(0),
+                route: r.get(1),
+                state: r.get(2),
+                attempts: r.get::<_, i32>(3).max(0) as u32,
+                last_status: r.get::<_, Option<i32>>(4).map(|s| s as u16),
+                last_error: r.get(5),
+                due_ms: r.get(6),
+                updated_ms: r.get(7),
+            })
+            .collect();
+        Ok(Some(EventView {
+            id: row.get(0),
+            source: row.get(1),
+            client_ip: row.get(2),
+            received_ms: row.get(3),
+            routes: serde_json::from_str(&routes).unwrap_or_default(),
+            size: row.get::<_, i32>(5).max(0) as usize,
+            deliveries,
+        }))
+    }
+}
