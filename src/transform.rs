@@ -122,42 +122,86 @@ impl Selection {
     }
 }
 
-/// The document without the values at `paths`. `a[*]` empties the array;
-/// indexes are applied to the original positions.
+/// The document without the values at `paths`. Every path is resolved
+/// against the original document first (`[*]` to each index), then the
+/// places are removed deepest and last-in-array first, so that no removal
+/// shifts a position another path named: indexes mean original positions.
 fn omit(doc: &Value, paths: &[Path]) -> Value {
+    let mut places = Vec::new();
+    for path in paths {
+        resolve(doc, path.steps(), &mut Vec::new(), &mut places);
+    }
+    places.sort();
+    places.dedup();
     let mut out = doc.clone();
-    // Remove higher indexes first so earlier removals do not shift later ones.
-    let mut sorted: Vec<&Path> = paths.iter().collect();
-    sorted.sort_by(|a, b| b.steps().cmp(a.steps()));
-    for path in sorted {
-        remove(&mut out, path.steps());
+    for place in places.iter().rev() {
+        remove(&mut out, place);
     }
     out
 }
 
-fn remove(value: &mut Value, steps: &[Step]) {
+/// One concrete step: a member or an array position.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum At {
+    Key(String),
+    Index(usize),
+}
+
+/// Collects the concrete places `steps` reaches in `value`.
+fn resolve(value: &Value, steps: &[Step], prefix: &mut Vec<At>, out: &mut Vec<Vec<At>>) {
     let Some((step, rest)) = steps.split_first() else {
+        out.push(prefix.clone());
         return;
     };
+    let mut visit = |at: At, next: &Value| {
+        prefix.push(at);
+        resolve(next, rest, prefix, out);
+        prefix.pop();
+    };
     match (step, value) {
-        (Step::Key(key), Value::Object(map)) if rest.is_empty() => {
-            map.shift_remove(key);
-        }
-        (Step::Index(i), Value::Array(items)) if rest.is_empty() && *i < items.len() => {
-            items.remove(*i);
-        }
-        (Step::Each, Value::Array(items)) if rest.is_empty() => items.clear(),
         (Step::Key(key), Value::Object(map)) => {
-            if let Some(v) = map.get_mut(key) {
-                remove(v, rest);
+            if let Some(next) = map.get(key) {
+                visit(At::Key(key.clone()), next);
             }
         }
         (Step::Index(i), Value::Array(items)) => {
-            if let Some(v) = items.get_mut(*i) {
-                remove(v, rest);
+            if let Some(next) = items.get(*i) {
+                visit(At::Index(*i), next);
             }
         }
-        (Step::Each, Value::Array(items)) => items.iter_mut().for_each(|v| remove(v, rest)),
+        (Step::Each, Value::Array(items)) => {
+            for (i, next) in items.iter().enumerate() {
+                visit(At::Index(i), next);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Removes the value at one concrete place, if it is still there.
+fn remove(value: &mut Value, place: &[At]) {
+    let Some((last, parents)) = place.split_last() else {
+        return;
+    };
+    let mut node = value;
+    for at in parents {
+        let next = match (at, node) {
+            (At::Key(key), Value::Object(map)) => map.get_mut(key),
+            (At::Index(i), Value::Array(items)) => items.get_mut(*i),
+            _ => None,
+        };
+        let Some(next) = next else {
+            return;
+        };
+        node = next;
+    }
+    match (last, node) {
+        (At::Key(key), Value::Object(map)) => {
+            map.shift_remove(key);
+        }
+        (At::Index(i), Value::Array(items)) if *i < items.len() => {
+            items.remove(*i);
+        }
         _ => {}
     }
 }
@@ -223,6 +267,15 @@ mod tests {
             render(&t, &doc),
             r#"{"call":{"id":"x"},"assist":{"s":[{"b":2},{}]},"l":[1]}"#
         );
+    }
+
+    #[test]
+    fn omit_indexes_mean_original_positions() {
+        let doc = json!({"a": [[0, 1, 2], [3, 4]], "l": [0, 1, 2, 3]});
+        let t = Transform::Omit(paths(&["a[*][0]", "a[0][1]", "l[1]", "l[2]", "l[*]"]));
+        assert_eq!(render(&t, &doc), r#"{"a":[[2],[4]],"l":[]}"#);
+        let t = Transform::Omit(paths(&["a[0][1]", "a[0]"]));
+        assert_eq!(render(&t, &doc), r#"{"a":[[3,4]],"l":[0,1,2,3]}"#);
     }
 
     #[test]

@@ -599,11 +599,8 @@ proptest! {
         prop_assert_eq!(out, omit_model(&doc, &steps));
     }
 
-    /// With indexes, `omit` should still act on original positions (its
-    /// doc comment). Ignored: it fails while `a[*][0]` is removed before
-    /// `a[0][1]`; see the omit ordering patch in fuzz/README.md.
+    /// With indexes, `omit` acts on original positions (its doc comment).
     #[test]
-    #[ignore = "omit applies an index after a sibling [*] removal shifted it; see fuzz/README.md"]
     fn omit_with_indexes_acts_on_original_positions((doc, paths) in doc_and_paths(false)) {
         let out = render_omit(&doc, &paths);
         let steps: Vec<&[Step]> = paths.iter().map(Path::steps).collect();
