@@ -1,0 +1,77 @@
+//! Payload bytes → JSON → `select`, `omit` and jq transforms, with paths
+//! both fixed (`rules.yaml`) and spelled from the payload's own locations,
+//! so that deep and odd keys are reached. Checks: `select` output is a
+//! sub-document of the input; `omit` output is one too and reaches none of
+//! the key / `[*]` paths it omitted; every output serializes.
+#![no_main]
+
+use bytes::Bytes;
+use libfuzzer_sys::fuzz_target;
+use serde_json::{Map, Value};
+use switchboard::path::{Path, Step};
+use switchboard::transform::{Selection, Transform};
+use switchboard_fuzz::{RUNTIME, is_subdocument, locations, reaches};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(doc) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    let raw = Bytes::copy_from_slice(data);
+
+    // The compiled transforms of rules.yaml: its last route names them all.
+    if let Some(always) = RUNTIME.routes.0.last() {
+        for (_, transform) in &always.to {
+            let _ = transform.render(&raw, &doc);
+        }
+    }
+
+    // Paths spelled from the document: every third location, exact and
+    // with `[*]`, chosen by the input's first byte.
+    let all = locations(&doc, 256);
+    let stride = 1 + data.first().map_or(0, |b| usize::from(b % 5));
+    let picked: Vec<&(String, String)> = all.iter().step_by(stride).take(12).collect();
+    let exact: Vec<Path> = picked
+        .iter()
+        .filter_map(|(e, _)| Path::parse(e).ok())
+        .collect();
+    let wild: Vec<Path> = picked
+        .iter()
+        .filter_map(|(_, w)| Path::parse(w).ok())
+        .collect();
+
+    for paths in [&exact, &wild] {
+        let selected = Selection::new(paths).apply(&doc);
+        assert!(
+            selected == Value::Object(Map::new()) || is_subdocument(&selected, &doc),
+            "select {paths:?} is not a sub-document: {selected}"
+        );
+        for path in paths.iter() {
+            if path.steps().iter().all(|s| matches!(s, Step::Key(_))) {
+                let get = |v: &Value| {
+                    path.steps()
+                        .iter()
+                        .try_fold(v, |v, s| match s {
+                            Step::Key(k) => v.get(k),
+                            _ => None,
+                        })
+                        .cloned()
+                };
+                assert_eq!(get(&selected), get(&doc), "select {path} lost its value");
+            }
+        }
+    }
+
+    let omit = Transform::Omit(wild.clone());
+    let out = omit.render(&raw, &doc).expect("omit always renders");
+    let out: Value = serde_json::from_slice(&out).expect("omit renders JSON");
+    assert!(
+        is_subdocument(&out, &doc),
+        "omit {wild:?} added something: {out}"
+    );
+    for path in &wild {
+        assert!(!reaches(&out, path.steps()), "omit {path} left it in {out}");
+    }
+    // Indexes too: rendering must not panic (positions are checked in
+    // tests/properties.rs).
+    let _ = Transform::Omit(exact).render(&raw, &doc);
+});
