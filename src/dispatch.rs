@@ -273,9 +273,24 @@ impl<S: Spool> Worker<S> {
                 self.claim(&mut state, &mut fresh).await;
                 continue;
             } else if !state.queue.is_empty() {
-                match circuit.permit(now) {
+                // A concurrency slot first. An attempt reports its outcome
+                // before it frees its slot, so the outcomes taken in here
+                // include the one that freed it: two failures that open the
+                // circuit stop the third attempt.
+                let Ok(slot) = target.concurrency.clone().acquire_owned().await else {
+                    continue;
+                };
+                while let Ok(done) = done_rx.try_recv() {
+                    self.settle(&mut state, done);
+                }
+                let circuit = state
+                    .circuit
+                    .get_or_insert_with(|| Circuit::new(target.circuit));
+                match circuit.permit(std::time::Instant::now()) {
                     Permit::Wait { until } => {
-                        // A probe is out; its outcome decides.
+                        // Open now, or a probe is out: its outcome (or the
+                        // cooldown's end) decides. Wait below for either.
+                        drop(slot);
                         wait_until = earliest(wait_until, Some(Instant::from_std(until)));
                     }
                     permit => {
@@ -283,7 +298,7 @@ impl<S: Spool> Worker<S> {
                             tracing::info!(target = %self.name, "circuit half-open: sending one probe");
                         }
                         if let Some(ready) = state.queue.pop_front() {
-                            self.start(target, ready, &done_tx, &mut rng).await;
+                            self.start(target, ready, slot, &done_tx, &mut rng).await;
                         }
                         continue;
                     }
@@ -369,12 +384,10 @@ impl<S: Spool> Worker<S> {
         &self,
         target: Arc<Target>,
         ready: Ready,
+        permit: tokio::sync::OwnedSemaphorePermit,
         done: &mpsc::Sender<Done>,
         rng: &mut fastrand::Rng,
     ) {
-        let Ok(permit) = target.concurrency.clone().acquire_owned().await else {
-            return;
-        };
         match self.part(&target) {
             Some(part) => {
                 if part.check().is_err() {
@@ -410,7 +423,8 @@ impl<S: Spool> Worker<S> {
                 _ => None,
             };
             spool.record(ready.id, record).await;
-            drop(permit);
+            // The outcome goes to the worker before the slot is freed: the
+            // worker, waiting for a slot, then sees it before sending again.
             let _ = done
                 .send(Done {
                     id: ready.id,
@@ -418,6 +432,7 @@ impl<S: Spool> Worker<S> {
                     retry_at,
                 })
                 .await;
+            drop(permit);
         });
     }
 
