@@ -386,6 +386,7 @@ fn parse_hop(text: &str) -> Option<IpAddr> {
     t.strip_prefix('[')
         .and_then(|r| r.split(']').next())
         .and_then(|ip| ip.parse::<IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
 }
 
 #[cfg(test)]
@@ -468,6 +469,12 @@ mod tests {
             (
                 "10.0.0.1",
                 &[("forwarded", "for=217.116.118.254:443;by=10.0.0.1")],
+                "217.116.118.254",
+            ),
+            // A bracketed IPv4-mapped hop without a port is the IPv4 address.
+            (
+                "10.0.0.1",
+                &[("x-forwarded-for", "[::ffff:217.116.118.254]")],
                 "217.116.118.254",
             ),
         ];

@@ -28,9 +28,38 @@ pub struct Program {
 #[error("{0}")]
 pub struct JqError(String);
 
+/// The longest program accepted, in bytes. jaq recurses once per nesting
+/// level and per `|`, when parsing and when running; a program this long
+/// runs within a tokio worker's 2 MiB stack whatever its shape.
+const MAX_SOURCE: usize = 2048;
+
+/// Stack for compiling: parsing takes about 2.6 KiB per nesting level, so
+/// a tokio worker (2 MiB, where SIGHUP reloads) overflows at ~800 levels.
+const COMPILE_STACK: usize = 32 << 20;
+
 impl Program {
-    /// Compiles a program with jq's standard library.
+    /// Compiles a program with jq's standard library, on a thread with room
+    /// for any program of at most [`MAX_SOURCE`] bytes: a stack overflow
+    /// cannot be caught, and would end the relay.
     pub fn compile(code: &str) -> Result<Program, JqError> {
+        if code.len() > MAX_SOURCE {
+            return Err(JqError(format!(
+                "jq program is {} bytes long; at most {MAX_SOURCE} are accepted",
+                code.len()
+            )));
+        }
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("jq-compile".to_owned())
+                .stack_size(COMPILE_STACK)
+                .spawn_scoped(scope, || Program::compile_here(code))
+                .map_err(|e| JqError(format!("cannot start the jq compiler: {e}")))?
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    fn compile_here(code: &str) -> Result<Program, JqError> {
         let defs = jaq_core::defs()
             .chain(jaq_std::defs())
             .chain(jaq_json::defs());
@@ -202,6 +231,23 @@ mod tests {
                 "{code:?}: {message}"
             );
         }
+    }
+
+    #[test]
+    fn deep_programs_compile_on_a_reload_sized_stack_or_are_refused() {
+        // SIGHUP compiles on a tokio worker: 2 MiB of stack.
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let deep = format!("{}.{}", "(".repeat(1000), ")".repeat(1000));
+                assert!(Program::compile(&deep).is_ok());
+                let long = ".|".repeat(1100) + ".";
+                let e = Program::compile(&long).unwrap_err().to_string();
+                assert!(e.contains("at most 2048"), "{e}");
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub enum Step {
     Each,
 }
 
+/// Most steps in a path.
+const MAX_STEPS: usize = 128;
+
 /// A parsed path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Path {
@@ -82,6 +85,12 @@ impl Path {
                     return Err(fail("text after `]` that is not another `[...]` or `.`"));
                 }
             }
+        }
+        // A payload nests at most 128 levels (serde_json's limit), so a
+        // longer path never matches; and `select` merges paths into a tree
+        // that is built and dropped recursively, one frame per step.
+        if steps.len() > MAX_STEPS {
+            return Err(fail("more steps than a payload has levels (at most 128)"));
         }
         Ok(Path {
             text: text.to_owned(),
@@ -170,6 +179,8 @@ mod tests {
         for bad in ["", "a..b", "a.", ".a", "a[", "a[x]", "a]b", "a[0]b"] {
             assert!(Path::parse(bad).is_err(), "{bad:?} should not parse");
         }
+        assert!(Path::parse("a.".repeat(128).trim_end_matches('.')).is_ok());
+        assert!(Path::parse(&format!("{}b", "a.".repeat(128))).is_err());
     }
 
     #[test]
