@@ -7,10 +7,8 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -18,9 +16,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
+use common::binary::Binary;
 use common::fake::Received;
 use common::{FakeTarget, Reply, WAIT, fixture, fixture_json};
 
@@ -48,119 +47,6 @@ const FIXTURES: &[(&str, &[&str])] = &[
     ("minimal.json", &["archive"]),
     ("nulls-and-unknown-fields.json", &["archive"]),
 ];
-
-/// The relay binary, killed if the test ends without stopping it.
-struct Binary {
-    child: Option<Child>,
-    pid: String,
-    addr: String,
-    lines: mpsc::UnboundedReceiver<Value>,
-    /// Every JSON log line read so far.
-    seen: Vec<Value>,
-}
-
-impl Binary {
-    /// Starts `switchboard --log-format json serve` and waits for `listening`.
-    async fn start(config: &Path) -> Binary {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["--log-format", "json", "serve", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = mpsc::unbounded_channel::<Value>();
-        let stderr = child.stderr.take().unwrap();
-        // Drains stderr for the process's whole life, so it never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                match serde_json::from_str(&line) {
-                    Ok(v) => {
-                        let _ = tx.send(v);
-                    }
-                    Err(_) => eprintln!("relay (not JSON): {line}"),
-                }
-            }
-        });
-        let mut binary = Binary {
-            pid: child.id().to_string(),
-            child: Some(child),
-            addr: String::new(),
-            lines,
-            seen: Vec::new(),
-        };
-        binary.addr = binary.wait_log("listening").await["fields"]["addr"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        binary
-    }
-
-    async fn wait_log(&mut self, message: &str) -> Value {
-        let found = tokio::time::timeout(WAIT, async {
-            loop {
-                let line = self.lines.recv().await.expect("the relay exited early");
-                self.seen.push(line.clone());
-                if line["fields"]["message"] == message {
-                    return line;
-                }
-            }
-        })
-        .await;
-        found.unwrap_or_else(|_| panic!("no log line {message:?}"))
-    }
-
-    /// A field of the first log line with this message read so far.
-    fn logged(&self, message: &str, field: &str) -> Value {
-        self.seen
-            .iter()
-            .find(|l| l["fields"]["message"] == message)
-            .map_or(Value::Null, |l| l["fields"][field].clone())
-    }
-
-    /// Warnings and errors logged so far.
-    fn problems(&mut self) -> Vec<String> {
-        while let Ok(line) = self.lines.try_recv() {
-            self.seen.push(line);
-        }
-        self.seen
-            .iter()
-            .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
-            .map(Value::to_string)
-            .collect()
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.pid])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill {signal} {}: {status:?}", self.pid);
-    }
-
-    /// Waits (bounded) for the process to exit.
-    async fn exited(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("already waited for");
-        let waited =
-            tokio::time::timeout(WAIT, tokio::task::spawn_blocking(move || child.wait())).await;
-        match waited {
-            Ok(status) => status.unwrap().unwrap(),
-            Err(_) => {
-                let _ = Command::new("kill").args(["-KILL", &self.pid]).status();
-                panic!("relay {} did not exit within {WAIT:?}", self.pid);
-            }
-        }
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// What one POST got.
 #[derive(Debug)]

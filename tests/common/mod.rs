@@ -2,6 +2,7 @@
 //! Shared test harness: the relay in-process on 127.0.0.1:0, configured from
 //! a YAML string written to a temporary file, and fake downstreams.
 
+pub mod binary;
 pub mod fake;
 pub mod pg;
 
