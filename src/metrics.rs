@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -19,6 +19,15 @@ const BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// Spool commit buckets, in seconds: an fsync takes from well under a
+/// millisecond (a cache with a battery) to tens of milliseconds.
+const COMMIT_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
+/// Commands per spool transaction.
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
 /// Installs the process-wide recorder once and returns its handle. Must be
 /// called inside a tokio runtime (it starts the exporter's upkeep task).
 pub fn install() -> PrometheusHandle {
@@ -26,6 +35,18 @@ pub fn install() -> PrometheusHandle {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets(BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("switchboard_spool_commit_seconds".into()),
+                        COMMIT_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("switchboard_spool_batch_commands".into()),
+                        BATCH_BUCKETS,
+                    )
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
@@ -51,6 +72,13 @@ pub fn install() -> PrometheusHandle {
 /// unavailable. Unknown sources are counted under `_unknown`.
 pub fn received(source: &str, outcome: &'static str) {
     counter!("switchboard_webhooks_received_total", "source" => source.to_owned(), "outcome" => outcome).increment(1);
+}
+
+/// One spool transaction: how long it took to apply and commit (the fsync
+/// included), and how many commands (accepts, outcomes, claims) shared it.
+pub fn spool_commit(took: Duration, commands: usize) {
+    histogram!("switchboard_spool_commit_seconds").record(took.as_secs_f64());
+    histogram!("switchboard_spool_batch_commands").record(commands as f64);
 }
 
 /// An attempt's outcome: delivered, retry, dead, parked.

@@ -153,6 +153,10 @@ async fn metrics_count_webhooks_deliveries_and_dead_letters() {
         ),
         1.0
     );
+    // Every accept went through a spool commit, timed in sub-millisecond buckets.
+    assert!(metric(&metrics, "switchboard_spool_commit_seconds_count") >= 2.0);
+    assert!(metrics.contains_key("switchboard_spool_commit_seconds_bucket{le=\"0.0005\"}"));
+    assert!(metric(&metrics, "switchboard_spool_batch_commands_sum") >= 2.0);
     assert_eq!(
         metric(&metrics, "switchboard_queue_depth{target=\"m_crm\"}"),
         0.0

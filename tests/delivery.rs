@@ -313,6 +313,86 @@ async fn spool_with_a_newer_schema_is_refused() {
     assert!(error.contains("schema version 99"), "{error}");
 }
 
+/// A spool written by the first release (schema 1, transformed bodies inline
+/// in `deliveries`) is migrated on start, and what was pending in it is sent
+/// with the right bodies.
+#[tokio::test]
+async fn spool_of_schema_1_is_migrated_and_its_backlog_delivered() {
+    let target = FakeTarget::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("old.db");
+    let original = fixture("full.json");
+    {
+        let conn = rusqlite::Connection::open(&spool).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE events (id TEXT PRIMARY KEY, source TEXT NOT NULL, client_ip TEXT NOT NULL,
+                 received_at INTEGER NOT NULL, routes TEXT NOT NULL, body BLOB NOT NULL);
+             CREATE INDEX events_received ON events(received_at);
+             CREATE TABLE deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,
+                 target TEXT NOT NULL, route TEXT NOT NULL, body BLOB, size INTEGER NOT NULL,
+                 state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, due_at INTEGER NOT NULL,
+                 created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, last_status INTEGER, last_error TEXT);
+             CREATE INDEX deliveries_due ON deliveries(target, state, due_at, id);
+             CREATE INDEX deliveries_state ON deliveries(state, updated_at);
+             CREATE INDEX deliveries_event ON deliveries(event_id);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        let id = "0190f5d2-0000-7000-8000-000000000001";
+        conn.execute(
+            "INSERT INTO events VALUES (?1, 's', '127.0.0.1', 1, '[\"r\"]', ?2)",
+            rusqlite::params![id, original],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO deliveries (event_id, target, route, body, size, state, due_at, created_at, updated_at)
+             VALUES (?1, 't', 'r', CAST('{\"small\":true}' AS BLOB), 14, 'pending', 1, 1, 1),
+                    (?1, 't', 'r', NULL, ?2, 'pending', 1, 1, 1)",
+            rusqlite::params![id, original.len() as i64],
+        )
+        .unwrap();
+    }
+    let yaml = format!(
+        "server: {{spool: \"{}\"}}\nsources: {{s: {{}}}}\ntargets:\n  t: {{url: \"{}\"}}\nroutes:\n  - to: [t]\n",
+        spool.display(),
+        target.url("/t")
+    );
+    let relay = TestRelay::start(&yaml).await;
+    let mut bodies: Vec<Vec<u8>> = target
+        .wait_for(2, WAIT)
+        .await
+        .iter()
+        .map(|r| r.body.to_vec())
+        .collect();
+    bodies.sort();
+    let mut expected = vec![original.clone(), br#"{"small":true}"#.to_vec()];
+    expected.sort();
+    assert_eq!(bodies, expected);
+    target.assert_quiet(2, Duration::from_millis(300)).await;
+    drop(relay);
+
+    let conn = rusqlite::Connection::open(&spool).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    let inline: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE body IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(inline, 0, "bodies moved out of deliveries");
+    // Deleting a delivery (retention, `dlq purge`) deletes its body too.
+    conn.execute("DELETE FROM deliveries", []).unwrap();
+    let left: i64 = conn
+        .query_row("SELECT COUNT(*) FROM delivery_bodies", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
 /// Waits until `n` dead letters are in the spool (outcomes are written a
 /// moment after the attempt).
 async fn wait_dead(conn: &rusqlite::Connection, n: usize) -> Vec<switchboard::spool::DeadLetter> {

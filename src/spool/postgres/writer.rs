@@ -133,7 +133,9 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            let (started, commands) = (std::time::Instant::now(), batch.len());
             self.process(batch).await;
+            crate::metrics::spool_commit(started.elapsed(), commands);
         }
     }
 
