@@ -299,6 +299,13 @@ async fn unwritable_spool_is_a_clear_start_up_error() {
         stderr.contains("cannot create the spool directory"),
         "{stderr}"
     );
+    // The log line (not only the plain message) is there, without colour
+    // codes: stderr is a pipe here, as under systemd or in a container.
+    assert!(stderr.contains("ERROR"), "{stderr}");
+    assert!(
+        !stderr.contains('\x1b'),
+        "escape codes in piped logs: {stderr:?}"
+    );
 }
 
 #[tokio::test]
