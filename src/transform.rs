@@ -43,7 +43,7 @@ impl Transform {
         let value = match self {
             Transform::None => return Ok(raw.clone()),
             Transform::Select(selection) => selection.apply(doc),
-            Transform::Omit(paths) => omit(doc, paths),
+            Transform::Omit(paths) => return Ok(Bytes::from(omit(doc, paths))),
             Transform::Jq(program) => program.first(doc)?.ok_or(RenderError::NoOutput)?,
         };
         // Serializing a `Value` cannot fail: its keys are strings.
@@ -122,46 +122,83 @@ impl Selection {
     }
 }
 
-/// The document without the values at `paths`. Every path is resolved
-/// against the original document first (`[*]` to each index), then the
-/// places are removed deepest and last-in-array first, so that no removal
-/// shifts a position another path named: indexes mean original positions.
-fn omit(doc: &Value, paths: &[Path]) -> Value {
-    let mut places = Vec::new();
+/// The document without the values at `paths`, serialized. Every path is
+/// resolved against the original document first (`[*]` to each index), so
+/// indexes mean original positions; the places are then skipped while
+/// writing, without copying the document.
+fn omit(doc: &Value, paths: &[Path]) -> Vec<u8> {
+    let mut cut = Cut::default();
+    let mut place = Vec::new();
     for path in paths {
-        resolve(doc, path.steps(), &mut Vec::new(), &mut places);
+        resolve(doc, path.steps(), &mut place, &mut |place: &[At<'_>]| {
+            cut.add(place)
+        });
     }
-    places.sort();
-    places.dedup();
-    let mut out = doc.clone();
-    for place in places.iter().rev() {
-        remove(&mut out, place);
-    }
+    let mut out = Vec::with_capacity(256);
+    write_without(&mut out, doc, &cut);
     out
 }
 
 /// One concrete step: a member or an array position.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum At {
-    Key(String),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At<'a> {
+    Key(&'a str),
     Index(usize),
 }
 
+/// The places to leave out, as a tree over the document.
+#[derive(Debug, Default)]
+struct Cut<'a> {
+    /// This value is left out whole.
+    gone: bool,
+    /// Places below this value (few: a linear search beats hashing).
+    below: Vec<(At<'a>, Cut<'a>)>,
+}
+
+impl<'a> Cut<'a> {
+    fn add(&mut self, place: &[At<'a>]) {
+        let Some((first, rest)) = place.split_first() else {
+            self.gone = true;
+            return;
+        };
+        let i = match self.below.iter().position(|(at, _)| at == first) {
+            Some(i) => i,
+            None => {
+                self.below.push((*first, Cut::default()));
+                self.below.len() - 1
+            }
+        };
+        self.below[i].1.add(rest);
+    }
+
+    fn get(&self, at: At<'_>) -> Option<&Cut<'a>> {
+        self.below
+            .iter()
+            .find(|(here, _)| *here == at)
+            .map(|(_, cut)| cut)
+    }
+}
+
 /// Collects the concrete places `steps` reaches in `value`.
-fn resolve(value: &Value, steps: &[Step], prefix: &mut Vec<At>, out: &mut Vec<Vec<At>>) {
+fn resolve<'a>(
+    value: &'a Value,
+    steps: &[Step],
+    prefix: &mut Vec<At<'a>>,
+    found: &mut dyn FnMut(&[At<'a>]),
+) {
     let Some((step, rest)) = steps.split_first() else {
-        out.push(prefix.clone());
+        found(prefix);
         return;
     };
-    let mut visit = |at: At, next: &Value| {
+    let mut visit = |at: At<'a>, next: &'a Value| {
         prefix.push(at);
-        resolve(next, rest, prefix, out);
+        resolve(next, rest, prefix, found);
         prefix.pop();
     };
     match (step, value) {
         (Step::Key(key), Value::Object(map)) => {
-            if let Some(next) = map.get(key) {
-                visit(At::Key(key.clone()), next);
+            if let Some((key, next)) = map.get_key_value(key) {
+                visit(At::Key(key), next);
             }
         }
         (Step::Index(i), Value::Array(items)) => {
@@ -178,31 +215,62 @@ fn resolve(value: &Value, steps: &[Step], prefix: &mut Vec<At>, out: &mut Vec<Ve
     }
 }
 
-/// Removes the value at one concrete place, if it is still there.
-fn remove(value: &mut Value, place: &[At]) {
-    let Some((last, parents)) = place.split_last() else {
+/// Writes `value` as compact JSON (exactly as `serde_json::to_vec` would)
+/// without the places in `cut`.
+fn write_without(out: &mut Vec<u8>, value: &Value, cut: &Cut<'_>) {
+    // Serializing a `Value` into a `Vec` cannot fail: its keys are strings.
+    if cut.below.is_empty() {
+        let _ = serde_json::to_writer(&mut *out, value);
         return;
-    };
-    let mut node = value;
-    for at in parents {
-        let next = match (at, node) {
-            (At::Key(key), Value::Object(map)) => map.get_mut(key),
-            (At::Index(i), Value::Array(items)) => items.get_mut(*i),
-            _ => None,
-        };
-        let Some(next) = next else {
-            return;
-        };
-        node = next;
     }
-    match (last, node) {
-        (At::Key(key), Value::Object(map)) => {
-            map.shift_remove(key);
+    match value {
+        Value::Object(map) => {
+            out.push(b'{');
+            let mut first = true;
+            for (key, v) in map {
+                let below = cut.get(At::Key(key));
+                if below.is_some_and(|c| c.gone) {
+                    continue;
+                }
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                let _ = serde_json::to_writer(&mut *out, key);
+                out.push(b':');
+                match below {
+                    Some(below) => write_without(out, v, below),
+                    None => {
+                        let _ = serde_json::to_writer(&mut *out, v);
+                    }
+                }
+            }
+            out.push(b'}');
         }
-        (At::Index(i), Value::Array(items)) if *i < items.len() => {
-            items.remove(*i);
+        Value::Array(items) => {
+            out.push(b'[');
+            let mut first = true;
+            for (i, v) in items.iter().enumerate() {
+                let below = cut.get(At::Index(i));
+                if below.is_some_and(|c| c.gone) {
+                    continue;
+                }
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                match below {
+                    Some(below) => write_without(out, v, below),
+                    None => {
+                        let _ = serde_json::to_writer(&mut *out, v);
+                    }
+                }
+            }
+            out.push(b']');
         }
-        _ => {}
+        leaf => {
+            let _ = serde_json::to_writer(&mut *out, leaf);
+        }
     }
 }
 
@@ -276,6 +344,18 @@ mod tests {
         assert_eq!(render(&t, &doc), r#"{"a":[[2],[4]],"l":[]}"#);
         let t = Transform::Omit(paths(&["a[0][1]", "a[0]"]));
         assert_eq!(render(&t, &doc), r#"{"a":[[3,4]],"l":[0,1,2,3]}"#);
+    }
+
+    #[test]
+    fn omit_writes_what_serde_json_would() {
+        let text = r#"{"k\"ey": 1.5e300, "ü": "a\nb\u0000", "n": [-0.0, 18446744073709551615, {"x": null, "y": [true]}], "e": {}, "z": []}"#;
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let t = Transform::Omit(paths(&["n[2].x", "missing", "e.q"]));
+        let mut expected = doc.clone();
+        expected["n"][2].as_object_mut().unwrap().shift_remove("x");
+        assert_eq!(render(&t, &doc), serde_json::to_string(&expected).unwrap());
+        let all = Transform::Omit(paths(&["k\"ey", "ü", "n", "e", "z"]));
+        assert_eq!(render(&all, &doc), "{}");
     }
 
     #[test]
