@@ -2,8 +2,9 @@
 //! Transforms: rendering one target's body with each transform kind (none,
 //! select, omit, jq) from the two sipgate fixtures, a ~6 KB call (`full.json`)
 //! and a ~210 KB call with a long transcription (`large-transcription.json`);
-//! plus the JSON parse of the same bytes for scale (the relay parses each
-//! webhook once, then renders once per target).
+//! plus the JSON parse of the same bytes for scale: serde_json's, and the
+//! strict one ingress runs (the relay parses each webhook once, then renders
+//! once per target).
 //!
 //!   cargo bench --bench transforms -- --warm-up-time 1 --measurement-time 3
 
@@ -80,6 +81,10 @@ fn parse(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(raw.len() as u64));
         group.bench_function(format!("serde_json/{name}"), |b| {
             b.iter(|| serde_json::from_slice::<Value>(black_box(&raw)).unwrap())
+        });
+        // What ingress runs: the same, refusing duplicate keys.
+        group.bench_function(format!("strict/{name}"), |b| {
+            b.iter(|| switchboard::json::parse(black_box(&raw)).unwrap())
         });
     }
     group.finish();
