@@ -208,9 +208,15 @@ fn main() -> ExitCode {
 fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Buffered: the writer thread drains every line waiting, then flushes,
+    // so a burst costs one write instead of one per line, and a quiet relay
+    // still shows each line at once.
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::stderr());
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     // Colours only for a person at a terminal: a journal, a file or a log
     // shipper gets plain text (and the escape codes cost time per line).
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
