@@ -103,6 +103,11 @@ pub struct ServerConfig {
     /// Default 256.
     #[serde(default = "default_window")]
     pub window: usize,
+    /// Body bytes per target held in memory, whatever `window` says (one
+    /// delivery is always allowed, however large). Default `32MiB`.
+    #[serde(default = "default_window_bytes")]
+    #[schemars(with = "String")]
+    pub window_bytes: Located<String>,
     /// Admin listener: metrics, health, status and dead-letter API. Default
     /// `127.0.0.1:9090`; `off` turns it off. Not reloadable.
     #[serde(default = "default_admin_listen")]
@@ -136,6 +141,7 @@ impl Default for ServerConfig {
             max_pending: default_max_pending(),
             max_pending_bytes: default_max_pending_bytes(),
             window: default_window(),
+            window_bytes: default_window_bytes(),
             admin_listen: default_admin_listen(),
             admin_token: None,
             retry: RetryConfig::default(),
@@ -516,6 +522,9 @@ fn default_admin_listen() -> Located<String> {
 }
 fn default_window() -> usize {
     256
+}
+fn default_window_bytes() -> Located<String> {
+    located("32MiB")
 }
 fn default_topics() -> Located<String> {
     located("assist.summary.topics[*]")

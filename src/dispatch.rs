@@ -13,7 +13,7 @@
 //! Target settings are looked up by name when sending, so a reload's rotated
 //! token applies to queued deliveries.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,7 +27,7 @@ use tokio_util::task::TaskTracker;
 use crate::circuit::{Circuit, Permit, State as CircuitState};
 use crate::deliver::{self, Health};
 use crate::runtime::{Runtime, Snapshot};
-use crate::spool::{Ready, Spool, Window};
+use crate::spool::{Budget, Ready, Spool, Window};
 use crate::target::{Limit, Target};
 
 /// How often an idle worker looks in the spool anyway (for dead letters
@@ -94,6 +94,7 @@ impl<S: Spool> Dispatcher<S> {
             }
             let (tx, rx) = mpsc::channel(runtime.server.window);
             let wake = Arc::new(Notify::new());
+            let budget = Arc::new(Budget::new(runtime.server.window_bytes));
             let stop = self.stop.child_token();
             let enable = Arc::new(AtomicBool::new(false));
             let circuit = Arc::new(AtomicU8::new(0));
@@ -103,6 +104,7 @@ impl<S: Spool> Dispatcher<S> {
                 Window {
                     tx,
                     wake: wake.clone(),
+                    budget: budget.clone(),
                 },
             );
             let worker = Worker {
@@ -115,6 +117,8 @@ impl<S: Spool> Dispatcher<S> {
                 enable: enable.clone(),
                 wake: wake.clone(),
                 window: runtime.server.window,
+                budget,
+                max_body: runtime.server.max_body as u64,
                 circuit: circuit.clone(),
                 split: Mutex::new(None),
             };
@@ -195,6 +199,10 @@ struct Worker<S: Spool> {
     enable: Arc<AtomicBool>,
     wake: Arc<Notify>,
     window: usize,
+    /// The window's bound in body bytes.
+    budget: Arc<Budget>,
+    /// The largest body a webhook may have: the first guess of a body's size.
+    max_body: u64,
     circuit: Arc<AtomicU8>,
     /// This relay's part of the target's rate limit while several replicas
     /// share it: `(share, configured limit, part)`.
@@ -204,8 +212,11 @@ struct Worker<S: Spool> {
 /// A worker's memory: what it holds and why it is waiting.
 struct State {
     queue: VecDeque<Ready>,
-    /// Ids in `queue` or in flight: never taken twice.
-    held: HashSet<i64>,
+    /// Ids in `queue` or in flight, with the body bytes each is charged to
+    /// the budget: never taken twice.
+    held: HashMap<i64, u64>,
+    /// Running mean of body sizes seen, to size claims in bytes.
+    mean_size: f64,
     /// The spool may hold due deliveries not in `queue`.
     look: bool,
     /// When the earliest known retry falls due.
@@ -220,7 +231,8 @@ impl<S: Spool> Worker<S> {
         let (done_tx, mut done_rx) = mpsc::channel::<Done>(self.window + 64);
         let mut state = State {
             queue: VecDeque::new(),
-            held: HashSet::new(),
+            held: HashMap::new(),
+            mean_size: self.max_body as f64,
             look: true,
             next_due: None,
             disabled: false,
@@ -269,7 +281,10 @@ impl<S: Spool> Worker<S> {
             if paused {
                 self.release(&mut state, &mut fresh);
                 wait_until = earliest(wait_until, open_until);
-            } else if state.look && state.queue.len() < self.window / 2 + 1 {
+            } else if state.look
+                && state.queue.len() < self.window / 2 + 1
+                && self.budget.has_room()
+            {
                 self.claim(&mut state, &mut fresh).await;
                 continue;
             } else if !state.queue.is_empty() {
@@ -314,11 +329,7 @@ impl<S: Spool> Worker<S> {
             tokio::select! {
                 () = self.stop.cancelled() => break,
                 Some(done) = done_rx.recv() => self.settle(&mut state, done),
-                Some(ready) = fresh.recv(), if !paused => {
-                    if state.held.insert(ready.id) {
-                        state.queue.push_back(ready);
-                    }
-                }
+                Some(ready) = fresh.recv(), if !paused => self.take_fresh(&mut state, ready),
                 () = self.wake.notified() => state.look = true,
                 () = sleep => {
                     state.look = true;
@@ -340,22 +351,39 @@ impl<S: Spool> Worker<S> {
     /// the claim was answered are taken first, so none is held twice.
     async fn claim(&self, state: &mut State, fresh: &mut mpsc::Receiver<Ready>) {
         state.look = false;
-        let room = self.window.saturating_sub(state.queue.len()).max(1);
+        // Room in number, and in bytes at the mean body size seen so far
+        // (at first the largest a body may be), so that a claim of large
+        // bodies does not load more than the budget.
+        let by_bytes = self.budget_left() as f64 / state.mean_size.max(1.0);
+        let room = self
+            .window
+            .saturating_sub(state.queue.len())
+            .min(by_bytes as usize)
+            .max(1);
         match self.spool.claim(&self.name, room + state.held.len()).await {
             Ok(claimed) => {
                 while let Ok(ready) = fresh.try_recv() {
-                    if state.held.insert(ready.id) {
-                        state.queue.push_back(ready);
-                    }
+                    self.take_fresh(state, ready);
                 }
                 let mut taken = 0;
+                let mut left_behind = false;
                 for ready in claimed.ready {
-                    if taken < room && state.held.insert(ready.id) {
-                        state.queue.push_back(ready);
-                        taken += 1;
+                    if state.held.contains_key(&ready.id) {
+                        continue;
                     }
+                    let size = ready.body.len() as u64;
+                    if taken == room || !self.budget.take(size) {
+                        // Full, in number or in bytes: the rest stays in the
+                        // spool for a later claim.
+                        left_behind = true;
+                        break;
+                    }
+                    state.mean_size = 0.9 * state.mean_size + 0.1 * size as f64;
+                    state.held.insert(ready.id, size);
+                    state.queue.push_back(ready);
+                    taken += 1;
                 }
-                if !claimed.exhausted {
+                if !claimed.exhausted || left_behind {
                     state.look = true;
                 }
                 state.next_due = claimed.next_due_ms.map(instant_at);
@@ -370,12 +398,33 @@ impl<S: Spool> Worker<S> {
     /// Drops what is held in memory but not in flight; the spool keeps it.
     fn release(&self, state: &mut State, fresh: &mut mpsc::Receiver<Ready>) {
         for ready in state.queue.drain(..) {
-            state.held.remove(&ready.id);
+            if let Some(size) = state.held.remove(&ready.id) {
+                self.budget.give_back(size);
+            }
         }
+        // Handed over but never taken: charged by the offer, held by no one.
         while let Ok(ready) = fresh.try_recv() {
-            state.held.remove(&ready.id);
+            self.budget.give_back(ready.body.len() as u64);
         }
         state.look = true;
+    }
+
+    /// Takes a fresh delivery handed over by the spool (already charged to
+    /// the budget), unless a claim took it first.
+    fn take_fresh(&self, state: &mut State, ready: Ready) {
+        let size = ready.body.len() as u64;
+        if state.held.contains_key(&ready.id) {
+            self.budget.give_back(size);
+            return;
+        }
+        state.mean_size = 0.9 * state.mean_size + 0.1 * size as f64;
+        state.held.insert(ready.id, size);
+        state.queue.push_back(ready);
+    }
+
+    /// Bytes the budget has left.
+    fn budget_left(&self) -> u64 {
+        self.budget.max().saturating_sub(self.budget.used())
     }
 
     /// Waits for a concurrency permit and the rate limiter, then starts the
@@ -460,7 +509,9 @@ impl<S: Spool> Worker<S> {
     }
 
     fn settle(&self, state: &mut State, done: Done) {
-        state.held.remove(&done.id);
+        if let Some(size) = state.held.remove(&done.id) {
+            self.budget.give_back(size);
+        }
         if let Some(at) = done.retry_at {
             state.next_due = Some(state.next_due.map_or(at, |t| t.min(at)));
         }

@@ -54,6 +54,8 @@ pub struct Server {
     pub max_pending_bytes: u64,
     /// Deliveries per target held in memory.
     pub window: usize,
+    /// Body bytes per target held in memory.
+    pub window_bytes: u64,
     /// The admin listener's address; `None` when off.
     pub admin_listen: Option<SocketAddr>,
     /// Bearer token for the admin API.
@@ -114,6 +116,9 @@ impl Runtime {
                     e,
                 )
             })
+            .ok();
+        let window_bytes = units::size(&s.window_bytes.value)
+            .map_err(|e| problems.push("server.window_bytes", Some(&s.window_bytes.referenced), e))
             .ok();
         if s.max_connections == 0 {
             problems.push("server.max_connections", None, "must be at least 1");
@@ -274,6 +279,7 @@ impl Runtime {
             Some(shutdown_grace),
             Some(retention),
             Some(max_pending_bytes),
+            Some(window_bytes),
             Some(spool),
             Some(lease),
         ) = (
@@ -283,6 +289,7 @@ impl Runtime {
             shutdown_grace,
             retention,
             max_pending_bytes,
+            window_bytes,
             spool,
             lease,
         )
@@ -304,6 +311,7 @@ impl Runtime {
                 max_pending: s.max_pending,
                 max_pending_bytes: max_pending_bytes as u64,
                 window: s.window,
+                window_bytes: window_bytes as u64,
                 admin_listen: admin_listen.flatten(),
                 admin_token,
             },

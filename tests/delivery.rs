@@ -251,6 +251,66 @@ async fn a_window_smaller_than_the_backlog_delivers_each_webhook_once() {
     target.assert_quiet(40, Duration::from_millis(300)).await;
 }
 
+/// `window_bytes` bounds what a target holds in memory, in flight included:
+/// with room for two 5.8 KB bodies, no more than two attempts run at once
+/// although `concurrency` allows eight, and every webhook still arrives
+/// exactly once (the rest waits in the spool and is claimed as room frees).
+#[tokio::test]
+async fn window_bytes_bounds_what_a_target_holds() {
+    let target = FakeTarget::start().await;
+    target.script(std::iter::repeat_n(
+        Reply::Delay(Duration::from_millis(30), 200),
+        30,
+    ));
+    let relay = TestRelay::start(&one_target(
+        &target.url("/t"),
+        ", concurrency: 8",
+        "  window_bytes: 12KiB\n",
+    ))
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        ids.push(
+            relay.accept("s", fixture("full.json")).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let got = target.wait_for(30, WAIT).await;
+    let mut sent: Vec<String> = got
+        .iter()
+        .map(|r| r.header("webhook-id").unwrap().to_owned())
+        .collect();
+    sent.sort();
+    ids.sort();
+    assert_eq!(sent, ids);
+    target.assert_quiet(30, Duration::from_millis(300)).await;
+    assert!(
+        target.max_in_flight() <= 2,
+        "{} attempts at once with room for two bodies",
+        target.max_in_flight()
+    );
+    assert!(target.max_in_flight() >= 1);
+}
+
+/// A body larger than `window_bytes` is still sent: one delivery always fits.
+#[tokio::test]
+async fn a_body_larger_than_window_bytes_is_still_delivered() {
+    let target = FakeTarget::start().await;
+    let relay =
+        TestRelay::start(&one_target(&target.url("/t"), "", "  window_bytes: 1KiB\n")).await;
+    for _ in 0..3 {
+        relay.accept("s", fixture("full.json")).await;
+    }
+    let got = target.wait_for(3, WAIT).await;
+    assert!(
+        got.iter()
+            .all(|r| r.body.as_ref() == fixture("full.json").as_slice())
+    );
+    assert_eq!(target.max_in_flight(), 1);
+}
+
 #[tokio::test]
 async fn removed_target_dead_letters_its_pending_deliveries() {
     let (a, b) = (FakeTarget::start().await, FakeTarget::start().await);

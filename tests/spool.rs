@@ -108,6 +108,7 @@ fn window(spool: &Backend, target: &str, size: usize) -> mpsc::Receiver<Ready> {
         Window {
             tx,
             wake: Arc::new(Notify::new()),
+            budget: Arc::new(switchboard::spool::Budget::new(u64::MAX)),
         },
     );
     rx

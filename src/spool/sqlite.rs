@@ -543,7 +543,7 @@ impl Writer {
             if state.overflow {
                 continue;
             }
-            if state.window.tx.try_send(ready).is_err() {
+            if state.window.offer(ready).is_err() {
                 state.overflow = true;
                 state.window.wake.notify_one();
             }

@@ -119,6 +119,9 @@ struct State {
     received: Vec<Received>,
     script: VecDeque<Reply>,
     default_status: u16,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 struct Shared {
@@ -153,6 +156,8 @@ impl FakeTarget {
                 received: Vec::new(),
                 script: VecDeque::new(),
                 default_status: 200,
+                in_flight: 0,
+                max_in_flight: 0,
             }),
             count: watch::Sender::new(0),
         });
@@ -189,6 +194,11 @@ impl FakeTarget {
     /// Snapshot of every request recorded so far, in arrival order.
     pub fn received(&self) -> Vec<Received> {
         self.shared.lock().received.clone()
+    }
+
+    /// The most requests that were being answered at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.lock().max_in_flight
     }
 
     /// Number of requests recorded so far.
@@ -281,6 +291,15 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
+/// One request being answered; see [`FakeTarget::max_in_flight`].
+struct InFlight(Arc<Shared>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.lock().in_flight -= 1;
+    }
+}
+
 #[derive(Debug)]
 struct CloseConnection;
 
@@ -314,10 +333,14 @@ async fn handle(
         });
         let status = state.default_status;
         let reply = state.script.pop_front().unwrap_or(Reply::Status(status));
+        state.in_flight += 1;
+        state.max_in_flight = state.max_in_flight.max(state.in_flight);
         let n = state.received.len();
         shared.count.send_replace(n);
         reply
     };
+    // Counted out when the answer is decided, or the connection dropped.
+    let _in_flight = InFlight(shared.clone());
     let (status, headers) = match reply {
         Reply::Status(s) => (s, Vec::new()),
         Reply::WithHeaders(s, h) => (s, h),

@@ -284,7 +284,7 @@ impl Writer {
                 continue;
             }
             let id = ready.id;
-            if state.window.tx.try_send(ready).is_err() {
+            if state.window.offer(ready).is_err() {
                 state.overflow = true;
                 state.window.wake.notify_one();
                 self.unoffered.push(id);
