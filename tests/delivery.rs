@@ -231,16 +231,18 @@ async fn a_window_smaller_than_the_backlog_delivers_each_webhook_once() {
     // from the spool rather than handed over in memory.
     target.script([Reply::Delay(Duration::from_millis(300), 200)]);
     let relay = TestRelay::start(&one_target(&target.url("/t"), ", concurrency: 2", "")).await;
+    each_arrives_once(&relay, &target, 40, "minimal.json").await;
+}
+
+/// Sends `n` webhooks of `payload` and checks that the target got each one
+/// exactly once (by `webhook-id`), and nothing more.
+async fn each_arrives_once(relay: &TestRelay, target: &FakeTarget, n: usize, payload: &str) {
     let mut ids = Vec::new();
-    for _ in 0..40 {
-        ids.push(
-            relay.accept("s", fixture("minimal.json")).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+    for _ in 0..n {
+        let accepted = relay.accept("s", fixture(payload)).await;
+        ids.push(accepted["id"].as_str().unwrap().to_owned());
     }
-    let got = target.wait_for(40, WAIT).await;
+    let got = target.wait_for(n, WAIT).await;
     let mut sent: Vec<String> = got
         .iter()
         .map(|r| r.header("webhook-id").unwrap().to_owned())
@@ -248,7 +250,7 @@ async fn a_window_smaller_than_the_backlog_delivers_each_webhook_once() {
     sent.sort();
     ids.sort();
     assert_eq!(sent, ids);
-    target.assert_quiet(40, Duration::from_millis(300)).await;
+    target.assert_quiet(n, Duration::from_millis(300)).await;
 }
 
 /// `window_bytes` bounds what a target holds in memory, in flight included:
@@ -268,24 +270,7 @@ async fn window_bytes_bounds_what_a_target_holds() {
         "  window_bytes: 12KiB\n",
     ))
     .await;
-    let mut ids = Vec::new();
-    for _ in 0..30 {
-        ids.push(
-            relay.accept("s", fixture("full.json")).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
-    let got = target.wait_for(30, WAIT).await;
-    let mut sent: Vec<String> = got
-        .iter()
-        .map(|r| r.header("webhook-id").unwrap().to_owned())
-        .collect();
-    sent.sort();
-    ids.sort();
-    assert_eq!(sent, ids);
-    target.assert_quiet(30, Duration::from_millis(300)).await;
+    each_arrives_once(&relay, &target, 30, "full.json").await;
     assert!(
         target.max_in_flight() <= 2,
         "{} attempts at once with room for two bodies",
