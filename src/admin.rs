@@ -240,6 +240,9 @@ async fn render_metrics(admin: &Admin) -> Response {
             crate::metrics::backlog(name, b.pending + b.parked, b.dead);
         }
     }
+    for (name, bytes) in admin.core.dispatcher.window_bytes() {
+        crate::metrics::window_bytes(&name, bytes);
+    }
     let mut response = admin.metrics.render().into_response();
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -273,6 +276,7 @@ async fn status(admin: &Admin) -> Response {
     let runtime = admin.core.snapshot.load();
     let backlog = admin.ledger.backlog().await.unwrap_or_default();
     let circuits = admin.core.dispatcher.circuits();
+    let in_memory = admin.core.dispatcher.window_bytes();
     let targets: Vec<Value> = runtime
         .targets
         .values()
@@ -290,6 +294,7 @@ async fn status(admin: &Admin) -> Response {
                 "pending": b.pending,
                 "parked": b.parked,
                 "dead": b.dead,
+                "window_bytes": in_memory.get(&t.name).copied().unwrap_or(0),
             })
         })
         .collect();

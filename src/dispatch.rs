@@ -53,6 +53,8 @@ struct Handle {
     /// Set by a reload: a target disabled by a 410 may send again.
     enable: Arc<AtomicBool>,
     wake: Arc<Notify>,
+    /// Body bytes the worker holds, against `window_bytes`.
+    budget: Arc<Budget>,
 }
 
 impl<S: Spool> Dispatcher<S> {
@@ -117,7 +119,7 @@ impl<S: Spool> Dispatcher<S> {
                 enable: enable.clone(),
                 wake: wake.clone(),
                 window: runtime.server.window,
-                budget,
+                budget: budget.clone(),
                 max_body: runtime.server.max_body as u64,
                 circuit: circuit.clone(),
                 split: Mutex::new(None),
@@ -130,6 +132,7 @@ impl<S: Spool> Dispatcher<S> {
                     circuit,
                     enable,
                     wake,
+                    budget,
                 },
             );
         }
@@ -146,6 +149,16 @@ impl<S: Spool> Dispatcher<S> {
                     circuit_label(h.circuit.load(Ordering::Relaxed)),
                 )
             })
+            .collect()
+    }
+
+    /// Body bytes each target's worker holds in memory now (its window,
+    /// claims and attempts in flight), against `server.window_bytes`.
+    pub fn window_bytes(&self) -> HashMap<String, u64> {
+        let workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        workers
+            .iter()
+            .map(|(name, h)| (name.clone(), h.budget.used()))
             .collect()
     }
 

@@ -109,6 +109,11 @@ pub fn backlog(target: &str, pending: u64, dead: u64) {
     gauge!("switchboard_dead_letters", "target" => target.to_owned()).set(dead as f64);
 }
 
+/// Body bytes a target's worker holds in memory (window, claims, in flight).
+pub fn window_bytes(target: &str, bytes: u64) {
+    gauge!("switchboard_window_bytes", "target" => target.to_owned()).set(bytes as f64);
+}
+
 /// A reload: `ok` or `rejected`.
 pub fn reload(ok: bool, unix_seconds: f64) {
     counter!("switchboard_config_reloads_total", "outcome" => if ok { "ok" } else { "rejected" })

@@ -110,14 +110,19 @@ async fn metrics_count_webhooks_deliveries_and_dead_letters() {
     let metrics = tokio::time::timeout(WAIT, async {
         loop {
             let m = parse_metrics(&scrape(&relay).await);
-            if m.get("switchboard_dead_letters{target=\"m_tickets\"}") == Some(&2.0) {
+            // Every delivery settled: nothing is held in memory any more
+            // (the window's byte budget was given back in full).
+            let settled = ["m_crm", "m_tickets"].iter().all(|t| {
+                m.get(&format!("switchboard_window_bytes{{target=\"{t}\"}}")) == Some(&0.0)
+            });
+            if settled && m.get("switchboard_dead_letters{target=\"m_tickets\"}") == Some(&2.0) {
                 return m;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await
-    .expect("dead letters never showed in /metrics");
+    .expect("dead letters, or windows emptied, never showed in /metrics");
     // Counters are process-wide; this test's names are its own (m_...), but
     // unknown sources are pooled under `_unknown`, so that one is a lower bound.
     let received = |source: &str, outcome: &str| {
@@ -283,6 +288,7 @@ async fn health_status_and_the_story_of_one_webhook() {
         .find(|t| t["name"] == "crm")
         .unwrap();
     assert_eq!(crm_row["circuit"], "closed");
+    assert!(crm_row["window_bytes"].is_u64(), "{crm_row}");
     assert_eq!(crm_row["url"], crm.url("/crm"));
     let tickets_row = status["targets"]
         .as_array()
