@@ -8,7 +8,6 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -21,6 +20,7 @@ use tokio::time::Instant;
 
 use common::binary::Binary;
 use common::fake::Received;
+use common::mixed::{FIXTURES, TARGETS, config_yaml, missing};
 use common::{FakeTarget, Reply, WAIT, fixture, fixture_json};
 
 /// Webhooks sent in all; those that fail at the kill are sent once more to
@@ -32,21 +32,6 @@ const SENDERS: usize = 32;
 const KILL_AFTER: usize = 200;
 /// How long the restarted relay has to deliver everything.
 const DELIVERED_WITHIN: Duration = Duration::from_secs(30);
-
-const TARGETS: [&str; 3] = ["crm", "tickets", "archive"];
-
-/// The fixtures sent, round-robin, each with the targets the rules below
-/// choose for it: crm by topic `appointment` (only full.json has it), tickets
-/// by `has: assist.callScenarios` (null and `[]` count as absent), archive
-/// always.
-const FIXTURES: &[(&str, &[&str])] = &[
-    ("full.json", &["crm", "tickets", "archive"]),
-    ("multiple-playbooks.json", &["tickets", "archive"]),
-    ("no-summary.json", &["tickets", "archive"]),
-    ("no-call-scenarios.json", &["archive"]),
-    ("minimal.json", &["archive"]),
-    ("nulls-and-unknown-fields.json", &["archive"]),
-];
 
 /// What one POST got.
 #[derive(Debug)]
@@ -90,59 +75,6 @@ async fn post(client: &reqwest::Client, addr: &str, body: Bytes) -> Outcome {
     }
 }
 
-fn config_yaml(
-    spool: &Path,
-    crm: &FakeTarget,
-    tickets: &FakeTarget,
-    archive: &FakeTarget,
-) -> String {
-    format!(
-        r#"server: {{listen: "127.0.0.1:0", admin_listen: "127.0.0.1:0", spool: "{spool}"}}
-sources: {{s: {{}}}}
-targets:
-  crm: {{url: "{crm}", retry: {{first: 50ms}}}}
-  tickets: {{url: "{tickets}", retry: {{first: 50ms}}}}
-  archive: {{url: "{archive}", retry: {{first: 50ms}}}}
-routes:
-  - name: appointments
-    when: {{topic: appointment}}
-    to: [crm]
-    transform: {{omit: [assist.transcription]}}
-  - name: playbooks
-    when: {{has: assist.callScenarios}}
-    to: [tickets]
-  - name: everything
-    to: [archive]
-"#,
-        spool = spool.display(),
-        crm = crm.url("/crm"),
-        tickets = tickets.url("/tickets"),
-        archive = archive.url("/archive"),
-    )
-}
-
-/// `(target, webhook id)` pairs of accepted webhooks not yet seen at their
-/// targets, given each target's requests so far.
-fn missing(
-    accepted: &HashMap<String, usize>,
-    got: &[Vec<Received>],
-) -> Vec<(&'static str, String)> {
-    let mut missing = Vec::new();
-    for (t, name) in TARGETS.iter().enumerate() {
-        let seen: HashSet<&str> = got[t]
-            .iter()
-            .filter_map(|r| r.header("webhook-id"))
-            .collect();
-        for (id, &f) in accepted {
-            if FIXTURES[f].1.contains(name) && !seen.contains(id.as_str()) {
-                missing.push((*name, id.clone()));
-            }
-        }
-    }
-    missing.sort();
-    missing
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_stream_loses_no_accepted_webhook() {
     let started = Instant::now();
@@ -166,7 +98,14 @@ async fn sigkill_mid_stream_loses_no_accepted_webhook() {
     let spool = dir.path().join("spool.db");
     std::fs::write(
         &config,
-        config_yaml(&spool, &fakes[0], &fakes[1], &fakes[2]),
+        config_yaml(
+            &format!(
+                r#"listen: "127.0.0.1:0", admin_listen: "127.0.0.1:0", spool: "{}""#,
+                spool.display()
+            ),
+            &fakes,
+            "",
+        ),
     )
     .unwrap();
 

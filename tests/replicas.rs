@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::os::unix::process::ExitStatusExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +25,7 @@ use tokio::time::Instant;
 
 use common::binary::Binary;
 use common::fake::Received;
+use common::mixed::{FIXTURES, TARGETS, config_yaml, missing};
 use common::{FakeTarget, Reply, TestRelay, WAIT, fixture};
 
 /// Webhooks sent in all, alternating between the replicas.
@@ -35,19 +36,6 @@ const SENDERS: usize = 32;
 const KILL_AFTER: usize = 150;
 /// How long the survivor has to deliver everything (leases are 2 s).
 const DELIVERED_WITHIN: Duration = Duration::from_secs(40);
-
-const TARGETS: [&str; 3] = ["crm", "tickets", "archive"];
-
-/// The fixtures sent, round-robin, with the targets the rules choose (as in
-/// tests/crash.rs).
-const FIXTURES: &[(&str, &[&str])] = &[
-    ("full.json", &["crm", "tickets", "archive"]),
-    ("multiple-playbooks.json", &["tickets", "archive"]),
-    ("no-summary.json", &["tickets", "archive"]),
-    ("no-call-scenarios.json", &["archive"]),
-    ("minimal.json", &["archive"]),
-    ("nulls-and-unknown-fields.json", &["archive"]),
-];
 
 /// What one POST got: `Some((id, deliveries))` for a 202.
 async fn post(client: &reqwest::Client, addr: &str, body: Bytes) -> Option<(String, u64)> {
@@ -63,52 +51,6 @@ async fn post(client: &reqwest::Client, addr: &str, body: Bytes) -> Option<(Stri
     }
     let v: Value = serde_json::from_str(&response.text().await.ok()?).ok()?;
     Some((v["id"].as_str()?.to_owned(), v["deliveries"].as_u64()?))
-}
-
-fn config_yaml(database: &str, fakes: &[FakeTarget; 3]) -> String {
-    format!(
-        r#"server: {{listen: "127.0.0.1:0", admin_listen: "127.0.0.1:0", spool: "{database}", lease: 2s, window: 64}}
-sources: {{s: {{}}}}
-targets:
-  crm: {{url: "{crm}", retry: {{first: 50ms}}, rate: 100/s}}
-  tickets: {{url: "{tickets}", retry: {{first: 50ms}}, rate: 100/s}}
-  archive: {{url: "{archive}", retry: {{first: 50ms}}, rate: 100/s}}
-routes:
-  - name: appointments
-    when: {{topic: appointment}}
-    to: [crm]
-    transform: {{omit: [assist.transcription]}}
-  - name: playbooks
-    when: {{has: assist.callScenarios}}
-    to: [tickets]
-  - name: everything
-    to: [archive]
-"#,
-        crm = fakes[0].url("/crm"),
-        tickets = fakes[1].url("/tickets"),
-        archive = fakes[2].url("/archive"),
-    )
-}
-
-/// `(target, webhook id)` pairs of accepted webhooks not yet seen.
-fn missing(
-    accepted: &HashMap<String, usize>,
-    got: &[Vec<Received>],
-) -> Vec<(&'static str, String)> {
-    let mut missing = Vec::new();
-    for (t, name) in TARGETS.iter().enumerate() {
-        let seen: HashSet<&str> = got[t]
-            .iter()
-            .filter_map(|r| r.header("webhook-id"))
-            .collect();
-        for (id, &f) in accepted {
-            if FIXTURES[f].1.contains(name) && !seen.contains(id.as_str()) {
-                missing.push((*name, id.clone()));
-            }
-        }
-    }
-    missing.sort();
-    missing
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,7 +78,11 @@ async fn two_replicas_lose_nothing_when_one_is_killed() {
     }
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("routes.yaml");
-    std::fs::write(&config, config_yaml(&database, &fakes)).unwrap();
+    std::fs::write(&config, config_yaml(
+            &format!(r#"listen: "127.0.0.1:0", admin_listen: "127.0.0.1:0", spool: "{database}", lease: 2s, window: 64"#),
+            &fakes,
+            ", rate: 100/s",
+        )).unwrap();
 
     // Started together: the schema is created once, under the lock.
     let (mut one, mut two) = tokio::join!(Binary::start(&config), Binary::start(&config));

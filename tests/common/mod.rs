@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod fake;
+pub mod mixed;
 pub mod pg;
 
 use std::collections::HashMap;
