@@ -11,7 +11,6 @@ use http::HeaderMap;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::rules::Event;
 use crate::runtime::Runtime;
 use crate::source::Source;
 use crate::spool::NewDelivery;
@@ -41,12 +40,7 @@ pub fn accept(
     doc: &Value,
 ) -> Accepted {
     let id = Uuid::now_v7();
-    let event = Event {
-        source: &source.name,
-        fields: &source.fields,
-        headers,
-        body: doc,
-    };
+    let event = source.event(headers, doc);
     let decision = runtime.routes.select(&event);
     let mut deliveries = Vec::with_capacity(decision.choices.len());
     let mut failed = Vec::new();

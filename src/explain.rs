@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::deliver::USER_AGENT;
-use crate::rules::{Event, Trace};
+use crate::rules::Trace;
 use crate::runtime::Runtime;
 use crate::sign::SIGNATURE_HEADER;
 use crate::transform::Transform;
@@ -171,12 +171,7 @@ pub fn explain(
         ));
     }
 
-    let event = Event {
-        source: &source.name,
-        fields: &source.fields,
-        headers,
-        body: &doc,
-    };
+    let event = source.event(headers, &doc);
     let routes = runtime
         .routes
         .0

@@ -16,7 +16,7 @@ use crate::config::{Located, SourceConfig};
 use crate::interpolate::Env;
 use crate::path::Path;
 use crate::problems::Problems;
-use crate::rules::Fields;
+use crate::rules::{Event, Fields};
 use crate::throttle::ClientLimit;
 use crate::units;
 use crate::verify::{self, Claim, Verdict, Verifier};
@@ -56,6 +56,16 @@ impl std::fmt::Debug for Token {
 }
 
 impl Source {
+    /// A webhook that came in on this source, as the rules see it.
+    pub fn event<'a>(&'a self, headers: &'a HeaderMap, body: &'a serde_json::Value) -> Event<'a> {
+        Event {
+            source: &self.name,
+            fields: &self.fields,
+            headers,
+            body,
+        }
+    }
+
     /// Whether `ip` may send. IPv4-mapped IPv6 addresses match IPv4 networks.
     pub fn admits(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();

@@ -11,7 +11,6 @@ use serde_json::Value;
 use switchboard::config::Config;
 use switchboard::interpolate::Env;
 use switchboard::path::Step;
-use switchboard::rules::Event;
 use switchboard::runtime::Runtime;
 use switchboard::transform::Transform;
 
@@ -40,12 +39,7 @@ pub fn route_everything(
     let Some(source) = runtime.sources.get(source) else {
         return;
     };
-    let event = Event {
-        source: &source.name,
-        fields: &source.fields,
-        headers,
-        body: doc,
-    };
+    let event = source.event(headers, doc);
     let decision = runtime.routes.select(&event);
     // Every transform once: the choices' and those of routes that did not
     // match (targets share one compiled transform across routes).

@@ -483,12 +483,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let source = &runtime.sources["s"];
         let headers = HeaderMap::new();
-        let event = Event {
-            source: "s",
-            fields: &source.fields,
-            headers: &headers,
-            body: &body,
-        };
+        let event = source.event(&headers, &body);
         runtime.routes.0[0].when.as_ref().unwrap().explain(&event)
     }
 
