@@ -609,9 +609,10 @@ fn insert(
     now: i64,
 ) -> Result<(Vec<Ready>, u64), rusqlite::Error> {
     let routes = serde_json::to_string(&event.routes).unwrap_or_default();
+    let event_id = event.id.to_string();
     tx.prepare_cached("INSERT INTO events (id, source, client_ip, received_at, routes, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
         .execute(params![
-            event.id.to_string(),
+            event_id,
             event.source,
             event.client_ip,
             event.received_ms,
@@ -629,13 +630,7 @@ fn insert(
     for d in deliveries {
         let body = d.body.clone().unwrap_or_else(|| event.body.clone());
         bytes += body.len() as u64;
-        insert.execute(params![
-            event.id.to_string(),
-            d.target,
-            d.route,
-            body.len() as i64,
-            now
-        ])?;
+        insert.execute(params![event_id, d.target, d.route, body.len() as i64, now])?;
         let id = tx.last_insert_rowid();
         if let Some(own) = &d.body {
             insert_body.execute(params![id, own.as_ref()])?;
