@@ -13,13 +13,14 @@
 //! Target settings are looked up by name when sending, so a reload's rotated
 //! token applies to queued deliveries.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Notify, mpsc};
+use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -27,7 +28,7 @@ use tokio_util::task::TaskTracker;
 use crate::circuit::{Circuit, Permit, State as CircuitState};
 use crate::deliver::{self, Health};
 use crate::runtime::{Runtime, Snapshot};
-use crate::spool::{Budget, Ready, Spool, Window};
+use crate::spool::{Budget, Claimed, Ready, Spool, SpoolError, Window};
 use crate::target::{Limit, Target};
 
 /// How often an idle worker looks in the spool anyway (for dead letters
@@ -232,6 +233,13 @@ struct State {
     mean_size: f64,
     /// The spool may hold due deliveries not in `queue`.
     look: bool,
+    /// A claim on its way, with the room it was asked for. Attempts go on
+    /// meanwhile: the answer is taken in when it comes.
+    claiming: Option<(JoinHandle<Result<Claimed, SpoolError>>, usize)>,
+    /// Ids settled while a claim was out: the claim may have read them
+    /// before their outcomes were stored, so its answer must not bring them
+    /// back.
+    settled_meanwhile: HashSet<i64>,
     /// When the earliest known retry falls due.
     next_due: Option<Instant>,
     /// Disabled by a 410 until a reload.
@@ -247,6 +255,8 @@ impl<S: Spool> Worker<S> {
             held: HashMap::new(),
             mean_size: self.max_body as f64,
             look: true,
+            claiming: None,
+            settled_meanwhile: HashSet::new(),
             next_due: None,
             disabled: false,
             circuit: None,
@@ -295,10 +305,11 @@ impl<S: Spool> Worker<S> {
                 self.release(&mut state, &mut fresh);
                 wait_until = earliest(wait_until, open_until);
             } else if state.look
+                && state.claiming.is_none()
                 && state.queue.len() < self.window / 2 + 1
                 && self.budget.has_room()
             {
-                self.claim(&mut state, &mut fresh).await;
+                self.claim(&mut state);
                 continue;
             } else if !state.queue.is_empty() {
                 // A concurrency slot first. An attempt reports its outcome
@@ -339,8 +350,15 @@ impl<S: Spool> Worker<S> {
                     None => std::future::pending().await,
                 }
             };
+            let claimed = async {
+                match state.claiming.as_mut() {
+                    Some((answer, _)) => answer.await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = self.stop.cancelled() => break,
+                answer = claimed => self.claimed(&mut state, answer, &mut fresh),
                 Some(done) = done_rx.recv() => self.settle(&mut state, done),
                 Some(ready) = fresh.recv(), if !paused => self.take_fresh(&mut state, ready),
                 () = self.wake.notified() => state.look = true,
@@ -360,9 +378,10 @@ impl<S: Spool> Worker<S> {
         self.snapshot.load().targets.get(&self.name).cloned()
     }
 
-    /// Fills the window from the spool. Fresh deliveries handed over before
-    /// the claim was answered are taken first, so none is held twice.
-    async fn claim(&self, state: &mut State, fresh: &mut mpsc::Receiver<Ready>) {
+    /// Asks the spool for due deliveries to fill the window, on a task of
+    /// its own: the worker goes on sending what it holds until the answer
+    /// comes (see [`Worker::claimed`]).
+    fn claim(&self, state: &mut State) {
         state.look = false;
         // Room in number, and in bytes at the mean body size seen so far
         // (at first the largest a body may be), so that a claim of large
@@ -373,15 +392,34 @@ impl<S: Spool> Worker<S> {
             .saturating_sub(state.queue.len())
             .min(by_bytes as usize)
             .max(1);
-        match self.spool.claim(&self.name, room + state.held.len()).await {
+        let held = state.held.keys().copied().collect();
+        let (spool, name) = (self.spool.clone(), self.name.clone());
+        let answer = tokio::spawn(async move { spool.claim(&name, room, held).await });
+        state.claiming = Some((answer, room));
+    }
+
+    /// Takes a claim's answer into the window. Fresh deliveries handed over
+    /// before the answer are taken first, and those settled since the claim
+    /// was asked for are left out, so none is held or sent twice.
+    fn claimed(
+        &self,
+        state: &mut State,
+        answer: Result<Result<Claimed, SpoolError>, JoinError>,
+        fresh: &mut mpsc::Receiver<Ready>,
+    ) {
+        let room = state.claiming.take().map_or(1, |(_, room)| room);
+        let settled = std::mem::take(&mut state.settled_meanwhile);
+        let answer = answer.unwrap_or_else(|e| Err(SpoolError::Commit(e.to_string())));
+        match answer {
             Ok(claimed) => {
                 while let Ok(ready) = fresh.try_recv() {
                     self.take_fresh(state, ready);
                 }
+                let room = room.min(self.window.saturating_sub(state.queue.len()));
                 let mut taken = 0;
                 let mut left_behind = false;
                 for ready in claimed.ready {
-                    if state.held.contains_key(&ready.id) {
+                    if state.held.contains_key(&ready.id) || settled.contains(&ready.id) {
                         continue;
                     }
                     let size = ready.body.len() as u64;
@@ -524,6 +562,9 @@ impl<S: Spool> Worker<S> {
     fn settle(&self, state: &mut State, done: Done) {
         if let Some(size) = state.held.remove(&done.id) {
             self.budget.give_back(size);
+        }
+        if state.claiming.is_some() {
+            state.settled_meanwhile.insert(done.id);
         }
         if let Some(at) = done.retry_at {
             state.next_due = Some(state.next_due.map_or(at, |t| t.min(at)));

@@ -234,6 +234,21 @@ async fn a_window_smaller_than_the_backlog_delivers_each_webhook_once() {
     each_arrives_once(&relay, &target, 40, "minimal.json").await;
 }
 
+/// A worker goes on sending while a claim is out. A delivery that settles
+/// meanwhile may be in the claim's answer (read before its outcome was
+/// stored): it is not sent again. A slow start overflows the 4-slot window;
+/// then fast answers settle deliveries while claims page in the rest.
+#[tokio::test]
+async fn a_delivery_settled_while_a_claim_is_out_is_sent_once() {
+    let target = FakeTarget::start().await;
+    target.script(std::iter::repeat_n(
+        Reply::Delay(Duration::from_millis(50), 200),
+        8,
+    ));
+    let relay = TestRelay::start(&one_target(&target.url("/t"), ", concurrency: 8", "")).await;
+    each_arrives_once(&relay, &target, 300, "minimal.json").await;
+}
+
 /// Sends `n` webhooks of `payload` and checks that the target got each one
 /// exactly once (by `webhook-id`), and nothing more.
 async fn each_arrives_once(relay: &TestRelay, target: &FakeTarget, n: usize, payload: &str) {

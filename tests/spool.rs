@@ -119,7 +119,7 @@ fn window(spool: &Backend, target: &str, size: usize) -> mpsc::Receiver<Ready> {
 /// flush), opens them to fresh deliveries.
 async fn open_window(spool: &Backend, target: &str) {
     spool.flush().await.unwrap();
-    assert!(spool.claim(target, 10).await.unwrap().exhausted);
+    assert!(spool.claim(target, 10, vec![]).await.unwrap().exhausted);
 }
 
 fn drain(rx: &mut mpsc::Receiver<Ready>) -> Vec<Ready> {
@@ -148,7 +148,7 @@ async fn accept_then_claim_then_record(f: Fixture) {
     );
     assert_eq!(f.spool.pending().deliveries, 2);
     // b has no window: a claim finds it, with its rendered body.
-    let b = f.spool.claim("b", 10).await.unwrap();
+    let b = f.spool.claim("b", 10, vec![]).await.unwrap();
     assert_eq!(b.ready.len(), 1);
     assert!(b.exhausted);
     assert_eq!(&b.ready[0].body[..], br#"{"short":1}"#);
@@ -156,7 +156,7 @@ async fn accept_then_claim_then_record(f: Fixture) {
         .record(fresh[0].id, Record::Delivered { status: 200 })
         .await;
     f.spool.flush().await.unwrap();
-    let again = f.spool.claim("a", 10).await.unwrap();
+    let again = f.spool.claim("a", 10, vec![]).await.unwrap();
     assert!(again.ready.is_empty(), "a delivered delivery came back");
     assert_eq!(f.spool.pending().deliveries, 1);
     let story = f.ledger.event(&id.to_string()).await.unwrap().unwrap();
@@ -195,7 +195,7 @@ async fn a_full_window_overflows_into_claims_with_the_same_ids(f: Fixture) {
     }
     let offered = drain(&mut a);
     assert_eq!(offered.len(), 2, "the window holds two");
-    let claimed = f.spool.claim("a", 10).await.unwrap();
+    let claimed = f.spool.claim("a", 10, vec![]).await.unwrap();
     assert!(claimed.exhausted);
     let mut held: HashSet<i64> = offered.iter().map(|r| r.id).collect();
     let mut sent = offered.len();
@@ -219,12 +219,45 @@ on_both!(
     a_full_window_overflows_into_claims_with_the_same_ids_on_postgres
 );
 
+/// A claim leaves out what the dispatcher says it holds: the limit counts
+/// only the others, and whether everything due was returned says so too.
+async fn a_claim_leaves_out_the_held_ones(f: Fixture) {
+    for n in 0..5 {
+        f.spool
+            .accept(event(&format!("{{\"n\":{n}}}")), vec![to("a", None)])
+            .await
+            .unwrap();
+    }
+    let all = f.spool.claim("a", 10, vec![]).await.unwrap();
+    let ids: Vec<i64> = all.ready.iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), 5);
+    // The two oldest are held: the next two come, and more are due.
+    let next = f.spool.claim("a", 2, ids[..2].to_vec()).await.unwrap();
+    let got: Vec<i64> = next.ready.iter().map(|r| r.id).collect();
+    assert_eq!(got, ids[2..4]);
+    assert!(!next.exhausted, "one more is due");
+    assert_eq!(&next.ready[0].body[..], br#"{"n":2}"#);
+    // Holding four, a claim for up to ten returns the last, and all of it.
+    let last = f.spool.claim("a", 10, ids[..4].to_vec()).await.unwrap();
+    let got: Vec<i64> = last.ready.iter().map(|r| r.id).collect();
+    assert_eq!(got, ids[4..]);
+    assert!(last.exhausted);
+    // Holding all of them, nothing is left.
+    let none = f.spool.claim("a", 10, ids.clone()).await.unwrap();
+    assert!(none.ready.is_empty() && none.exhausted);
+}
+on_both!(
+    a_claim_leaves_out_the_held_ones,
+    a_claim_leaves_out_the_held_ones_on_sqlite,
+    a_claim_leaves_out_the_held_ones_on_postgres
+);
+
 async fn a_retry_is_claimed_when_due_and_not_before(f: Fixture) {
     f.spool
         .accept(event("{}"), vec![to("a", None)])
         .await
         .unwrap();
-    let first = f.spool.claim("a", 10).await.unwrap();
+    let first = f.spool.claim("a", 10, vec![]).await.unwrap();
     let id = first.ready[0].id;
     let later = now_ms() + 60_000;
     f.spool
@@ -237,7 +270,7 @@ async fn a_retry_is_claimed_when_due_and_not_before(f: Fixture) {
             },
         )
         .await;
-    let waiting = f.spool.claim("a", 10).await.unwrap();
+    let waiting = f.spool.claim("a", 10, vec![]).await.unwrap();
     assert!(waiting.ready.is_empty());
     assert_eq!(waiting.next_due_ms, Some(later));
     f.spool
@@ -250,7 +283,7 @@ async fn a_retry_is_claimed_when_due_and_not_before(f: Fixture) {
             },
         )
         .await;
-    let due = f.spool.claim("a", 10).await.unwrap();
+    let due = f.spool.claim("a", 10, vec![]).await.unwrap();
     assert_eq!(due.ready.len(), 1);
     assert_eq!((due.ready[0].id, due.ready[0].attempts), (id, 2));
     assert_eq!(due.next_due_ms, None);
@@ -270,7 +303,7 @@ async fn dead_letters_are_listed_replayed_and_purged(f: Fixture) {
         .accept(lose, vec![to("a", None), to("b", None)])
         .await
         .unwrap();
-    let claimed = f.spool.claim("a", 10).await.unwrap();
+    let claimed = f.spool.claim("a", 10, vec![]).await.unwrap();
     assert_eq!(claimed.ready.len(), 2);
     for ready in &claimed.ready {
         f.spool
@@ -327,7 +360,7 @@ async fn dead_letters_are_listed_replayed_and_purged(f: Fixture) {
 
     // Replay: due again, attempts reset.
     assert_eq!(f.ledger.replay(&only(&[&keep_id])).await.unwrap(), 1);
-    let again = f.spool.claim("a", 10).await.unwrap();
+    let again = f.spool.claim("a", 10, vec![]).await.unwrap();
     assert_eq!(again.ready.len(), 1);
     assert_eq!(again.ready[0].event.to_string(), keep_id);
     assert_eq!(again.ready[0].attempts, 0);
@@ -355,7 +388,7 @@ async fn a_purge_takes_events_left_without_deliveries(f: Fixture) {
     let e = event("{}");
     let id = e.id.to_string();
     f.spool.accept(e, vec![to("a", None)]).await.unwrap();
-    let ready = f.spool.claim("a", 1).await.unwrap().ready;
+    let ready = f.spool.claim("a", 1, vec![]).await.unwrap().ready;
     f.spool
         .record(
             ready[0].id,
@@ -380,7 +413,7 @@ async fn parked_deliveries_wait_until_unparked(f: Fixture) {
         .accept(event("{}"), vec![to("a", None)])
         .await
         .unwrap();
-    let id = f.spool.claim("a", 10).await.unwrap().ready[0].id;
+    let id = f.spool.claim("a", 10, vec![]).await.unwrap().ready[0].id;
     f.spool
         .record(
             id,
@@ -390,7 +423,14 @@ async fn parked_deliveries_wait_until_unparked(f: Fixture) {
             },
         )
         .await;
-    assert!(f.spool.claim("a", 10).await.unwrap().ready.is_empty());
+    assert!(
+        f.spool
+            .claim("a", 10, vec![])
+            .await
+            .unwrap()
+            .ready
+            .is_empty()
+    );
     let backlog = f.ledger.backlog().await.unwrap();
     assert_eq!((backlog["a"].parked, backlog["a"].pending), (1, 0));
     assert_eq!(
@@ -399,7 +439,7 @@ async fn parked_deliveries_wait_until_unparked(f: Fixture) {
         "parked is still pending work"
     );
     assert_eq!(f.spool.unpark("a").await.unwrap(), 1);
-    let back = f.spool.claim("a", 10).await.unwrap();
+    let back = f.spool.claim("a", 10, vec![]).await.unwrap();
     assert_eq!(back.ready.len(), 1);
     assert_eq!((back.ready[0].id, back.ready[0].attempts), (id, 1));
     assert_eq!(f.spool.unpark("a").await.unwrap(), 0);
@@ -434,8 +474,15 @@ async fn removed_targets_become_dead_letters(f: Fixture) {
         dead.iter().all(|d| d.target == "gone"
             && d.last_error.as_deref() == Some("target removed from the config"))
     );
-    assert!(f.spool.claim("gone", 10).await.unwrap().ready.is_empty());
-    assert_eq!(f.spool.claim("a", 10).await.unwrap().ready.len(), 1);
+    assert!(
+        f.spool
+            .claim("gone", 10, vec![])
+            .await
+            .unwrap()
+            .ready
+            .is_empty()
+    );
+    assert_eq!(f.spool.claim("a", 10, vec![]).await.unwrap().ready.len(), 1);
     assert_eq!(
         f.spool
             .dead_letter_others(vec!["a".to_owned()])
@@ -465,7 +512,7 @@ async fn a_reopened_spool_still_holds_what_was_accepted(f: Fixture) {
     drop(spool);
     let f = reopen(&location, _dir, LEASE).await;
     assert_eq!(f.spool.pending().deliveries, 1);
-    assert_eq!(f.spool.claim("a", 10).await.unwrap().ready.len(), 1);
+    assert_eq!(f.spool.claim("a", 10, vec![]).await.unwrap().ready.len(), 1);
 }
 on_both!(
     a_reopened_spool_still_holds_what_was_accepted,
@@ -502,11 +549,26 @@ async fn a_replica_does_not_claim_what_another_holds() {
         1,
         "leased to the replica that accepted it"
     );
-    assert!(two.spool.claim("a", 10).await.unwrap().ready.is_empty());
-    assert_eq!(one.spool.claim("a", 10).await.unwrap().ready.len(), 1);
+    assert!(
+        two.spool
+            .claim("a", 10, vec![])
+            .await
+            .unwrap()
+            .ready
+            .is_empty()
+    );
+    assert_eq!(
+        one.spool.claim("a", 10, vec![]).await.unwrap().ready.len(),
+        1
+    );
     tokio::time::sleep(lease * 2).await;
     assert!(
-        two.spool.claim("a", 10).await.unwrap().ready.is_empty(),
+        two.spool
+            .claim("a", 10, vec![])
+            .await
+            .unwrap()
+            .ready
+            .is_empty(),
         "the holder's heartbeat renews its lease"
     );
     // Both count as live: each takes half of every target's rate.
@@ -539,13 +601,20 @@ async fn a_dead_replicas_deliveries_are_claimed_once_its_lease_expires() {
         .unwrap();
     // Alive, the first replica keeps renewing its lease.
     tokio::time::sleep(lease * 2).await;
-    assert!(two.spool.claim("a", 10).await.unwrap().ready.is_empty());
+    assert!(
+        two.spool
+            .claim("a", 10, vec![])
+            .await
+            .unwrap()
+            .ready
+            .is_empty()
+    );
     // Dropped without closing, as a crash would: no more heartbeats.
     drop(one);
     let started = std::time::Instant::now();
     let claimed = tokio::time::timeout(common::WAIT, async {
         loop {
-            let claimed = two.spool.claim("a", 10).await.unwrap();
+            let claimed = two.spool.claim("a", 10, vec![]).await.unwrap();
             if !claimed.ready.is_empty() {
                 return claimed;
             }
@@ -574,7 +643,17 @@ async fn a_replica_that_closes_hands_its_deliveries_over_at_once() {
         .accept(event("{}"), vec![to("a", None)])
         .await
         .unwrap();
-    assert!(two.spool.claim("a", 10).await.unwrap().ready.is_empty());
+    assert!(
+        two.spool
+            .claim("a", 10, vec![])
+            .await
+            .unwrap()
+            .ready
+            .is_empty()
+    );
     one.spool.close().await.unwrap();
-    assert_eq!(two.spool.claim("a", 10).await.unwrap().ready.len(), 1);
+    assert_eq!(
+        two.spool.claim("a", 10, vec![]).await.unwrap().ready.len(),
+        1
+    );
 }

@@ -137,10 +137,15 @@ impl Spool for Backend {
         }
     }
 
-    async fn claim(&self, target: &str, limit: usize) -> Result<Claimed, SpoolError> {
+    async fn claim(
+        &self,
+        target: &str,
+        limit: usize,
+        held: Vec<i64>,
+    ) -> Result<Claimed, SpoolError> {
         match self {
-            Backend::Sqlite(s) => s.claim(target, limit).await,
-            Backend::Postgres(s) => s.claim(target, limit).await,
+            Backend::Sqlite(s) => s.claim(target, limit, held).await,
+            Backend::Postgres(s) => s.claim(target, limit, held).await,
         }
     }
 

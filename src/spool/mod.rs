@@ -89,7 +89,8 @@ pub enum Record {
 /// Due deliveries of one target.
 #[derive(Debug, Default)]
 pub struct Claimed {
-    /// Oldest due first. May include deliveries the caller already holds.
+    /// Oldest due first, without the ones the caller said it holds. May
+    /// include deliveries handed over since the claim was asked for.
     pub ready: Vec<Ready>,
     /// Whether every due delivery was returned (fewer than the limit).
     pub exhausted: bool,
@@ -268,11 +269,13 @@ pub trait Spool: Send + Sync + 'static {
     /// attempt, never a lost delivery).
     fn record(&self, id: i64, outcome: Record) -> impl Future<Output = ()> + Send;
 
-    /// Up to `limit` due deliveries of `target`, oldest due first.
+    /// Up to `limit` due deliveries of `target`, oldest due first, leaving
+    /// out `held` (the caller has them already: their bodies are not read).
     fn claim(
         &self,
         target: &str,
         limit: usize,
+        held: Vec<i64>,
     ) -> impl Future<Output = Result<Claimed, SpoolError>> + Send;
 
     /// Feeds `target`'s fresh deliveries to `window` from now on.

@@ -223,10 +223,16 @@ impl Spool for PgSpool {
         }
     }
 
-    async fn claim(&self, target: &str, limit: usize) -> Result<Claimed, SpoolError> {
+    async fn claim(
+        &self,
+        target: &str,
+        limit: usize,
+        held: Vec<i64>,
+    ) -> Result<Claimed, SpoolError> {
         self.ask(|reply| Command::Claim {
             target: target.to_owned(),
             limit,
+            held,
             reply,
         })
         .await

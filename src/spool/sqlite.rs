@@ -10,7 +10,7 @@
 //! that drains its window after a claim has seen every delivery the claim
 //! could also return, which is how it avoids sending one twice.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -121,6 +121,7 @@ enum Command {
     Claim {
         target: String,
         limit: usize,
+        held: Vec<i64>,
         reply: Reply<Claimed>,
     },
     DeadLetterOthers {
@@ -237,10 +238,16 @@ impl Spool for SqliteSpool {
         }
     }
 
-    async fn claim(&self, target: &str, limit: usize) -> Result<Claimed, SpoolError> {
+    async fn claim(
+        &self,
+        target: &str,
+        limit: usize,
+        held: Vec<i64>,
+    ) -> Result<Claimed, SpoolError> {
         self.ask(|reply| Command::Claim {
             target: target.to_owned(),
             limit,
+            held,
             reply,
         })
         .await
@@ -488,9 +495,10 @@ impl Writer {
                 Command::Claim {
                     target,
                     limit,
+                    held,
                     reply,
                 } => {
-                    let claimed = claim(&tx, &target, limit, now);
+                    let claimed = claim(&tx, &target, limit, &held, now);
                     if let Ok(c) = &claimed
                         && c.exhausted
                         && let Some(w) = self
@@ -561,14 +569,15 @@ impl Writer {
             self.pending.deliveries.store(n as u64, Ordering::Relaxed);
             self.pending.bytes.store(bytes as u64, Ordering::Relaxed);
         }
-        // Other processes' replays: let every dispatcher look again.
+        // Other processes' replays: let every dispatcher look again. Only a
+        // look: fresh deliveries go on being handed over (a claim leaves out
+        // what the dispatcher holds, and it drops what it got twice).
         for state in self
             .windows
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .values_mut()
+            .values()
         {
-            state.overflow = true;
             state.window.wake.notify_one();
         }
         if self.last_prune.elapsed() < Duration::from_secs(60) {
@@ -693,37 +702,62 @@ fn record(
     }
 }
 
+/// The due deliveries are listed first without their bodies, so that the
+/// ones the dispatcher holds (the oldest, usually) cost an index read only;
+/// the bodies of those taken are read one by one.
 fn claim(
     tx: &Transaction<'_>,
     target: &str,
     limit: usize,
+    held: &[i64],
     now: i64,
 ) -> Result<Claimed, rusqlite::Error> {
+    let skip: HashSet<i64> = held.iter().copied().collect();
+    let asked = limit + skip.len();
     let mut select = tx.prepare_cached(
-        "SELECT d.id, d.event_id, d.route, d.attempts, COALESCE(b.body, e.body)
-         FROM deliveries d JOIN events e ON e.id = d.event_id
-         LEFT JOIN delivery_bodies b ON b.id = d.id
-         WHERE d.target = ?1 AND d.state = 'pending' AND d.due_at <= ?2
-         ORDER BY d.due_at, d.id LIMIT ?3",
+        "SELECT id, event_id, route, attempts FROM deliveries
+         WHERE target = ?1 AND state = 'pending' AND due_at <= ?2
+         ORDER BY due_at, id LIMIT ?3",
     )?;
-    let ready = select
-        .query_map(params![target, now, limit as i64], |r| {
-            let event: String = r.get(1)?;
-            Ok(Ready {
-                id: r.get(0)?,
-                event: Uuid::parse_str(&event).unwrap_or_default(),
-                target: target.to_owned(),
-                route: r.get(2)?,
-                attempts: r.get(3)?,
-                body: Bytes::from(r.get::<_, Vec<u8>>(4)?),
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut rows = select.query(params![target, now, asked as i64])?;
+    let (mut listed, mut due) = (0, Vec::new());
+    while let Some(r) = rows.next()? {
+        listed += 1;
+        let id: i64 = r.get(0)?;
+        if skip.contains(&id) {
+            continue;
+        }
+        due.push((id, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?));
+    }
+    // Everything due was seen, and there was room for all of it.
+    let exhausted = listed < asked && due.len() <= limit;
+    due.truncate(limit);
+    let mut body = tx.prepare_cached(
+        "SELECT COALESCE(b.body, e.body) FROM deliveries d JOIN events e ON e.id = d.event_id
+         LEFT JOIN delivery_bodies b ON b.id = d.id WHERE d.id = ?1",
+    )?;
+    let mut ready = Vec::with_capacity(due.len());
+    for (id, event, route, attempts) in due {
+        let Some(bytes) = body
+            .query_row([id], |r| r.get::<_, Vec<u8>>(0))
+            .optional()?
+        else {
+            continue;
+        };
+        ready.push(Ready {
+            id,
+            event: Uuid::parse_str(&event).unwrap_or_default(),
+            target: target.to_owned(),
+            route,
+            attempts,
+            body: Bytes::from(bytes),
+        });
+    }
     let next_due_ms = tx
         .prepare_cached("SELECT MIN(due_at) FROM deliveries WHERE target = ?1 AND state = 'pending' AND due_at > ?2")?
         .query_row(params![target, now], |r| r.get::<_, Option<i64>>(0))?;
     Ok(Claimed {
-        exhausted: ready.len() < limit,
+        exhausted,
         ready,
         next_due_ms,
     })

@@ -41,6 +41,7 @@ pub(super) enum Command {
     Claim {
         target: String,
         limit: usize,
+        held: Vec<i64>,
         reply: Reply<Claimed>,
     },
     Change {
@@ -86,7 +87,7 @@ pub(super) struct Writer {
 struct Work {
     accepts: Vec<(NewEvent, Vec<NewDelivery>, Reply<()>)>,
     records: Vec<(i64, Record)>,
-    claims: Vec<(String, usize, Reply<Claimed>)>,
+    claims: Vec<(String, usize, Vec<i64>, Reply<Claimed>)>,
     changes: Vec<(Change, Reply<u64>)>,
     tick: bool,
 }
@@ -155,8 +156,9 @@ impl Writer {
                 Command::Claim {
                     target,
                     limit,
+                    held,
                     reply,
-                } => work.claims.push((target, limit, reply)),
+                } => work.claims.push((target, limit, held, reply)),
                 Command::Change { change, reply } => work.changes.push((change, reply)),
                 Command::Tick => work.tick = true,
             }
@@ -206,7 +208,7 @@ impl Writer {
                 .windows
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            for ((target, _, _), claimed) in work.claims.iter().zip(&done.claims) {
+            for ((target, _, _, _), claimed) in work.claims.iter().zip(&done.claims) {
                 if claimed.exhausted
                     && let Some(w) = windows.get_mut(target)
                 {
@@ -214,7 +216,7 @@ impl Writer {
                 }
             }
         }
-        for ((_, _, reply), claimed) in work.claims.into_iter().zip(done.claims) {
+        for ((_, _, _, reply), claimed) in work.claims.into_iter().zip(done.claims) {
             let _ = reply.send(Ok(claimed));
         }
         for ((_, reply), n) in work.changes.into_iter().zip(done.counts) {
@@ -244,7 +246,7 @@ impl Writer {
         for (_, _, reply) in work.accepts {
             let _ = reply.send(Err(SpoolError::Commit(error.clone())));
         }
-        for (_, _, reply) in work.claims {
+        for (_, _, _, reply) in work.claims {
             let _ = reply.send(Err(SpoolError::Commit(error.clone())));
         }
         for (_, reply) in work.changes {
@@ -321,9 +323,9 @@ impl Writer {
             tx.execute(&stmt, &[&me, &self.lease_ms]).await?;
             done.live = Some(heartbeat(&*tx, me, self.lease_ms).await?);
         }
-        for (target, limit, _) in &work.claims {
+        for (target, limit, held, _) in &work.claims {
             done.claims
-                .push(claim(&tx, target, *limit, now, me, self.lease_ms).await?);
+                .push(claim(&tx, target, *limit, held, now, me, self.lease_ms).await?);
         }
         tx.commit().await?;
         Ok(done)
@@ -619,6 +621,7 @@ const CLAIM: &str =
          SELECT id FROM deliveries
          WHERE target = $1 AND state = 'pending' AND due_at <= $2
            AND (leased_by IS NULL OR leased_by = $4 OR leased_until < switchboard_now_ms())
+           AND NOT (id = ANY($6))
          ORDER BY due_at, id
          LIMIT $3
          FOR UPDATE SKIP LOCKED)
@@ -631,13 +634,17 @@ async fn claim(
     tx: &Transaction<'_>,
     target: &str,
     limit: usize,
+    held: &[i64],
     now: i64,
     me: &str,
     lease_ms: i64,
 ) -> Result<Claimed, SpoolError> {
     let stmt = tx.prepare_cached(CLAIM).await?;
     let rows = tx
-        .query(&stmt, &[&target, &now, &(limit as i64), &me, &lease_ms])
+        .query(
+            &stmt,
+            &[&target, &now, &(limit as i64), &me, &lease_ms, &held],
+        )
         .await?;
     let mut ready: Vec<(i64, Ready)> = rows
         .into_iter()
