@@ -319,11 +319,13 @@ fn open_connection(path: &Path) -> Result<Connection, SpoolError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     // A page cache that holds the hot tails of the tables and indexes (the
-    // default 2 MB is re-read from the file under load), and checkpoints
-    // every 16 MB of WAL instead of every 4 MB: a page written by many
-    // commits is copied into the database once per checkpoint.
+    // default 2 MB is re-read from the file under load). Checkpoints stay at
+    // SQLite's default of every 1000 pages (4 MB) of WAL: a checkpoint's
+    // fsync stalls the commits behind it for as long as its pages take to
+    // reach the disk, and at 16 MB that was the p99 of the 202 (15 ms at
+    // half load, 7 ms at 4 MB), for 3% more CPU per webhook.
     conn.pragma_update(None, "cache_size", -16_384)?;
-    conn.pragma_update(None, "wal_autocheckpoint", 4_096)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 1_000)?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > SCHEMA_VERSION {
         return Err(SpoolError::NewerSchema {
