@@ -520,6 +520,35 @@ on_both!(
     a_reopened_spool_still_holds_what_was_accepted_on_postgres
 );
 
+/// SQLite: commits reach the database file by themselves soon after, long
+/// before the WAL would make the writer checkpoint (32 MB): a thread of the
+/// spool's own copies them over. About 1.6 MB is accepted here; until a
+/// checkpoint, the database file holds only its schema.
+#[tokio::test]
+async fn the_wal_is_checkpointed_into_the_database_soon_after_commits() {
+    let f = open(Kind::Sqlite, "checkpoint").await.unwrap();
+    let Location::Sqlite(path) = f.location.clone() else {
+        unreachable!("opened on SQLite")
+    };
+    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(8 << 10));
+    for _ in 0..200 {
+        f.spool
+            .accept(event(&body), vec![to("a", None)])
+            .await
+            .unwrap();
+    }
+    let size = || std::fs::metadata(&path).map_or(0, |m| m.len());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while size() < 1_600_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file is still {} bytes 10 s after the commits",
+            size()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 // ---- several replicas on one PostgreSQL database --------------------------
 
 async fn two_replicas(test: &str, lease: Duration) -> Option<(Fixture, Fixture)> {
