@@ -8,7 +8,11 @@
 //! the waiting accepts (so a 202 always follows the commit), then the claims.
 //! Because offers and claims are both made by this one thread, a dispatcher
 //! that drains its window after a claim has seen every delivery the claim
-//! could also return, which is how it avoids sending one twice.
+//! could also return; with the ones it settled while the claim was out kept
+//! aside, that is how it avoids sending one twice.
+//!
+//! A second thread copies the WAL into the file (checkpoints) beside the
+//! writer, so that commits do not wait for it: see `start_checkpointer`.
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
