@@ -386,15 +386,23 @@ fn start_checkpointer(path: &Path) -> Result<std::sync::mpsc::SyncSender<()>, Sp
     std::thread::Builder::new()
         .name("spool-checkpoint".into())
         .spawn(move || {
+            // A failing disk fails every checkpoint: say so once a minute.
+            let mut warned: Option<std::time::Instant> = None;
+            let mut failed = 0u64;
             while kicked.recv().is_ok() {
                 std::thread::sleep(CHECKPOINT_AFTER);
                 // Commits in the meantime are in this checkpoint; a kick
                 // after this line brings another.
                 while kicked.try_recv().is_ok() {}
-                if let Err(error) =
-                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                {
-                    tracing::warn!(%error, "spool checkpoint failed; trying again after the next commit");
+                match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    Ok(()) => failed = 0,
+                    Err(error) => {
+                        failed += 1;
+                        if warned.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                            warned = Some(std::time::Instant::now());
+                            tracing::warn!(%error, failed, "spool checkpoint failed; trying again after the next commit (the WAL grows meanwhile)");
+                        }
+                    }
                 }
             }
         })
