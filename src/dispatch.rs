@@ -233,9 +233,9 @@ struct State {
     mean_size: f64,
     /// The spool may hold due deliveries not in `queue`.
     look: bool,
-    /// A claim on its way, with the room it was asked for. Attempts go on
-    /// meanwhile: the answer is taken in when it comes.
-    claiming: Option<(JoinHandle<Result<Claimed, SpoolError>>, usize)>,
+    /// A claim on its way. Attempts go on meanwhile: the answer is taken in
+    /// when it comes.
+    claiming: Option<JoinHandle<Result<Claimed, SpoolError>>>,
     /// Ids settled while a claim was out: the claim may have read them
     /// before their outcomes were stored, so its answer must not bring them
     /// back.
@@ -352,7 +352,7 @@ impl<S: Spool> Worker<S> {
             };
             let claimed = async {
                 match state.claiming.as_mut() {
-                    Some((answer, _)) => answer.await,
+                    Some(answer) => answer.await,
                     None => std::future::pending().await,
                 }
             };
@@ -386,7 +386,7 @@ impl<S: Spool> Worker<S> {
         // Room in number, and in bytes at the mean body size seen so far
         // (at first the largest a body may be), so that a claim of large
         // bodies does not load more than the budget.
-        let by_bytes = self.budget_left() as f64 / state.mean_size.max(1.0);
+        let by_bytes = self.budget.left() as f64 / state.mean_size.max(1.0);
         let room = self
             .window
             .saturating_sub(state.queue.len())
@@ -394,8 +394,9 @@ impl<S: Spool> Worker<S> {
             .max(1);
         let held = state.held.keys().copied().collect();
         let (spool, name) = (self.spool.clone(), self.name.clone());
-        let answer = tokio::spawn(async move { spool.claim(&name, room, held).await });
-        state.claiming = Some((answer, room));
+        state.claiming = Some(tokio::spawn(
+            async move { spool.claim(&name, room, held).await },
+        ));
     }
 
     /// Takes a claim's answer into the window. Fresh deliveries handed over
@@ -407,7 +408,7 @@ impl<S: Spool> Worker<S> {
         answer: Result<Result<Claimed, SpoolError>, JoinError>,
         fresh: &mut mpsc::Receiver<Ready>,
     ) {
-        let room = state.claiming.take().map_or(1, |(_, room)| room);
+        state.claiming = None;
         let settled = std::mem::take(&mut state.settled_meanwhile);
         let answer = answer.unwrap_or_else(|e| Err(SpoolError::Commit(e.to_string())));
         match answer {
@@ -415,7 +416,9 @@ impl<S: Spool> Worker<S> {
                 while let Ok(ready) = fresh.try_recv() {
                     self.take_fresh(state, ready);
                 }
-                let room = room.min(self.window.saturating_sub(state.queue.len()));
+                // The claim asked for no more than there was room for then;
+                // fresh deliveries may have taken some of it since.
+                let room = self.window.saturating_sub(state.queue.len());
                 let mut taken = 0;
                 let mut left_behind = false;
                 for ready in claimed.ready {
@@ -471,11 +474,6 @@ impl<S: Spool> Worker<S> {
         state.mean_size = 0.9 * state.mean_size + 0.1 * size as f64;
         state.held.insert(ready.id, size);
         state.queue.push_back(ready);
-    }
-
-    /// Bytes the budget has left.
-    fn budget_left(&self) -> u64 {
-        self.budget.max().saturating_sub(self.budget.used())
     }
 
     /// Waits for a concurrency permit and the rate limiter, then starts the

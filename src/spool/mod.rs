@@ -173,9 +173,9 @@ impl Budget {
         self.used.load(Ordering::Acquire)
     }
 
-    /// The limit.
-    pub fn max(&self) -> u64 {
-        self.max
+    /// Bytes that still fit under the limit.
+    pub fn left(&self) -> u64 {
+        self.max.saturating_sub(self.used())
     }
 }
 
