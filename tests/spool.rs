@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use switchboard::interpolate::Env;
 use switchboard::spool::{
-    Backend, DeadFilter, Ledger, LedgerBackend, Location, NewDelivery, NewEvent, Ready, Record,
-    Spool, Window,
+    Backend, Claimed, DeadFilter, Ledger, LedgerBackend, Location, NewDelivery, NewEvent, Ready,
+    Record, Spool, Window,
 };
 
 /// One backend, opened on a fresh spool.
@@ -119,7 +119,12 @@ fn window(spool: &Backend, target: &str, size: usize) -> mpsc::Receiver<Ready> {
 /// flush), opens them to fresh deliveries.
 async fn open_window(spool: &Backend, target: &str) {
     spool.flush().await.unwrap();
-    assert!(spool.claim(target, 10, vec![]).await.unwrap().exhausted);
+    assert!(claim_all(spool, target).await.exhausted);
+}
+
+/// Everything due for `target` (up to ten), holding nothing.
+async fn claim_all(spool: &Backend, target: &str) -> Claimed {
+    spool.claim(target, 10, vec![]).await.unwrap()
 }
 
 fn drain(rx: &mut mpsc::Receiver<Ready>) -> Vec<Ready> {
@@ -148,7 +153,7 @@ async fn accept_then_claim_then_record(f: Fixture) {
     );
     assert_eq!(f.spool.pending().deliveries, 2);
     // b has no window: a claim finds it, with its rendered body.
-    let b = f.spool.claim("b", 10, vec![]).await.unwrap();
+    let b = claim_all(&f.spool, "b").await;
     assert_eq!(b.ready.len(), 1);
     assert!(b.exhausted);
     assert_eq!(&b.ready[0].body[..], br#"{"short":1}"#);
@@ -156,7 +161,7 @@ async fn accept_then_claim_then_record(f: Fixture) {
         .record(fresh[0].id, Record::Delivered { status: 200 })
         .await;
     f.spool.flush().await.unwrap();
-    let again = f.spool.claim("a", 10, vec![]).await.unwrap();
+    let again = claim_all(&f.spool, "a").await;
     assert!(again.ready.is_empty(), "a delivered delivery came back");
     assert_eq!(f.spool.pending().deliveries, 1);
     let story = f.ledger.event(&id.to_string()).await.unwrap().unwrap();
@@ -195,7 +200,7 @@ async fn a_full_window_overflows_into_claims_with_the_same_ids(f: Fixture) {
     }
     let offered = drain(&mut a);
     assert_eq!(offered.len(), 2, "the window holds two");
-    let claimed = f.spool.claim("a", 10, vec![]).await.unwrap();
+    let claimed = claim_all(&f.spool, "a").await;
     assert!(claimed.exhausted);
     let mut held: HashSet<i64> = offered.iter().map(|r| r.id).collect();
     let mut sent = offered.len();
@@ -228,7 +233,7 @@ async fn a_claim_leaves_out_the_held_ones(f: Fixture) {
             .await
             .unwrap();
     }
-    let all = f.spool.claim("a", 10, vec![]).await.unwrap();
+    let all = claim_all(&f.spool, "a").await;
     let ids: Vec<i64> = all.ready.iter().map(|r| r.id).collect();
     assert_eq!(ids.len(), 5);
     // The two oldest are held: the next two come, and more are due.
@@ -257,7 +262,7 @@ async fn a_retry_is_claimed_when_due_and_not_before(f: Fixture) {
         .accept(event("{}"), vec![to("a", None)])
         .await
         .unwrap();
-    let first = f.spool.claim("a", 10, vec![]).await.unwrap();
+    let first = claim_all(&f.spool, "a").await;
     let id = first.ready[0].id;
     let later = now_ms() + 60_000;
     f.spool
@@ -270,7 +275,7 @@ async fn a_retry_is_claimed_when_due_and_not_before(f: Fixture) {
             },
         )
         .await;
-    let waiting = f.spool.claim("a", 10, vec![]).await.unwrap();
+    let waiting = claim_all(&f.spool, "a").await;
     assert!(waiting.ready.is_empty());
     assert_eq!(waiting.next_due_ms, Some(later));
     f.spool
@@ -283,7 +288,7 @@ async fn a_retry_is_claimed_when_due_and_not_before(f: Fixture) {
             },
         )
         .await;
-    let due = f.spool.claim("a", 10, vec![]).await.unwrap();
+    let due = claim_all(&f.spool, "a").await;
     assert_eq!(due.ready.len(), 1);
     assert_eq!((due.ready[0].id, due.ready[0].attempts), (id, 2));
     assert_eq!(due.next_due_ms, None);
@@ -303,7 +308,7 @@ async fn dead_letters_are_listed_replayed_and_purged(f: Fixture) {
         .accept(lose, vec![to("a", None), to("b", None)])
         .await
         .unwrap();
-    let claimed = f.spool.claim("a", 10, vec![]).await.unwrap();
+    let claimed = claim_all(&f.spool, "a").await;
     assert_eq!(claimed.ready.len(), 2);
     for ready in &claimed.ready {
         f.spool
@@ -360,7 +365,7 @@ async fn dead_letters_are_listed_replayed_and_purged(f: Fixture) {
 
     // Replay: due again, attempts reset.
     assert_eq!(f.ledger.replay(&only(&[&keep_id])).await.unwrap(), 1);
-    let again = f.spool.claim("a", 10, vec![]).await.unwrap();
+    let again = claim_all(&f.spool, "a").await;
     assert_eq!(again.ready.len(), 1);
     assert_eq!(again.ready[0].event.to_string(), keep_id);
     assert_eq!(again.ready[0].attempts, 0);
@@ -413,7 +418,7 @@ async fn parked_deliveries_wait_until_unparked(f: Fixture) {
         .accept(event("{}"), vec![to("a", None)])
         .await
         .unwrap();
-    let id = f.spool.claim("a", 10, vec![]).await.unwrap().ready[0].id;
+    let id = claim_all(&f.spool, "a").await.ready[0].id;
     f.spool
         .record(
             id,
@@ -423,14 +428,7 @@ async fn parked_deliveries_wait_until_unparked(f: Fixture) {
             },
         )
         .await;
-    assert!(
-        f.spool
-            .claim("a", 10, vec![])
-            .await
-            .unwrap()
-            .ready
-            .is_empty()
-    );
+    assert!(claim_all(&f.spool, "a").await.ready.is_empty());
     let backlog = f.ledger.backlog().await.unwrap();
     assert_eq!((backlog["a"].parked, backlog["a"].pending), (1, 0));
     assert_eq!(
@@ -439,7 +437,7 @@ async fn parked_deliveries_wait_until_unparked(f: Fixture) {
         "parked is still pending work"
     );
     assert_eq!(f.spool.unpark("a").await.unwrap(), 1);
-    let back = f.spool.claim("a", 10, vec![]).await.unwrap();
+    let back = claim_all(&f.spool, "a").await;
     assert_eq!(back.ready.len(), 1);
     assert_eq!((back.ready[0].id, back.ready[0].attempts), (id, 1));
     assert_eq!(f.spool.unpark("a").await.unwrap(), 0);
@@ -474,15 +472,8 @@ async fn removed_targets_become_dead_letters(f: Fixture) {
         dead.iter().all(|d| d.target == "gone"
             && d.last_error.as_deref() == Some("target removed from the config"))
     );
-    assert!(
-        f.spool
-            .claim("gone", 10, vec![])
-            .await
-            .unwrap()
-            .ready
-            .is_empty()
-    );
-    assert_eq!(f.spool.claim("a", 10, vec![]).await.unwrap().ready.len(), 1);
+    assert!(claim_all(&f.spool, "gone").await.ready.is_empty());
+    assert_eq!(claim_all(&f.spool, "a").await.ready.len(), 1);
     assert_eq!(
         f.spool
             .dead_letter_others(vec!["a".to_owned()])
@@ -512,7 +503,7 @@ async fn a_reopened_spool_still_holds_what_was_accepted(f: Fixture) {
     drop(spool);
     let f = reopen(&location, _dir, LEASE).await;
     assert_eq!(f.spool.pending().deliveries, 1);
-    assert_eq!(f.spool.claim("a", 10, vec![]).await.unwrap().ready.len(), 1);
+    assert_eq!(claim_all(&f.spool, "a").await.ready.len(), 1);
 }
 on_both!(
     a_reopened_spool_still_holds_what_was_accepted,
@@ -578,26 +569,11 @@ async fn a_replica_does_not_claim_what_another_holds() {
         1,
         "leased to the replica that accepted it"
     );
-    assert!(
-        two.spool
-            .claim("a", 10, vec![])
-            .await
-            .unwrap()
-            .ready
-            .is_empty()
-    );
-    assert_eq!(
-        one.spool.claim("a", 10, vec![]).await.unwrap().ready.len(),
-        1
-    );
+    assert!(claim_all(&two.spool, "a").await.ready.is_empty());
+    assert_eq!(claim_all(&one.spool, "a").await.ready.len(), 1);
     tokio::time::sleep(lease * 2).await;
     assert!(
-        two.spool
-            .claim("a", 10, vec![])
-            .await
-            .unwrap()
-            .ready
-            .is_empty(),
+        claim_all(&two.spool, "a").await.ready.is_empty(),
         "the holder's heartbeat renews its lease"
     );
     // Both count as live: each takes half of every target's rate.
@@ -630,20 +606,13 @@ async fn a_dead_replicas_deliveries_are_claimed_once_its_lease_expires() {
         .unwrap();
     // Alive, the first replica keeps renewing its lease.
     tokio::time::sleep(lease * 2).await;
-    assert!(
-        two.spool
-            .claim("a", 10, vec![])
-            .await
-            .unwrap()
-            .ready
-            .is_empty()
-    );
+    assert!(claim_all(&two.spool, "a").await.ready.is_empty());
     // Dropped without closing, as a crash would: no more heartbeats.
     drop(one);
     let started = std::time::Instant::now();
     let claimed = tokio::time::timeout(common::WAIT, async {
         loop {
-            let claimed = two.spool.claim("a", 10, vec![]).await.unwrap();
+            let claimed = claim_all(&two.spool, "a").await;
             if !claimed.ready.is_empty() {
                 return claimed;
             }
@@ -672,17 +641,7 @@ async fn a_replica_that_closes_hands_its_deliveries_over_at_once() {
         .accept(event("{}"), vec![to("a", None)])
         .await
         .unwrap();
-    assert!(
-        two.spool
-            .claim("a", 10, vec![])
-            .await
-            .unwrap()
-            .ready
-            .is_empty()
-    );
+    assert!(claim_all(&two.spool, "a").await.ready.is_empty());
     one.spool.close().await.unwrap();
-    assert_eq!(
-        two.spool.claim("a", 10, vec![]).await.unwrap().ready.len(),
-        1
-    );
+    assert_eq!(claim_all(&two.spool, "a").await.ready.len(), 1);
 }
