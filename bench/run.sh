@@ -24,7 +24,9 @@
 #
 # Environment: PORT_BASE (18000; A=+0 B=+1 R=+2 R1=+3, relay admin +4 +5, sinks +11..+10+N), NGINX_WORKERS (2),
 # RELAY_LOG (RUST_LOG of the relays, default info: the product default, one line per
-# webhook and per delivery), SETTLE_MAX (120 s), RELAY_BIN / SINK_BIN (skip lookup).
+# webhook and per delivery), SETTLE_MAX (120 s), RELAY_BIN / SINK_BIN (skip lookup),
+# RELAY_SERVER_EXTRA (lines added under `server:` of the relays' routes.yaml, e.g.
+# $'  window: 1024' to try a setting).
 # Ports must be free: the script checks and stops otherwise.
 #
 # Every process this script starts is recorded by PID and stopped on exit (trap);
@@ -262,6 +264,7 @@ write_routes() { # write_routes FILE PORT COMMIT_BATCH SPOOL [ADMIN_PORT]
     echo "  spool: $4"
     echo "  commit_batch: $3"
     [ -n "${5:-}" ] && echo "  admin_listen: 127.0.0.1:$5"
+    [ -n "${RELAY_SERVER_EXTRA:-}" ] && printf '%s\n' "$RELAY_SERVER_EXTRA"
     echo "sources:"
     echo "  bench:"
     echo "    fields:"
