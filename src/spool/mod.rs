@@ -6,11 +6,13 @@
 //! [`Ledger`] trait is what operators need (dead letters, backlog, one
 //! webhook's story). Two backends implement both: [`sqlite`] (one relay, one
 //! file) and [`postgres`] (several replicas sharing one queue), chosen by
-//! [`Backend`]. No HTTP here.
+//! [`Backend`]. What both writers share with their callers (the attached
+//! windows, the pending count) is in `windows`. No HTTP here.
 
 pub mod backend;
 pub mod postgres;
 pub mod sqlite;
+mod windows;
 
 pub use backend::{Backend, LedgerBackend, Location};
 

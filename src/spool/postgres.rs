@@ -33,10 +33,9 @@ mod writer;
 
 pub use ledger::PgLedger;
 
-use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -44,6 +43,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
 
+use super::windows::{PendingCount, Windows};
 use super::{
     Claimed, NewDelivery, NewEvent, Pending, Record, Spool, SpoolError, Window, sqlite::now_ms,
 };
@@ -76,19 +76,12 @@ pub struct PgSpool {
 
 /// What the writer, the ticker and the spool's callers share.
 struct Shared {
-    windows: Mutex<HashMap<String, WindowState>>,
-    deliveries: AtomicU64,
-    bytes: AtomicU64,
+    windows: Windows,
+    pending: PendingCount,
     /// Live replicas, this one included.
     live: AtomicU32,
     /// Whether the last transaction committed.
     up: watch::Sender<bool>,
-}
-
-struct WindowState {
-    window: Window,
-    /// Deliveries are waiting in the database that the window did not take.
-    overflow: bool,
 }
 
 /// How long one transaction may take before its connection is given up
@@ -110,19 +103,19 @@ impl PgSpool {
         let replica: Arc<str> = replica_id().into();
         let lease = options.lease.max(Duration::from_millis(300));
         let lease_ms = lease.as_millis() as i64;
-        let (live, (deliveries, bytes)) = {
+        let (live, pending) = {
             let client = pool.get().await?;
             let live = writer::heartbeat(&**client, &replica, lease_ms).await?;
             (live, writer::count_pending(&**client).await?)
         };
         let (up, _) = watch::channel(true);
         let shared = Arc::new(Shared {
-            windows: Mutex::new(HashMap::new()),
-            deliveries: AtomicU64::new(deliveries),
-            bytes: AtomicU64::new(bytes),
+            windows: Windows::default(),
+            pending: PendingCount::default(),
             live: AtomicU32::new(live),
             up,
         });
+        shared.pending.set(pending);
         let (commands, rx) = mpsc::channel(16_384);
         let writer = Writer::new(
             pool.clone(),
@@ -239,27 +232,11 @@ impl Spool for PgSpool {
     }
 
     fn attach(&self, target: &str, window: Window) {
-        let mut windows = self
-            .shared
-            .windows
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        // Start in overflow so the first claim picks up what is waiting.
-        windows.insert(
-            target.to_owned(),
-            WindowState {
-                window,
-                overflow: true,
-            },
-        );
+        self.shared.windows.attach(target, window);
     }
 
     fn detach(&self, target: &str) {
-        self.shared
-            .windows
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(target);
+        self.shared.windows.detach(target);
     }
 
     async fn dead_letter_others(&self, keep: Vec<String>) -> Result<u64, SpoolError> {
@@ -279,10 +256,7 @@ impl Spool for PgSpool {
     }
 
     fn pending(&self) -> Pending {
-        Pending {
-            deliveries: self.shared.deliveries.load(Ordering::Relaxed),
-            bytes: self.shared.bytes.load(Ordering::Relaxed),
-        }
+        self.shared.pending.get()
     }
 
     fn share(&self) -> NonZeroU32 {
@@ -423,9 +397,8 @@ async fn upkeep(pool: Pool, shared: Arc<Shared>, retention: Duration) {
         let Ok(client) = pool.get().await else {
             continue;
         };
-        if let Ok((n, bytes)) = writer::count_pending(&**client).await {
-            shared.deliveries.store(n, Ordering::Relaxed);
-            shared.bytes.store(bytes, Ordering::Relaxed);
+        if let Ok(pending) = writer::count_pending(&**client).await {
+            shared.pending.set(pending);
         }
         if last_prune.elapsed() < PRUNE {
             continue;

@@ -17,7 +17,6 @@
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,6 +25,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use super::windows::{PendingCount, Windows};
 use super::{
     Backlog, Claimed, DeadFilter, DeadLetter, EventView, Ledger, NewDelivery, NewEvent, Pending,
     Ready, Record, Spool, SpoolError, Window,
@@ -95,21 +95,9 @@ pub struct Options {
 /// The SQLite spool. Cheap to share: clone the `Arc`.
 pub struct SqliteSpool {
     commands: mpsc::Sender<Command>,
-    windows: Arc<Mutex<HashMap<String, WindowState>>>,
-    pending: Arc<Counters>,
+    windows: Arc<Windows>,
+    pending: Arc<PendingCount>,
     maintenance: tokio::task::JoinHandle<()>,
-}
-
-struct WindowState {
-    window: Window,
-    /// Deliveries are waiting in the file that the window did not take.
-    overflow: bool,
-}
-
-#[derive(Default)]
-struct Counters {
-    deliveries: AtomicU64,
-    bytes: AtomicU64,
 }
 
 enum Command {
@@ -151,17 +139,9 @@ impl SqliteSpool {
         // writer does it itself only if that falls far behind.
         conn.pragma_update(None, "wal_autocheckpoint", FALLBACK_CHECKPOINT_PAGES)?;
         let checkpoint = start_checkpointer(&options.path)?;
-        let (deliveries, bytes): (i64, i64) = conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM deliveries WHERE state IN ('pending', 'parked')",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let pending = Arc::new(Counters::default());
-        pending
-            .deliveries
-            .store(deliveries as u64, Ordering::Relaxed);
-        pending.bytes.store(bytes as u64, Ordering::Relaxed);
-        let windows = Arc::new(Mutex::new(HashMap::new()));
+        let pending = Arc::new(PendingCount::default());
+        pending.set(count_pending(&conn)?);
+        let windows = Arc::new(Windows::default());
         let (commands, rx) = mpsc::channel(16_384);
         let writer = Writer {
             conn,
@@ -263,23 +243,11 @@ impl Spool for SqliteSpool {
     }
 
     fn attach(&self, target: &str, window: Window) {
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        // Start in overflow so the dispatcher's first claim picks up what an
-        // earlier run left behind.
-        windows.insert(
-            target.to_owned(),
-            WindowState {
-                window,
-                overflow: true,
-            },
-        );
+        self.windows.attach(target, window);
     }
 
     fn detach(&self, target: &str) {
-        self.windows
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(target);
+        self.windows.detach(target);
     }
 
     async fn dead_letter_others(&self, keep: Vec<String>) -> Result<u64, SpoolError> {
@@ -309,10 +277,7 @@ impl Spool for SqliteSpool {
     }
 
     fn pending(&self) -> Pending {
-        Pending {
-            deliveries: self.pending.deliveries.load(Ordering::Relaxed),
-            bytes: self.pending.bytes.load(Ordering::Relaxed),
-        }
+        self.pending.get()
     }
 }
 
@@ -415,8 +380,8 @@ fn start_checkpointer(path: &Path) -> Result<std::sync::mpsc::SyncSender<()>, Sp
 
 struct Writer {
     conn: Connection,
-    windows: Arc<Mutex<HashMap<String, WindowState>>>,
-    pending: Arc<Counters>,
+    windows: Arc<Windows>,
+    pending: Arc<PendingCount>,
     batch: usize,
     retention: Duration,
     last_prune: std::time::Instant,
@@ -486,19 +451,18 @@ impl Writer {
         match result {
             Ok(()) => {
                 let _ = self.checkpoint.try_send(());
-                self.offer(after.offers);
+                // What a window does not take stays in the file, due: its
+                // dispatcher claims it.
+                self.windows.offer(after.offers, |_| {});
                 // Counted before the 202s go out, so that a sender who got
                 // one sees its deliveries pending.
                 let added: u64 = after.accepts.iter().map(|(_, n, _)| n).sum();
                 let added_bytes: u64 = after.accepts.iter().map(|(_, _, b)| b).sum();
-                self.pending.deliveries.fetch_add(added, Ordering::Relaxed);
-                self.pending.bytes.fetch_add(added_bytes, Ordering::Relaxed);
+                self.pending.add(added, added_bytes);
                 for (reply, _, _) in after.accepts {
                     let _ = reply.send(Ok(()));
                 }
-                let (done, done_bytes) = after.settled;
-                saturating_sub(&self.pending.deliveries, done);
-                saturating_sub(&self.pending.bytes, done_bytes);
+                self.pending.settle(after.settled.0, after.settled.1);
                 for (reply, claimed) in after.claims {
                     let _ = reply.send(claimed);
                 }
@@ -564,15 +528,8 @@ impl Writer {
                     reply,
                 } => {
                     let claimed = claim(&tx, &target, limit, &held, now);
-                    if let Ok(c) = &claimed
-                        && c.exhausted
-                        && let Some(w) = self
-                            .windows
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .get_mut(&target)
-                    {
-                        w.overflow = false;
+                    if claimed.as_ref().is_ok_and(|c| c.exhausted) {
+                        self.windows.caught_up(&target);
                     }
                     after.claims.push((reply, claimed.map_err(SpoolError::Db)));
                 }
@@ -602,49 +559,16 @@ impl Writer {
         tx.commit()
     }
 
-    /// Hands fresh deliveries to their windows; a full window leaves them in
-    /// the file and tells the dispatcher to look there.
-    fn offer(&self, offers: Vec<Ready>) {
-        if offers.is_empty() {
-            return;
-        }
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        for ready in offers {
-            let Some(state) = windows.get_mut(&ready.target) else {
-                continue;
-            };
-            if state.overflow {
-                continue;
-            }
-            if state.window.offer(ready).is_err() {
-                state.overflow = true;
-                state.window.wake.notify_one();
-            }
-        }
-    }
-
     /// Recounts pending work (a `dlq replay` from another process changes it)
     /// and prunes old delivered records once a minute.
     fn maintain(&mut self) {
-        if let Ok((n, bytes)) = self.conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM deliveries WHERE state IN ('pending', 'parked')",
-            [],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-        ) {
-            self.pending.deliveries.store(n as u64, Ordering::Relaxed);
-            self.pending.bytes.store(bytes as u64, Ordering::Relaxed);
+        if let Ok(pending) = count_pending(&self.conn) {
+            self.pending.set(pending);
         }
         // Other processes' replays: let every dispatcher look again. Only a
         // look: fresh deliveries go on being handed over (a claim leaves out
         // what the dispatcher holds, and it drops what it got twice).
-        for state in self
-            .windows
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-        {
-            state.window.wake.notify_one();
-        }
+        self.windows.wake_all();
         if self.last_prune.elapsed() < Duration::from_secs(60) {
             return;
         }
@@ -670,10 +594,18 @@ impl Writer {
     }
 }
 
-fn saturating_sub(counter: &AtomicU64, n: u64) {
-    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-        Some(v.saturating_sub(n))
-    });
+/// Deliveries not yet delivered or dead, and their body bytes.
+fn count_pending(conn: &Connection) -> Result<Pending, rusqlite::Error> {
+    conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM deliveries WHERE state IN ('pending', 'parked')",
+        [],
+        |r| {
+            Ok(Pending {
+                deliveries: r.get::<_, i64>(0)? as u64,
+                bytes: r.get::<_, i64>(1)? as u64,
+            })
+        },
+    )
 }
 
 fn insert(

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::{Shared, TRANSACTION_BUDGET};
 use crate::spool::sqlite::now_ms;
-use crate::spool::{Claimed, NewDelivery, NewEvent, Ready, Record, SpoolError};
+use crate::spool::{Claimed, NewDelivery, NewEvent, Pending, Ready, Record, SpoolError};
 
 /// A reply owed to a waiting caller.
 pub(super) type Reply<T> = oneshot::Sender<Result<T, SpoolError>>;
@@ -195,25 +195,14 @@ impl Writer {
         // its deliveries pending.
         let added: u64 = done.accepted.iter().map(|(n, _)| n).sum();
         let added_bytes: u64 = done.accepted.iter().map(|(_, b)| b).sum();
-        self.shared.deliveries.fetch_add(added, Ordering::Relaxed);
-        self.shared.bytes.fetch_add(added_bytes, Ordering::Relaxed);
-        saturating_sub(&self.shared.deliveries, done.settled.0);
-        saturating_sub(&self.shared.bytes, done.settled.1);
+        self.shared.pending.add(added, added_bytes);
+        self.shared.pending.settle(done.settled.0, done.settled.1);
         for (_, _, reply) in work.accepts {
             let _ = reply.send(Ok(()));
         }
-        {
-            let mut windows = self
-                .shared
-                .windows
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            for ((target, _, _, _), claimed) in work.claims.iter().zip(&done.claims) {
-                if claimed.exhausted
-                    && let Some(w) = windows.get_mut(target)
-                {
-                    w.overflow = false;
-                }
+        for ((target, _, _, _), claimed) in work.claims.iter().zip(&done.claims) {
+            if claimed.exhausted {
+                self.shared.windows.caught_up(target);
             }
         }
         for ((_, _, _, reply), claimed) in work.claims.into_iter().zip(done.claims) {
@@ -268,30 +257,8 @@ impl Writer {
     /// Hands fresh deliveries to their windows; a full window leaves them in
     /// the database (their leases given up next) and tells the dispatcher.
     fn offer(&mut self, offers: Vec<Ready>) {
-        if offers.is_empty() {
-            return;
-        }
-        let mut windows = self
-            .shared
-            .windows
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        for ready in offers {
-            let Some(state) = windows.get_mut(&ready.target) else {
-                self.unoffered.push(ready.id);
-                continue;
-            };
-            if state.overflow {
-                self.unoffered.push(ready.id);
-                continue;
-            }
-            let id = ready.id;
-            if state.window.offer(ready).is_err() {
-                state.overflow = true;
-                state.window.wake.notify_one();
-                self.unoffered.push(id);
-            }
-        }
+        let unoffered = &mut self.unoffered;
+        self.shared.windows.offer(offers, |id| unoffered.push(id));
     }
 
     /// Runs the batch in one transaction.
@@ -341,12 +308,6 @@ fn transient(error: &SpoolError) -> bool {
         ),
         _ => false,
     }
-}
-
-fn saturating_sub(counter: &std::sync::atomic::AtomicU64, n: u64) {
-    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-        Some(v.saturating_sub(n))
-    });
 }
 
 /// PostgreSQL text cannot hold NUL.
@@ -676,17 +637,17 @@ async fn claim(
 /// Pending and parked deliveries and their bytes, across all replicas.
 pub(super) async fn count_pending(
     client: &impl tokio_postgres::GenericClient,
-) -> Result<(u64, u64), SpoolError> {
+) -> Result<Pending, SpoolError> {
     let row = client
         .query_one(
             "SELECT COUNT(*), COALESCE(SUM(size), 0)::bigint FROM deliveries WHERE state IN ('pending', 'parked')",
             &[],
         )
         .await?;
-    Ok((
-        row.get::<_, i64>(0).max(0) as u64,
-        row.get::<_, i64>(1).max(0) as u64,
-    ))
+    Ok(Pending {
+        deliveries: row.get::<_, i64>(0).max(0) as u64,
+        bytes: row.get::<_, i64>(1).max(0) as u64,
+    })
 }
 
 /// Deletes delivered records and their events older than `cutoff`, a slice
