@@ -111,11 +111,10 @@ impl PgSpool {
         let (up, _) = watch::channel(true);
         let shared = Arc::new(Shared {
             windows: Windows::default(),
-            pending: PendingCount::default(),
+            pending: PendingCount::new(pending),
             live: AtomicU32::new(live),
             up,
         });
-        shared.pending.set(pending);
         let (commands, rx) = mpsc::channel(16_384);
         let writer = Writer::new(
             pool.clone(),

@@ -139,8 +139,7 @@ impl SqliteSpool {
         // writer does it itself only if that falls far behind.
         conn.pragma_update(None, "wal_autocheckpoint", FALLBACK_CHECKPOINT_PAGES)?;
         let checkpoint = start_checkpointer(&options.path)?;
-        let pending = Arc::new(PendingCount::default());
-        pending.set(count_pending(&conn)?);
+        let pending = Arc::new(PendingCount::new(count_pending(&conn)?));
         let windows = Arc::new(Windows::default());
         let (commands, rx) = mpsc::channel(16_384);
         let writer = Writer {

@@ -91,13 +91,21 @@ impl Windows {
 /// Pending deliveries and their body bytes as the writer counts them, for
 /// backpressure: raised by each commit of accepts before their 202s go out,
 /// lowered by settled outcomes, and set again by the periodic recount.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct PendingCount {
     deliveries: AtomicU64,
     bytes: AtomicU64,
 }
 
 impl PendingCount {
+    /// Starts from a count taken from storage when the spool opens.
+    pub(crate) fn new(pending: Pending) -> PendingCount {
+        PendingCount {
+            deliveries: AtomicU64::new(pending.deliveries),
+            bytes: AtomicU64::new(pending.bytes),
+        }
+    }
+
     pub(crate) fn get(&self) -> Pending {
         Pending {
             deliveries: self.deliveries.load(Ordering::Relaxed),
