@@ -44,12 +44,14 @@ impl Admin {
 }
 
 /// Serves the admin API on `listener` until `stop`.
-pub async fn serve(listener: TcpListener, admin: Arc<Admin>, stop: CancellationToken) {
-    warp::serve(routes(admin))
-        .incoming(listener)
-        .graceful(async move { stop.cancelled().await })
-        .run()
-        .await;
+pub async fn serve(
+    listener: TcpListener,
+    admin: Arc<Admin>,
+    limits: crate::listener::Limits,
+    stop: CancellationToken,
+) {
+    let routes = routes(admin);
+    crate::listener::serve("admin", listener, limits, move |_| routes.clone(), stop).await;
 }
 
 /// Which dead letters an API call applies to.

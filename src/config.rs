@@ -47,23 +47,42 @@ pub struct ServerConfig {
     #[serde(default = "default_listen")]
     #[schemars(with = "String")]
     pub listen: Located<String>,
-    /// Peers (IPs or CIDRs) whose `X-Forwarded-For` / `Forwarded` headers are
-    /// believed. Default: none, so the socket peer is the client.
+    /// Peers (IPs or CIDRs) whose `client_ip_header` is believed. Default:
+    /// none, so the socket peer is the client.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub trusted_proxies: Vec<Located<String>>,
+    /// The one header that carries the client's address when the peer is a
+    /// trusted proxy: `x-forwarded-for` (default), `forwarded` (RFC 7239) or
+    /// `x-real-ip`. The others are ignored, whoever sent them. An entry that
+    /// is not an address is answered 403.
+    #[serde(default)]
+    pub client_ip_header: ClientIpHeader,
     /// Largest accepted body, e.g. `1MiB`, `512KB`, `65536`. Default `1MiB`.
     #[serde(default = "default_max_body")]
     #[schemars(with = "String")]
     pub max_body: Located<String>,
-    /// How long a client may take to send its request headers. Default `10s`.
+    /// How long a client may take, from connecting or from the end of its
+    /// previous response, to send a request's headers (the first byte
+    /// included); then the connection is closed. So it is also how long a
+    /// kept-alive connection may sit idle. Both listeners. Default `10s`.
     #[serde(default = "default_header_timeout")]
     #[schemars(with = "String")]
     pub header_timeout: Located<String>,
+    /// How long a client may take to send a request's body once its headers
+    /// are in; slower bodies are answered 408 and the connection is closed.
+    /// Also how long a response may wait for a client that takes none of
+    /// it. Both listeners. Default `30s`.
+    #[serde(default = "default_body_timeout")]
+    #[schemars(with = "String")]
+    pub body_timeout: Located<String>,
     /// Open ingress connections at most; more wait in the kernel's accept
     /// queue. Default 1024.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Open admin connections at most (metrics, health, API). Default 64.
+    #[serde(default = "default_admin_max_connections")]
+    pub admin_max_connections: usize,
     /// How long SIGTERM waits for queued and in-flight deliveries. Default `30s`.
     #[serde(default = "default_shutdown_grace")]
     #[schemars(with = "String")]
@@ -131,7 +150,10 @@ impl Default for ServerConfig {
             listen: default_listen(),
             trusted_proxies: Vec::new(),
             max_body: default_max_body(),
+            client_ip_header: ClientIpHeader::default(),
             header_timeout: default_header_timeout(),
+            body_timeout: default_body_timeout(),
+            admin_max_connections: default_admin_max_connections(),
             shutdown_grace: default_shutdown_grace(),
             max_connections: default_max_connections(),
             spool: default_spool(),
@@ -148,6 +170,19 @@ impl Default for ServerConfig {
             circuit: CircuitConfig::default(),
         }
     }
+}
+
+/// `server.client_ip_header`: where a trusted proxy puts the client's address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientIpHeader {
+    /// `X-Forwarded-For: client, proxy1`, read right to left past trusted proxies.
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239), read the same way.
+    Forwarded,
+    /// `X-Real-IP: client`: one address, set by the proxy.
+    XRealIp,
 }
 
 /// `sources.NAME`: one sender, reached at `POST /hooks/NAME`.
@@ -492,6 +527,12 @@ fn default_max_body() -> Located<String> {
 }
 fn default_header_timeout() -> Located<String> {
     located("10s")
+}
+fn default_body_timeout() -> Located<String> {
+    located("30s")
+}
+fn default_admin_max_connections() -> usize {
+    64
 }
 fn default_shutdown_grace() -> Located<String> {
     located("30s")

@@ -1,8 +1,9 @@
 //! The HTTP side of `POST /hooks/{source}`: which source, which client,
 //! whether it may send, and a body read under a byte limit.
 //!
-//! Order of checks: unknown source 404, address not allowed 403, token
-//! missing or wrong 401, then (POST) body over the limit 413, signature
+//! Order of checks: unknown source 404, client address unreadable or not
+//! allowed 403, token missing or wrong 401, then (POST) body over the limit
+//! 413 or too slow 408, signature
 //! (`verify`) wrong or stale 401, body not JSON 400. A verified webhook whose
 //! `webhook-id` was already taken is answered 200 and not forwarded again.
 //! `GET`/`HEAD`, and a `POST` whose body is empty, `{}` or `null`, are
@@ -24,6 +25,7 @@ use warp::Filter;
 use warp::reply::{Reply, Response};
 
 use crate::accept;
+use crate::config::ClientIpHeader;
 use crate::runtime::Snapshot;
 use crate::spool::{NewEvent, Spool};
 use crate::verify::Verdict;
@@ -78,6 +80,7 @@ impl<S: Spool> Ingress<S> {
             403 => "forbidden",
             404 => "unknown_source",
             405 => "bad_method",
+            408 => "too_slow",
             413 => "too_large",
             429 => "rate_limited",
             503 => "unavailable",
@@ -103,7 +106,21 @@ impl<S: Spool> Ingress<S> {
         let Some(source) = runtime.sources.get(name) else {
             return error(StatusCode::NOT_FOUND, &format!("unknown source `{name}`"));
         };
-        let client = client_ip(peer.ip(), &headers, &runtime.server.trusted_proxies);
+        let client = match client_ip(
+            peer.ip(),
+            &headers,
+            &runtime.server.trusted_proxies,
+            runtime.server.client_ip_header,
+        ) {
+            Ok(client) => client,
+            Err(unreadable) => {
+                tracing::warn!(source = name, %unreadable, "rejected: client address unreadable");
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "the client address forwarded by the proxy could not be read",
+                );
+            }
+        };
         if !source.admits(client) {
             tracing::warn!(source = name, client_ip = %client, "rejected: address not allowed");
             return error(
@@ -148,6 +165,20 @@ impl<S: Spool> Ingress<S> {
             }
             Err(BodyError::Broken) => {
                 return error(StatusCode::BAD_REQUEST, "the body could not be read");
+            }
+            Err(BodyError::TooSlow) => {
+                tracing::warn!(source = name, client_ip = %client, "rejected: body too slow (408)");
+                let mut response = error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the body did not arrive within server.body_timeout",
+                );
+                // The rest of the body may still be on its way: do not read
+                // it as the next request.
+                response.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+                return response;
             }
         };
         // Before the probe check: a signed source's probes are signed too.
@@ -285,6 +316,8 @@ fn classify_json(e: &serde_json::Error) -> &'static str {
 
 enum BodyError {
     TooLarge,
+    /// Not complete within `server.body_timeout` (see `listener`).
+    TooSlow,
     Broken,
 }
 
@@ -304,7 +337,13 @@ where
     }
     let mut buf = BytesMut::with_capacity(declared.map_or(8192, |n| n as usize));
     while let Some(chunk) = body.next().await {
-        let mut chunk = chunk.map_err(|_| BodyError::Broken)?;
+        let mut chunk = chunk.map_err(|e| {
+            if crate::listener::BodyTimedOut::caused(&e) {
+                BodyError::TooSlow
+            } else {
+                BodyError::Broken
+            }
+        })?;
         if buf.len() + chunk.remaining() > limit {
             return Err(BodyError::TooLarge);
         }
@@ -318,56 +357,73 @@ where
     Ok(buf.freeze())
 }
 
+/// A trusted proxy's client-address header that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {header} header from trusted proxy {proxy} does not name a client address")]
+pub struct Unreadable {
+    /// The header's name.
+    pub header: &'static str,
+    /// The proxy that sent it.
+    pub proxy: IpAddr,
+}
+
 /// The client's address. The socket peer, unless the peer is a trusted
-/// proxy: then `Forwarded` (RFC 7239), or else `X-Forwarded-For`, is read
-/// right to left past trusted proxies, and the first untrusted address is
-/// the client. An entry that is not an address stops the walk at the hop
-/// that wrote it, so a garbled header fails closed.
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+/// proxy: then the one configured header (`which`) is read, and every other
+/// forwarding header is ignored, since a proxy that sets one header usually
+/// passes the others through from the client. `X-Forwarded-For` and
+/// `Forwarded` are read right to left past trusted proxies, and the first
+/// untrusted address is the client; `X-Real-IP` holds just the client. An
+/// entry that is not an address (`unknown`, `_hidden`, garbage) is an error,
+/// never the proxy's own address: the request is refused. A trusted peer
+/// that sends no such header is itself the client.
+pub fn client_ip(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+    which: ClientIpHeader,
+) -> Result<IpAddr, Unreadable> {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()));
     let peer = peer.to_canonical();
     if !is_trusted(&peer) {
-        return peer;
+        return Ok(peer);
     }
-    let hops: Vec<Option<IpAddr>> = if headers.contains_key(http::header::FORWARDED) {
-        headers
-            .get_all(http::header::FORWARDED)
-            .iter()
-            .flat_map(|v| {
-                v.to_str()
-                    .unwrap_or("garbled")
-                    .split(',')
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
-            .map(|element| forwarded_for(&element))
-            .collect()
-    } else {
-        headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .flat_map(|v| {
-                v.to_str()
-                    .unwrap_or("garbled")
-                    .split(',')
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
-            .map(|entry| parse_hop(&entry))
-            .collect()
+    let (name, parse): (&'static str, fn(&str) -> Option<IpAddr>) = match which {
+        ClientIpHeader::XForwardedFor => ("X-Forwarded-For", parse_hop),
+        ClientIpHeader::Forwarded => ("Forwarded", forwarded_for),
+        ClientIpHeader::XRealIp => ("X-Real-IP", parse_hop),
     };
-    let mut client = peer;
-    for hop in hops.into_iter().rev() {
-        match hop {
-            Some(ip) if is_trusted(&ip) => client = ip,
-            Some(ip) => return ip,
-            None => return client,
+    let unreadable = Unreadable {
+        header: name,
+        proxy: peer,
+    };
+    let mut hops = Vec::new();
+    for value in headers.get_all(name) {
+        let text = value.to_str().map_err(|_| unreadable.clone())?;
+        for entry in text.split(',') {
+            hops.push(parse(entry).ok_or_else(|| unreadable.clone())?);
         }
     }
-    client
+    if which == ClientIpHeader::XRealIp {
+        // One address, written by the proxy; several are a forgery or a
+        // misconfigured chain, and neither can be believed.
+        return match hops[..] {
+            [] => Ok(peer),
+            [client] => Ok(client),
+            _ => Err(unreadable),
+        };
+    }
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        if !is_trusted(&hop) {
+            return Ok(hop);
+        }
+        client = hop;
+    }
+    Ok(client)
 }
 
-/// The `for=` of one `Forwarded` element.
+/// The `for=` of one `Forwarded` element; `None` when it has none or it
+/// is not an address (`unknown`, an obfuscated `_name`).
 fn forwarded_for(element: &str) -> Option<IpAddr> {
     element
         .split(';')
@@ -411,56 +467,102 @@ mod tests {
 
     #[test]
     fn client_ip_believes_only_trusted_proxies() {
+        use ClientIpHeader::{Forwarded, XForwardedFor, XRealIp};
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        // (peer, header setting, headers, client or None for "refused")
+        type Case<'a> = (
+            &'a str,
+            ClientIpHeader,
+            &'a [(&'a str, &'a str)],
+            Option<&'a str>,
+        );
+        let sipgate = Some("217.116.118.254");
         let table: &[Case] = &[
             // An untrusted peer's header is ignored.
             (
                 "203.0.113.9",
+                XForwardedFor,
                 &[("x-forwarded-for", "217.116.118.254")],
+                Some("203.0.113.9"),
+            ),
+            (
                 "203.0.113.9",
+                XForwardedFor,
+                &[("x-forwarded-for", "garbage")],
+                Some("203.0.113.9"),
             ),
             // Trusted peer: the rightmost untrusted hop is the client.
             (
                 "10.0.0.1",
+                XForwardedFor,
                 &[("x-forwarded-for", "1.1.1.1, 217.116.118.254")],
-                "217.116.118.254",
+                sipgate,
             ),
             (
                 "10.0.0.1",
+                XForwardedFor,
                 &[("x-forwarded-for", "217.116.118.254, 10.0.0.7")],
-                "217.116.118.254",
+                sipgate,
             ),
             (
                 "10.0.0.1",
+                XForwardedFor,
                 &[
                     ("x-forwarded-for", "217.116.118.254"),
                     ("x-forwarded-for", "10.0.0.9"),
                 ],
-                "217.116.118.254",
+                sipgate,
             ),
             // A spoofed left entry does not win over the proxy-appended right one.
             (
                 "10.0.0.1",
+                XForwardedFor,
                 &[("x-forwarded-for", "217.116.118.254, 198.51.100.7")],
-                "198.51.100.7",
+                Some("198.51.100.7"),
             ),
-            // Garbage stops the walk at the proxy that wrote it.
+            // Garbage is refused, never taken for the proxy.
             (
                 "10.0.0.1",
+                XForwardedFor,
                 &[("x-forwarded-for", "217.116.118.254, nonsense")],
-                "10.0.0.1",
+                None,
             ),
-            ("10.0.0.1", &[], "10.0.0.1"),
+            ("10.0.0.1", XForwardedFor, &[("x-forwarded-for", "")], None),
+            // No header: the trusted peer is the client.
+            ("10.0.0.1", XForwardedFor, &[], Some("10.0.0.1")),
             (
                 "::ffff:10.0.0.1",
+                XForwardedFor,
                 &[("x-forwarded-for", "217.116.118.254")],
-                "217.116.118.254",
+                sipgate,
             ),
-            // Forwarded wins over X-Forwarded-For.
+            // The header not configured is ignored, whatever it says.
             (
                 "10.0.0.1",
+                XForwardedFor,
+                &[
+                    ("forwarded", "for=217.116.118.254"),
+                    ("x-forwarded-for", "198.51.100.7"),
+                ],
+                Some("198.51.100.7"),
+            ),
+            (
+                "10.0.0.1",
+                XForwardedFor,
+                &[("forwarded", "for=217.116.118.254")],
+                Some("10.0.0.1"),
+            ),
+            (
+                "10.0.0.1",
+                XForwardedFor,
+                &[("x-real-ip", "217.116.118.254")],
+                Some("10.0.0.1"),
+            ),
+            // Forwarded, when configured.
+            (
+                "10.0.0.1",
+                Forwarded,
                 &[
                     (
                         "forwarded",
@@ -468,25 +570,56 @@ mod tests {
                     ),
                     ("x-forwarded-for", "9.9.9.9"),
                 ],
-                "2001:db8::1",
+                Some("2001:db8::1"),
             ),
             (
                 "10.0.0.1",
+                Forwarded,
                 &[("forwarded", "for=217.116.118.254:443;by=10.0.0.1")],
-                "217.116.118.254",
+                sipgate,
+            ),
+            ("10.0.0.1", Forwarded, &[("forwarded", "for=unknown")], None),
+            ("10.0.0.1", Forwarded, &[("forwarded", "for=_hidden")], None),
+            ("10.0.0.1", Forwarded, &[("forwarded", "proto=https")], None),
+            (
+                "10.0.0.1",
+                Forwarded,
+                &[("x-forwarded-for", "217.116.118.254")],
+                Some("10.0.0.1"),
+            ),
+            // X-Real-IP: one address.
+            (
+                "10.0.0.1",
+                XRealIp,
+                &[("x-real-ip", "217.116.118.254")],
+                sipgate,
+            ),
+            (
+                "10.0.0.1",
+                XRealIp,
+                &[("x-real-ip", "217.116.118.254, 1.2.3.4")],
+                None,
+            ),
+            ("10.0.0.1", XRealIp, &[("x-real-ip", "unknown")], None),
+            (
+                "10.0.0.1",
+                XRealIp,
+                &[("x-forwarded-for", "217.116.118.254")],
+                Some("10.0.0.1"),
             ),
             // A bracketed IPv4-mapped hop without a port is the IPv4 address.
             (
                 "10.0.0.1",
+                XForwardedFor,
                 &[("x-forwarded-for", "[::ffff:217.116.118.254]")],
-                "217.116.118.254",
+                sipgate,
             ),
         ];
-        for (peer, h, want) in table {
+        for (peer, which, h, want) in table {
             assert_eq!(
-                client_ip(ip(peer), &headers(h), &trusted),
-                ip(want),
-                "peer {peer} headers {h:?}"
+                client_ip(ip(peer), &headers(h), &trusted, *which).ok(),
+                want.map(ip),
+                "peer {peer} via {which:?} headers {h:?}"
             );
         }
     }

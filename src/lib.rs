@@ -22,7 +22,9 @@
 //!   PostgreSQL shared by several replicas (leases, heartbeats).
 //! - `retry`, `circuit`: when to try again, when to pause a target.
 //! - `admin`, `metrics`: the operator's listener and Prometheus metrics.
-//! - `relay`: wiring: the accept loop, reload and shutdown.
+//! - `listener`: the capped, timed, HTTP/1.1 accept loop of both listeners.
+//! - `descriptors`: the open files a config needs; raising the limit to fit.
+//! - `relay`: wiring: start, reload and shutdown.
 //! - `explain`: `switchboard explain`: routes, reasons and bodies for one
 //!   payload, by the code `serve` runs, without sending anything.
 
@@ -31,12 +33,14 @@ pub mod admin;
 pub mod circuit;
 pub mod config;
 pub mod deliver;
+pub mod descriptors;
 pub mod dispatch;
 pub mod explain;
 pub mod ingress;
 pub mod interpolate;
 pub mod jq;
 pub mod json;
+pub mod listener;
 pub mod metrics;
 pub mod path;
 pub mod problems;

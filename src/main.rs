@@ -441,6 +441,13 @@ fn serve(config: PathBuf) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         };
+        match switchboard::descriptors::fit(&compiled) {
+            Ok(limit) => tracing::debug!(limit, "open-file limit"),
+            Err(error) => {
+                eprintln!("{}: {error}", config.display());
+                return Ok(ExitCode::from(2));
+            }
+        }
         let listen = compiled.server.listen;
         let listener = tokio::net::TcpListener::bind(listen)
             .await

@@ -10,13 +10,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use warp::Filter;
 
 use crate::config::{Config, ParseError};
 use crate::deliver::USER_AGENT;
@@ -175,16 +170,32 @@ impl Relay {
         });
         let stop = CancellationToken::new();
         tokio::spawn(prune_client_limits(snapshot.clone(), stop.clone()));
-        let server = tokio::spawn(serve(listener, ingress, snapshot.clone(), stop.clone()));
+        let server = {
+            let ingress = ingress.clone();
+            tokio::spawn(crate::listener::serve(
+                "ingress",
+                listener,
+                limits(
+                    &snapshot.load().server,
+                    snapshot.load().server.max_connections,
+                ),
+                move |peer| ingress::filter(ingress.clone(), peer),
+                stop.clone(),
+            ))
+        };
         tracing::info!(%addr, "listening");
         let admin = match admin {
             Some(listener) => {
                 let ledger = core.spool.ledger(&spool_location)?;
                 let api = crate::admin::Admin::new(core.clone(), ledger, metrics);
-                tracing::info!(addr = ?admin_addr, "admin listening");
+                let server = &core.snapshot.load().server;
+                if let Some(admin_addr) = admin_addr {
+                    tracing::info!(addr = %admin_addr, "admin listening");
+                }
                 Some(tokio::spawn(crate::admin::serve(
                     listener,
                     api,
+                    limits(server, server.admin_max_connections),
                     stop.clone(),
                 )))
             }
@@ -222,29 +233,23 @@ impl Relay {
         self.core.reload().await
     }
 
-    /// Answers new webhooks 503, lets open requests finish, then lets
-    /// in-flight attempts finish up to `server.shutdown_grace`. Everything not
-    /// yet delivered stays in the spool for the next start.
+    /// Drains, then stops. While in-flight attempts finish (up to
+    /// `server.shutdown_grace`) both listeners stay open: new webhooks are
+    /// answered 503 with `Retry-After`, `/readyz` 503 and `/healthz` 200, so
+    /// a load balancer sees the relay leave instead of refused connections.
+    /// Then the listeners close and open requests finish. Everything not yet
+    /// delivered stays in the spool for the next start.
     pub async fn shutdown(self) {
         let core = &self.core;
         let grace = core.snapshot.load().server.shutdown_grace;
         core.ingress
             .draining
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        self.stop.cancel();
-        if let Err(error) = self.server.await {
-            tracing::error!(%error, "the accept loop ended abnormally");
-        }
-        if let Some(admin) = self.admin
-            && let Err(error) = admin.await
-        {
-            tracing::error!(%error, "the admin listener ended abnormally");
-        }
         let pending = core.spool.pending().deliveries;
         tracing::info!(
             pending,
             grace_secs = grace.as_secs(),
-            "draining: finishing in-flight attempts"
+            "draining: new webhooks are answered 503 while in-flight attempts finish"
         );
         if core.dispatcher.drain(grace).await {
             tracing::info!("in-flight attempts finished");
@@ -253,6 +258,15 @@ impl Relay {
                 grace_secs = grace.as_secs(),
                 "grace period over; unfinished attempts will be repeated after restart"
             );
+        }
+        self.stop.cancel();
+        if let Err(error) = self.server.await {
+            tracing::error!(%error, "the accept loop ended abnormally");
+        }
+        if let Some(admin) = self.admin
+            && let Err(error) = admin.await
+        {
+            tracing::error!(%error, "the admin listener ended abnormally");
         }
         if let Err(error) = core.spool.close().await {
             tracing::error!(%error, "could not flush the spool; the last outcomes will be repeated after restart");
@@ -357,67 +371,12 @@ async fn prune_client_limits(snapshot: Arc<Snapshot>, stop: CancellationToken) {
     }
 }
 
-async fn serve<S: Spool>(
-    listener: TcpListener,
-    ingress: Arc<Ingress<S>>,
-    snapshot: Arc<Snapshot>,
-    stop: CancellationToken,
-) {
-    let graceful = GracefulShutdown::new();
-    // Fixed at start: a reload cannot resize a semaphore that open
-    // connections hold permits of.
-    let connections = Arc::new(tokio::sync::Semaphore::new(
-        snapshot.load().server.max_connections,
-    ));
-    loop {
-        let permit = tokio::select! {
-            permit = connections.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = stop.cancelled() => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off briefly
-                    // instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = stop.cancelled() => break,
-        };
-        let routes = warp::any()
-            .map(move || peer)
-            .and(ingress::filter(ingress.clone(), peer))
-            .map(|_, reply| reply);
-        let service = TowerToHyperService::new(warp::service(routes));
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(snapshot.load().server.header_timeout);
-        let connection = graceful.watch(
-            builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned(),
-        );
-        tokio::spawn(async move {
-            let _permit = permit;
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, %peer, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    let grace = snapshot.load().server.shutdown_grace;
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("open connections did not finish within the grace period");
+/// A listener's limits from the server settings, with its own cap.
+fn limits(server: &crate::runtime::Server, max_connections: usize) -> crate::listener::Limits {
+    crate::listener::Limits {
+        max_connections,
+        header_timeout: server.header_timeout,
+        body_timeout: server.body_timeout,
+        grace: server.shutdown_grace,
     }
 }

@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use ipnet::IpNet;
 
 use crate::circuit;
-use crate::config::{Config, Located, TransformConfig};
+use crate::config::{ClientIpHeader, Config, Located, TransformConfig};
 use crate::interpolate::{self, Env};
 use crate::jq::Program;
 use crate::path::Path;
@@ -32,10 +32,16 @@ pub struct Server {
     pub listen: SocketAddr,
     /// Peers whose forwarded headers are believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// The header those peers put the client's address in.
+    pub client_ip_header: ClientIpHeader,
     /// Largest body, in bytes.
     pub max_body: usize,
     /// Time allowed for request headers.
     pub header_timeout: Duration,
+    /// Time allowed for a request body.
+    pub body_timeout: Duration,
+    /// Open admin connections at most.
+    pub admin_max_connections: usize,
     /// Time SIGTERM waits for deliveries.
     pub shutdown_grace: Duration,
     /// Open ingress connections at most.
@@ -106,6 +112,19 @@ impl Runtime {
             .map_err(|e| problems.push("server.max_body", Some(&s.max_body.referenced), e))
             .ok();
         let header_timeout = duration(&s.header_timeout, "server.header_timeout", &mut problems);
+        let body_timeout = duration(&s.body_timeout, "server.body_timeout", &mut problems);
+        for (place, value, text) in [
+            ("server.header_timeout", header_timeout, &s.header_timeout),
+            ("server.body_timeout", body_timeout, &s.body_timeout),
+        ] {
+            if value.is_some_and(|d| d.is_zero()) {
+                problems.push(
+                    place,
+                    Some(&text.referenced),
+                    "must be more than 0 (a connection must not be held forever)",
+                );
+            }
+        }
         let shutdown_grace = duration(&s.shutdown_grace, "server.shutdown_grace", &mut problems);
         let retention = duration(&s.retention, "server.retention", &mut problems);
         let max_pending_bytes = units::size(&s.max_pending_bytes.value)
@@ -122,6 +141,9 @@ impl Runtime {
             .ok();
         if s.max_connections == 0 {
             problems.push("server.max_connections", None, "must be at least 1");
+        }
+        if s.admin_max_connections == 0 {
+            problems.push("server.admin_max_connections", None, "must be at least 1");
         }
         if s.window == 0 {
             problems.push("server.window", None, "must be at least 1");
@@ -282,6 +304,7 @@ impl Runtime {
             Some(window_bytes),
             Some(spool),
             Some(lease),
+            Some(body_timeout),
         ) = (
             listen,
             max_body,
@@ -292,6 +315,7 @@ impl Runtime {
             window_bytes,
             spool,
             lease,
+            body_timeout,
         )
         else {
             return Err(problems);
@@ -300,10 +324,13 @@ impl Runtime {
             server: Server {
                 listen,
                 trusted_proxies,
+                client_ip_header: s.client_ip_header,
                 max_body,
                 header_timeout,
+                body_timeout,
                 shutdown_grace,
                 max_connections: s.max_connections,
+                admin_max_connections: s.admin_max_connections,
                 spool,
                 lease,
                 commit_batch: s.commit_batch,

@@ -122,6 +122,16 @@ impl TestRelay {
         }
     }
 
+    /// Starts SIGTERM's path in the background; the task ends when the
+    /// relay has stopped.
+    pub fn terminate(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let TestRelay { relay, _dir, .. } = self;
+            relay.shutdown().await;
+            drop(_dir);
+        })
+    }
+
     /// `http://127.0.0.1:PORT{path}` on the admin listener.
     pub fn admin(&self, path: &str) -> String {
         format!("http://{}{path}", self.relay.admin_addr().unwrap())
