@@ -13,8 +13,8 @@
 //!   requests and never reading the answers cannot hold a connection.
 //! - **HTTP/2 is not served.** Senders of webhooks speak HTTP/1.1, and the
 //!   protocol sniffing that serving both needs ran before any timeout, so a
-//!   partial preface held a connection forever. An HTTP/2 preface is now a
-//!   malformed HTTP/1.1 request: answered 400 (by hyper) and closed.
+//!   partial preface held a connection forever. hyper now closes a
+//!   connection that opens with the HTTP/2 preface at once, unanswered.
 //!
 //! Must not: know about sources, routes, the spool or the admin API; those
 //! come in as the warp filter each connection serves.
@@ -31,7 +31,7 @@ use bytes::Bytes;
 use hyper::body::{Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulConnection, GracefulShutdown};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
@@ -70,11 +70,6 @@ pub async fn serve<M, F>(
     // Fixed at start: a reload cannot resize a semaphore that open
     // connections hold permits of.
     let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .keep_alive(true);
     loop {
         let permit = tokio::select! {
             permit = connections.clone().acquire_owned() => match permit {
@@ -96,14 +91,7 @@ pub async fn serve<M, F>(
             },
             () = stop.cancelled() => break,
         };
-        let service = TowerToHyperService::new(warp::service(routes(peer)));
-        let body_timeout = limits.body_timeout;
-        let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
-            let request = request.map(|body| DeadlineBody::new(body, body_timeout));
-            hyper::service::Service::call(&service, request)
-        });
-        let io = TokioIo::new(WriteDeadline::new(stream, limits.body_timeout));
-        let connection = graceful.watch(builder.serve_connection(io, service));
+        let connection = graceful.watch(connection(stream, &limits, routes(peer)));
         tokio::spawn(async move {
             let _permit = permit;
             if let Err(error) = connection.await {
@@ -121,6 +109,35 @@ pub async fn serve<M, F>(
             "open connections did not finish within the grace period"
         );
     }
+}
+
+/// One connection on `io`, served by `routes` within `limits`' time limits:
+/// what the accept loop runs for every connection it takes. Public so the
+/// request fuzzer drives the same code over an in-memory stream.
+pub fn connection<IO, F>(
+    io: IO,
+    limits: &Limits,
+    routes: F,
+) -> impl GracefulConnection<Error = hyper::Error> + Send + 'static
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static,
+    F::Future: Send,
+{
+    let service = TowerToHyperService::new(warp::service(routes));
+    let body_timeout = limits.body_timeout;
+    let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+        let request = request.map(|body| DeadlineBody::new(body, body_timeout));
+        hyper::service::Service::call(&service, request)
+    });
+    http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true)
+        .serve_connection(
+            TokioIo::new(WriteDeadline::new(io, limits.body_timeout)),
+            service,
+        )
 }
 
 /// A request body that was not complete in time.

@@ -63,3 +63,27 @@ async fn sigterm_answers_503_and_stays_reachable_until_in_flight_attempts_finish
         "the ingress listener is still open after shutdown"
     );
 }
+
+#[tokio::test]
+async fn the_binary_logs_plain_listener_addresses_and_exits_0_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("routes.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server: {{listen: \"127.0.0.1:0\", admin_listen: \"127.0.0.1:0\", spool: \"{}\"}}\nsources:\n  s: {{allow: [127.0.0.1]}}\ntargets:\n  t: {{url: \"http://127.0.0.1:1/\"}}\nroutes:\n  - to: [t]\n",
+            dir.path().join("spool.db").display()
+        ),
+    )
+    .unwrap();
+    let mut relay = common::binary::Binary::start(&config).await;
+    relay.addr.parse::<std::net::SocketAddr>().unwrap();
+    let admin = relay.wait_log("admin listening").await;
+    let addr = admin["fields"]["addr"].as_str().unwrap_or_default();
+    assert!(
+        addr.parse::<std::net::SocketAddr>().is_ok(),
+        "admin listening addr={addr:?}, not an address"
+    );
+    relay.signal("-TERM");
+    assert_eq!(relay.exited().await.code(), Some(0));
+}

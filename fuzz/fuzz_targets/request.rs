@@ -24,7 +24,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use libfuzzer_sys::fuzz_target;
-use switchboard::config::Config;
+use switchboard::config::{ClientIpHeader, Config};
 use switchboard::interpolate::Env;
 use switchboard::runtime::Runtime;
 use switchboard::sign::Signer;
@@ -62,6 +62,7 @@ struct Request {
     trusted: Vec<IpNet>,
     now: u64,
     sign: bool,
+    which: ClientIpHeader,
     headers: HeaderMap,
     body: Bytes,
 }
@@ -77,6 +78,7 @@ fn split(data: &[u8]) -> Request {
         trusted: RUNTIME.server.trusted_proxies.clone(),
         now: DEFAULT_NOW,
         sign: false,
+        which: ClientIpHeader::XForwardedFor,
         headers: HeaderMap::new(),
         body: Bytes::copy_from_slice(body),
     };
@@ -99,6 +101,11 @@ fn split(data: &[u8]) -> Request {
                 }
                 "now" => request.now = value.trim().parse().unwrap_or(request.now),
                 "sign" => request.sign = true,
+                "header" => match value.trim() {
+                    "forwarded" => request.which = ClientIpHeader::Forwarded,
+                    "x-real-ip" => request.which = ClientIpHeader::XRealIp,
+                    _ => request.which = ClientIpHeader::XForwardedFor,
+                },
                 _ => {}
             }
             continue;
@@ -140,6 +147,12 @@ fn split(data: &[u8]) -> Request {
 }
 
 fuzz_target!(|data: &[u8]| {
+    check(data);
+    switchboard_fuzz::connection::run(data);
+});
+
+/// The decision half: the handler's checks in its order.
+fn check(data: &[u8]) {
     let runtime = &*RUNTIME;
     let request = split(data);
     let headers = &request.headers;
@@ -155,14 +168,39 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
-    // Client address: an untrusted peer is the client, whatever it says.
-    let client = switchboard::ingress::client_ip(request.peer, headers, &request.trusted);
+    // Client address: an untrusted peer is the client, whatever it says;
+    // only the configured header counts; unreadable is refused, never the
+    // proxy.
+    let read = |headers: &HeaderMap| {
+        switchboard::ingress::client_ip(request.peer, headers, &request.trusted, request.which)
+    };
+    let answer = read(headers);
     let peer = request.peer.to_canonical();
     let peer_trusted = request.trusted.iter().any(|n| n.contains(&peer));
-    assert!(
-        peer_trusted || client == peer,
-        "untrusted peer {peer} became {client}"
+    let name = match request.which {
+        ClientIpHeader::XForwardedFor => "x-forwarded-for",
+        ClientIpHeader::Forwarded => "forwarded",
+        ClientIpHeader::XRealIp => "x-real-ip",
+    };
+    let mut only_configured = HeaderMap::new();
+    for value in headers.get_all(name) {
+        only_configured.append(name, value.clone());
+    }
+    assert_eq!(
+        answer,
+        read(&only_configured),
+        "a header other than {name} changed the client address"
     );
+    if !peer_trusted {
+        assert_eq!(answer, Ok(peer), "untrusted peer {peer} became {answer:?}");
+    }
+    if only_configured.is_empty() {
+        assert_eq!(answer, Ok(peer), "no {name} header, yet not the peer");
+    }
+    let Ok(client) = answer else {
+        // Ingress answers 403 here.
+        return;
+    };
     // Not asserted: `client == client.to_canonical()`. A bracketed hop
     // without a port (`X-Forwarded-For: [::ffff:1.2.3.4]`) comes back as
     // the IPv6-mapped form; admission canonicalizes again, so only logs and
@@ -247,4 +285,4 @@ fuzz_target!(|data: &[u8]| {
         );
         let _ = serde_json::to_string(&explanation);
     }
-});
+}

@@ -3,6 +3,8 @@
 //! checks that hold for every input (`explain` agrees with `eval`,
 //! `select` keeps a sub-document, `omit` leaves nothing it names).
 
+pub mod connection;
+
 use std::sync::LazyLock;
 
 use bytes::Bytes;
