@@ -22,6 +22,7 @@
 //!   PostgreSQL shared by several replicas (leases, heartbeats).
 //! - `retry`, `circuit`: when to try again, when to pause a target.
 //! - `admin`, `metrics`: the operator's listener and Prometheus metrics.
+//! - `dead_letters`: which dead letters a `dlq` command or API call names.
 //! - `relay`: wiring: the accept loop, reload and shutdown.
 //! - `explain`: `switchboard explain`: routes, reasons and bodies for one
 //!   payload, by the code `serve` runs, without sending anything.
@@ -30,6 +31,7 @@ pub mod accept;
 pub mod admin;
 pub mod circuit;
 pub mod config;
+pub mod dead_letters;
 pub mod deliver;
 pub mod dispatch;
 pub mod explain;
