@@ -108,7 +108,9 @@ pub fn routes(admin: Arc<Admin>) -> impl Filter<Extract = (Response,), Error = I
                         headers,
                         query,
                     };
-                    handle(&admin, request, body).await.unwrap_or_else(|r| r)
+                    handle(&admin, request, body)
+                        .await
+                        .unwrap_or_else(Problem::into_response)
                 }
             },
         )
@@ -128,9 +130,8 @@ struct Request {
     query: String,
 }
 
-/// Guards, then routing, then the endpoint. `Err` is an answer too: the
-/// refusal.
-async fn handle<S, B>(admin: &Admin, request: Request, body: S) -> Result<Response, Response>
+/// Guards, then routing, then the endpoint.
+async fn handle<S, B>(admin: &Admin, request: Request, body: S) -> Result<Response, Problem>
 where
     S: Stream<Item = Result<B, warp::Error>> + Send,
     B: Buf,
@@ -139,9 +140,9 @@ where
     if api {
         guard_api(admin, &request)?;
     }
-    let endpoint = guard::route(&request.method, &request.path).map_err(refuse)?;
+    let endpoint = guard::route(&request.method, &request.path)?;
     let body = if request.method == Method::POST {
-        guard::check_content_type(&request.headers).map_err(refuse)?;
+        guard::check_content_type(&request.headers)?;
         read_body(body).await?
     } else {
         Bytes::new()
@@ -161,7 +162,7 @@ where
         },
         Endpoint::DeadLetters => {
             let selection = selection_from_query(&request.query)
-                .map_err(|m| error(StatusCode::BAD_REQUEST, &m))?;
+                .map_err(|m| Problem::new(StatusCode::BAD_REQUEST, m))?;
             let filter = select(admin, selection, Use::List).await?;
             match admin.ledger.dead_letters(&filter).await {
                 Ok(dead) => warp::reply::json(&json!({"dead_letters": dead})).into_response(),
@@ -198,25 +199,23 @@ where
 
 /// Host, origin and token, in that order: a page on another site learns
 /// nothing, not even whether a token is set.
-fn guard_api(admin: &Admin, request: &Request) -> Result<(), Response> {
+fn guard_api(admin: &Admin, request: &Request) -> Result<(), Problem> {
     let hosts = &admin.core.snapshot.load().server.admin_hosts;
     let host = request.host.as_ref().map_err(|()| {
-        error(
+        Problem::new(
             StatusCode::BAD_REQUEST,
             "the Host header is not a host with an optional port",
         )
     })?;
-    guard::check_host(host.as_ref(), admin.listener, hosts).map_err(refuse)?;
-    guard::check_same_origin(&request.headers, admin.listener, hosts).map_err(refuse)?;
+    guard::check_host(host.as_ref(), admin.listener, hosts)?;
+    guard::check_same_origin(&request.headers, admin.listener, hosts)?;
     if authorized(admin, &request.headers) {
         Ok(())
     } else {
-        let mut r = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-        r.headers_mut().insert(
-            http::header::WWW_AUTHENTICATE,
-            http::HeaderValue::from_static("Bearer"),
-        );
-        Err(r)
+        Err(Problem {
+            header: Some((http::header::WWW_AUTHENTICATE, "Bearer")),
+            ..Problem::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
+        })
     }
 }
 
@@ -239,22 +238,22 @@ fn authorized(admin: &Admin, headers: &HeaderMap) -> bool {
 }
 
 /// Reads at most [`MAX_BODY`] bytes.
-async fn read_body<S, B>(body: S) -> Result<Bytes, Response>
+async fn read_body<S, B>(body: S) -> Result<Bytes, Problem>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
     let too_large = || {
-        error(
+        Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("the body is larger than {MAX_BODY} bytes"),
+            format!("the body is larger than {MAX_BODY} bytes"),
         )
     };
     let mut body = std::pin::pin!(body);
     let mut read = BytesMut::new();
     while let Some(chunk) = body.next().await {
-        let mut chunk =
-            chunk.map_err(|_| error(StatusCode::BAD_REQUEST, "the body could not be read"))?;
+        let mut chunk = chunk
+            .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the body could not be read"))?;
         if read.len() + chunk.remaining() > MAX_BODY {
             return Err(too_large());
         }
@@ -273,17 +272,17 @@ const SELECTION_EXAMPLE: &str =
 
 /// The body as JSON of type `T`, or a 400 that says what is wrong and shows
 /// `example`.
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], example: &str) -> Result<T, Response> {
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], example: &str) -> Result<T, Problem> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(error(
+        return Err(Problem::new(
             StatusCode::BAD_REQUEST,
-            &format!("the body is empty; send a JSON object: {example}"),
+            format!("the body is empty; send a JSON object: {example}"),
         ));
     }
     serde_json::from_slice(body).map_err(|e| {
-        error(
+        Problem::new(
             StatusCode::BAD_REQUEST,
-            &format!("the body is not what this endpoint takes: {e}; send {example}"),
+            format!("the body is not what this endpoint takes: {e}; send {example}"),
         )
     })
 }
@@ -321,18 +320,18 @@ async fn select(
     admin: &Admin,
     selection: Selection,
     used: Use,
-) -> Result<crate::spool::DeadFilter, Response> {
+) -> Result<crate::spool::DeadFilter, Problem> {
     let runtime = admin.core.snapshot.load();
     selection
         .check(used, &runtime, || admin.ledger.backlog())
         .await
         .map_err(|e| match e {
-            SelectError::Spool(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-            SelectError::Nothing => error(
+            SelectError::Spool(e) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            SelectError::Nothing => Problem::new(
                 StatusCode::BAD_REQUEST,
-                &format!("{e}: send {SELECTION_EXAMPLE}"),
+                format!("{e}: send {SELECTION_EXAMPLE}"),
             ),
-            other => error(StatusCode::BAD_REQUEST, &other.to_string()),
+            other => Problem::new(StatusCode::BAD_REQUEST, other.to_string()),
         })
 }
 
@@ -352,18 +351,53 @@ async fn reload(admin: &Admin) -> Response {
     warp::reply::with_status(warp::reply::json(&last), code).into_response()
 }
 
-fn refuse(refusal: Refusal) -> Response {
-    let mut response = error(refusal.status(), &refusal.message());
-    if let Refusal::MethodNotAllowed { allow } = refusal {
-        response
-            .headers_mut()
-            .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+/// An answer other than the endpoint's own: `{"error": message}`.
+struct Problem {
+    status: StatusCode,
+    message: String,
+    /// `Allow` on a 405, `WWW-Authenticate` on a 401.
+    header: Option<(http::header::HeaderName, &'static str)>,
+}
+
+impl Problem {
+    fn new(status: StatusCode, message: impl Into<String>) -> Problem {
+        Problem {
+            status,
+            message: message.into(),
+            header: None,
+        }
     }
-    response
+
+    fn into_response(self) -> Response {
+        let mut response = warp::reply::with_status(
+            warp::reply::json(&json!({"error": self.message})),
+            self.status,
+        )
+        .into_response();
+        if let Some((name, value)) = self.header {
+            response
+                .headers_mut()
+                .insert(name, http::HeaderValue::from_static(value));
+        }
+        response
+    }
+}
+
+impl From<Refusal> for Problem {
+    fn from(refusal: Refusal) -> Problem {
+        Problem {
+            status: refusal.status(),
+            message: refusal.message(),
+            header: match refusal {
+                Refusal::MethodNotAllowed { allow } => Some((http::header::ALLOW, allow)),
+                _ => None,
+            },
+        }
+    }
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
-    warp::reply::with_status(warp::reply::json(&json!({"error": message})), status).into_response()
+    Problem::new(status, message).into_response()
 }
 
 async fn render_metrics(admin: &Admin) -> Response {

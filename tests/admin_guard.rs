@@ -188,13 +188,14 @@ async fn a_post_without_json_content_type_deletes_nothing() {
     let addr = admin(&relay);
     // `fetch(url, {method: "POST", body: "{}"})` sends text/plain, which
     // needs no CORS preflight.
-    for headers in [
-        &[][..],
-        &[("Content-Type", "text/plain;charset=UTF-8")][..],
-    ] {
+    for headers in [&[][..], &[("Content-Type", "text/plain;charset=UTF-8")][..]] {
         let answer = send(addr, "POST", "/api/dead-letters/purge", headers, "{}").await;
         assert_eq!(answer.status, 415, "{}", answer.json);
-        assert!(answer.error().contains("application/json"), "{}", answer.json);
+        assert!(
+            answer.error().contains("application/json"),
+            "{}",
+            answer.json
+        );
     }
     assert_eq!(dead_letters(&relay).await, 2);
 }
@@ -370,7 +371,11 @@ async fn mistakes_are_answered_with_json_and_the_right_status() {
     }
     let answer = send(addr, "POST", "/api/reload", &json, r#"{"now": true}"#).await;
     assert_eq!(answer.status, 400, "{}", answer.json);
-    assert!(answer.error().contains("unknown field `now`"), "{}", answer.json);
+    assert!(
+        answer.error().contains("unknown field `now`"),
+        "{}",
+        answer.json
+    );
     let answer = send(addr, "GET", "/api/dead-letters?tagret=t", &[], "").await;
     assert_eq!(answer.status, 400, "{}", answer.json);
     assert!(answer.error().contains("`tagret`"), "{}", answer.json);

@@ -114,7 +114,7 @@ pub fn route(method: &Method, path: &str) -> Result<Endpoint, Refusal> {
 /// with a name the attacker controls, never with an IP address.
 pub fn names_listener(authority: &str, listener: SocketAddr, admin_hosts: &[String]) -> bool {
     let authority = authority.to_ascii_lowercase();
-    if admin_hosts.iter().any(|h| *h == authority) {
+    if admin_hosts.contains(&authority) {
         return true;
     }
     let Ok(parsed) = authority.parse::<Authority>() else {

@@ -63,7 +63,14 @@ impl Location {
     /// anything else unchanged.
     pub fn relative_to(self, dir: &Path) -> Location {
         match self {
-            Location::Sqlite(path) if path.is_relative() => Location::Sqlite(dir.join(path)),
+            Location::Sqlite(path) if path.is_relative() => Location::Sqlite(
+                // Without the `./`, so that messages show a clean path.
+                dir.join(
+                    path.components()
+                        .filter(|c| *c != std::path::Component::CurDir)
+                        .collect::<PathBuf>(),
+                ),
+            ),
             other => other,
         }
     }
@@ -297,6 +304,25 @@ mod tests {
             parse("./data/switchboard.db"),
             Ok(Location::Sqlite(PathBuf::from("./data/switchboard.db")))
         );
+    }
+
+    #[test]
+    fn a_relative_sqlite_path_is_taken_from_the_config_directory() {
+        let dir = Path::new("/etc/switchboard");
+        let at = |text| parse(text).unwrap().relative_to(dir);
+        assert_eq!(
+            at("./data/switchboard.db"),
+            Location::Sqlite(PathBuf::from("/etc/switchboard/data/switchboard.db"))
+        );
+        assert_eq!(
+            at("/var/lib/switchboard/s.db"),
+            Location::Sqlite(PathBuf::from("/var/lib/switchboard/s.db"))
+        );
+        assert_eq!(
+            parse("s.db").unwrap().relative_to(Path::new("")),
+            Location::Sqlite(PathBuf::from("s.db"))
+        );
+        assert!(matches!(at("postgres://relay@db/x"), Location::Postgres(_)));
     }
 
     #[test]
