@@ -380,3 +380,20 @@ async fn mistakes_are_answered_with_json_and_the_right_status() {
     assert_eq!(answer.status, 400, "{}", answer.json);
     assert!(answer.error().contains("`tagret`"), "{}", answer.json);
 }
+
+#[test]
+fn a_malformed_admin_host_is_refused() {
+    let yaml = "server: {admin_hosts: [relay.internal, \"http://relay.internal/\", \"me@relay.internal\"]}\nsources: {s: {}}\ntargets: {t: {url: \"http://127.0.0.1:9/\"}}\nroutes: [{to: [t]}]\n";
+    let config = switchboard::config::Config::parse(yaml).unwrap();
+    let problems = switchboard::runtime::Runtime::compile(config, &Default::default(), None)
+        .unwrap_err()
+        .to_string();
+    for i in [1, 2] {
+        assert!(
+            problems.contains(&format!("server.admin_hosts[{i}]"))
+                && problems.contains("is not a host with an optional port, as a Host header carries it (e.g. relay.internal:9090)"),
+            "{problems}"
+        );
+    }
+    assert!(!problems.contains("admin_hosts[0]"), "{problems}");
+}
