@@ -15,12 +15,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use bytes::{Buf, Bytes};
+use futures_util::Stream;
 use http::uri::Authority;
 use http::{HeaderMap, Method, StatusCode};
 use metrics_exporter_prometheus::PrometheusHandle;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -30,14 +29,15 @@ use warp::Filter;
 use warp::reply::{Reply, Response};
 
 mod guard;
+mod input;
+mod problem;
 
 use crate::dead_letters::{SelectError, Selection, Use};
 use crate::relay::Core;
 use crate::spool::{Ledger, LedgerBackend, Spool};
-use guard::{Endpoint, Refusal};
-
-/// Largest request body the API reads (a dead-letter selection).
-const MAX_BODY: usize = 64 * 1024;
+use guard::Endpoint;
+use input::{NoFields, SELECTION_EXAMPLE, parse_body, read_body, selection_from_query};
+use problem::{Problem, error};
 
 /// The admin API's state.
 pub struct Admin {
@@ -143,7 +143,7 @@ where
     let endpoint = guard::route(&request.method, &request.path)?;
     let body = if request.method == Method::POST {
         guard::check_content_type(&request.headers)?;
-        read_body(body).await?
+        read_body(body, &request.headers).await?
     } else {
         Bytes::new()
     };
@@ -237,83 +237,6 @@ fn authorized(admin: &Admin, headers: &HeaderMap) -> bool {
     bool::from(a.ct_eq(&b))
 }
 
-/// Reads at most [`MAX_BODY`] bytes.
-async fn read_body<S, B>(body: S) -> Result<Bytes, Problem>
-where
-    S: Stream<Item = Result<B, warp::Error>>,
-    B: Buf,
-{
-    let too_large = || {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body is larger than {MAX_BODY} bytes"),
-        )
-    };
-    let mut body = std::pin::pin!(body);
-    let mut read = BytesMut::new();
-    while let Some(chunk) = body.next().await {
-        let mut chunk = chunk
-            .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "the body could not be read"))?;
-        if read.len() + chunk.remaining() > MAX_BODY {
-            return Err(too_large());
-        }
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            read.extend_from_slice(part);
-            let n = part.len();
-            chunk.advance(n);
-        }
-    }
-    Ok(read.freeze())
-}
-
-const SELECTION_EXAMPLE: &str =
-    r#"{"target": "crm"}, {"ids": ["019ae3c4-…"]}, {"before_ms": 1767225600000} or {"all": true}"#;
-
-/// The body as JSON of type `T`, or a 400 that says what is wrong and shows
-/// `example`.
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], example: &str) -> Result<T, Problem> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            format!("the body is empty; send a JSON object: {example}"),
-        ));
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not what this endpoint takes: {e}; send {example}"),
-        )
-    })
-}
-
-/// The reload body: nothing, or an empty object.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoFields {}
-
-/// `?target=crm&id=019…&id=…&before_ms=…`, every parameter optional.
-fn selection_from_query(query: &str) -> Result<Selection, String> {
-    let mut selection = Selection::default();
-    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        match key.as_ref() {
-            "target" => selection.target = Some(value.into_owned()),
-            "id" => selection.ids.push(value.into_owned()),
-            "before_ms" => {
-                selection.before_ms = Some(value.parse().map_err(|_| {
-                    format!("before_ms `{value}` is not a time in unix milliseconds")
-                })?)
-            }
-            other => {
-                return Err(format!(
-                    "unknown query parameter `{other}`; use target, id (repeatable) or before_ms"
-                ));
-            }
-        }
-    }
-    Ok(selection)
-}
-
 /// The selection checked against the config and the spool, or the answer
 /// that says why not.
 async fn select(
@@ -349,55 +272,6 @@ async fn reload(admin: &Admin) -> Response {
         StatusCode::UNPROCESSABLE_ENTITY
     };
     warp::reply::with_status(warp::reply::json(&last), code).into_response()
-}
-
-/// An answer other than the endpoint's own: `{"error": message}`.
-struct Problem {
-    status: StatusCode,
-    message: String,
-    /// `Allow` on a 405, `WWW-Authenticate` on a 401.
-    header: Option<(http::header::HeaderName, &'static str)>,
-}
-
-impl Problem {
-    fn new(status: StatusCode, message: impl Into<String>) -> Problem {
-        Problem {
-            status,
-            message: message.into(),
-            header: None,
-        }
-    }
-
-    fn into_response(self) -> Response {
-        let mut response = warp::reply::with_status(
-            warp::reply::json(&json!({"error": self.message})),
-            self.status,
-        )
-        .into_response();
-        if let Some((name, value)) = self.header {
-            response
-                .headers_mut()
-                .insert(name, http::HeaderValue::from_static(value));
-        }
-        response
-    }
-}
-
-impl From<Refusal> for Problem {
-    fn from(refusal: Refusal) -> Problem {
-        Problem {
-            status: refusal.status(),
-            message: refusal.message(),
-            header: match refusal {
-                Refusal::MethodNotAllowed { allow } => Some((http::header::ALLOW, allow)),
-                _ => None,
-            },
-        }
-    }
-}
-
-fn error(status: StatusCode, message: &str) -> Response {
-    Problem::new(status, message).into_response()
 }
 
 async fn render_metrics(admin: &Admin) -> Response {

@@ -283,14 +283,19 @@ fn classify_json(e: &serde_json::Error) -> &'static str {
     }
 }
 
-enum BodyError {
+pub(crate) enum BodyError {
     TooLarge,
     Broken,
 }
 
 /// Reads the body, counting bytes as they arrive, so that a chunked body
-/// with no `Content-Length` is held to the same limit.
-async fn read_body<S, B>(mut body: S, headers: &HeaderMap, limit: usize) -> Result<Bytes, BodyError>
+/// with no `Content-Length` is held to the same limit. The admin API reads
+/// its bodies with it too.
+pub(crate) async fn read_body<S, B>(
+    mut body: S,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<Bytes, BodyError>
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,

@@ -369,6 +369,10 @@ async fn mistakes_are_answered_with_json_and_the_right_status() {
         assert!(answer.error().contains(says), "{body}: {}", answer.json);
         assert!(!answer.error().contains("Rejection"), "{}", answer.json);
     }
+    let huge = format!(r#"{{"target": "{}"}}"#, "t".repeat(70 * 1024));
+    let answer = send(addr, "POST", "/api/dead-letters/replay", &json, &huge).await;
+    assert_eq!(answer.status, 413, "{}", answer.json);
+    assert!(answer.error().contains("larger than"), "{}", answer.json);
     let answer = send(addr, "POST", "/api/reload", &json, r#"{"now": true}"#).await;
     assert_eq!(answer.status, 400, "{}", answer.json);
     assert!(
