@@ -3,17 +3,23 @@
 //! Separate from ingress and meant for operators: `GET /metrics`
 //! (Prometheus), `/healthz`, `/readyz`, and under `/api/` (behind the bearer
 //! token when one is set) the status, one webhook's story, dead letters
-//! (list, replay, purge) and reload. It reads the spool through the
-//! backend's [`Ledger`] (a connection of its own) and never touches delivery
-//! logic.
+//! (list, replay, purge) and reload. `/api/*` also refuses requests whose
+//! `Host` does not name the listener and requests from other web pages, and
+//! takes only JSON (see `guard`); the probes and `/metrics` do not check
+//! `Host`, because kubelet and Prometheus reach them under whatever address
+//! or name they were given. It reads the spool through the backend's
+//! [`Ledger`] (a connection of its own) and never touches delivery logic.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::StatusCode;
+use bytes::{Buf, Bytes};
+use futures_util::Stream;
+use http::uri::Authority;
+use http::{HeaderMap, Method, StatusCode};
 use metrics_exporter_prometheus::PrometheusHandle;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -22,23 +28,40 @@ use tokio_util::sync::CancellationToken;
 use warp::Filter;
 use warp::reply::{Reply, Response};
 
+mod guard;
+mod input;
+mod problem;
+
+use crate::dead_letters::{SelectError, Selection, Use};
 use crate::relay::Core;
-use crate::spool::{DeadFilter, Ledger, LedgerBackend, Spool};
+use crate::spool::{Ledger, LedgerBackend, Spool};
+use guard::Endpoint;
+use input::{NoFields, SELECTION_EXAMPLE, parse_body, read_body, selection_from_query};
+use problem::{Problem, error};
 
 /// The admin API's state.
 pub struct Admin {
     core: Arc<Core>,
     ledger: LedgerBackend,
     metrics: PrometheusHandle,
+    /// The listener's own address: the `Host` and `Origin` `/api/*` accepts.
+    listener: SocketAddr,
 }
 
 impl Admin {
-    /// `ledger` is the spool's operator view, on a connection of its own.
-    pub fn new(core: Arc<Core>, ledger: LedgerBackend, metrics: PrometheusHandle) -> Arc<Admin> {
+    /// `ledger` is the spool's operator view, on a connection of its own;
+    /// `listener` the admin listener's local address.
+    pub fn new(
+        core: Arc<Core>,
+        ledger: LedgerBackend,
+        metrics: PrometheusHandle,
+        listener: SocketAddr,
+    ) -> Arc<Admin> {
         Arc::new(Admin {
             core,
             ledger,
             metrics,
+            listener,
         })
     }
 }
@@ -54,185 +77,203 @@ pub async fn serve(
     crate::listener::serve("admin", listener, limits, move |_| routes.clone(), stop).await;
 }
 
-/// Which dead letters an API call applies to.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Selection {
-    target: Option<String>,
-    #[serde(default)]
-    ids: Vec<String>,
-    /// Unix milliseconds.
-    before_ms: Option<i64>,
-}
-
-impl From<Selection> for DeadFilter {
-    fn from(s: Selection) -> DeadFilter {
-        DeadFilter {
-            target: s.target,
-            events: s.ids,
-            before_ms: s.before_ms,
-        }
-    }
-}
-
-fn routes(admin: Arc<Admin>) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
-    let with = {
-        let admin = admin.clone();
-        warp::any().map(move || admin.clone())
-    };
-    let metrics = warp::get()
-        .and(warp::path!("metrics"))
-        .and(with.clone())
-        .then(|admin: Arc<Admin>| async move { render_metrics(&admin).await });
-    let healthz = warp::get()
-        .and(warp::path!("healthz"))
-        .map(|| warp::reply::json(&json!({"status": "ok"})).into_response());
-    let readyz = warp::get()
-        .and(warp::path!("readyz"))
-        .and(with.clone())
-        .then(|admin: Arc<Admin>| async move { ready(&admin).await });
-
-    let auth = warp::header::optional::<String>("authorization")
-        .and(with.clone())
-        .and_then(|header: Option<String>, admin: Arc<Admin>| async move {
-            let token = admin.core.snapshot.load().server.admin_token.clone();
-            match token.filter(|t| !t.is_empty()) {
-                None => Ok(admin),
-                Some(token) => {
-                    let presented = header
-                        .as_deref()
-                        .and_then(|h| h.strip_prefix("Bearer "))
-                        .unwrap_or("");
-                    let a: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-                    let b: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-                    if bool::from(a.ct_eq(&b)) {
-                        Ok(admin)
-                    } else {
-                        Err(warp::reject::custom(Unauthorized))
-                    }
-                }
-            }
-        });
-    let api = warp::path("api").and(auth);
-    let status = api
-        .clone()
-        .and(warp::get())
-        .and(warp::path!("status"))
-        .then(|admin: Arc<Admin>| async move { status(&admin).await });
-    let event = api
-        .clone()
-        .and(warp::get())
-        .and(warp::path!("events" / String))
-        .then(|admin: Arc<Admin>, id: String| async move {
-            match admin.ledger.event(&id).await {
-                Ok(Some(event)) => warp::reply::json(&event).into_response(),
-                Ok(None) => error(
-                    StatusCode::NOT_FOUND,
-                    "no such webhook in the spool (unknown, or pruned after its retention)",
-                ),
-                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-            }
-        });
-    let dead_list = api
-        .clone()
-        .and(warp::get())
-        .and(warp::path!("dead-letters"))
-        .and(warp::query::<Selection>())
-        .then(|admin: Arc<Admin>, selection: Selection| async move {
-            let filter = DeadFilter::from(selection);
-            match admin.ledger.dead_letters(&filter).await {
-                Ok(dead) => warp::reply::json(&json!({"dead_letters": dead})).into_response(),
-                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-            }
-        });
-    let dead_act = api
-        .clone()
-        .and(warp::post())
-        .and(warp::path!("dead-letters" / String))
-        .and(warp::body::content_length_limit(64 * 1024))
-        .and(warp::body::json::<Selection>())
+/// The whole admin API as one filter. Routing is one `match` on method and
+/// path ([`guard::route`]) rather than warp's combinators, whose rejections
+/// merge into a 405 for an unknown path and a `Rejection(...)` dump for a
+/// bad body; every answer here is JSON with the status that fits.
+pub fn routes(admin: Arc<Admin>) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+    // An unparsable Host is kept as such, for a 400 that says so.
+    let host = warp::host::optional()
+        .map(Ok)
+        .or(warp::any().map(|| Err(())))
+        .unify();
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    warp::method()
+        .and(warp::path::full())
+        .and(host)
+        .and(warp::header::headers_cloned())
+        .and(query)
+        .and(warp::body::stream())
         .then(
-            |admin: Arc<Admin>, action: String, selection: Selection| async move {
-                let filter = DeadFilter::from(selection);
-                let (result, key) = match action.as_str() {
-                    "replay" => (admin.ledger.replay(&filter).await, "replayed"),
-                    "purge" => (admin.ledger.purge(&filter).await, "purged"),
-                    _ => {
-                        return error(
-                            StatusCode::NOT_FOUND,
-                            "use /api/dead-letters/replay or /api/dead-letters/purge",
-                        );
-                    }
-                };
-                match result {
-                    Ok(n) => {
-                        // A replay is picked up at once rather than at the next poll.
-                        admin.core.dispatcher.wake_all();
-                        let mut body = serde_json::Map::new();
-                        body.insert(key.to_owned(), n.into());
-                        warp::reply::json(&body).into_response()
-                    }
-                    Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            move |method: Method,
+                  path: warp::path::FullPath,
+                  host: Result<Option<Authority>, ()>,
+                  headers: HeaderMap,
+                  query: String,
+                  body| {
+                let admin = admin.clone();
+                async move {
+                    let request = Request {
+                        method,
+                        path: path.as_str().to_owned(),
+                        host,
+                        headers,
+                        query,
+                    };
+                    handle(&admin, request, body)
+                        .await
+                        .unwrap_or_else(Problem::into_response)
                 }
             },
-        );
-    let reload =
-        api.and(warp::post())
-            .and(warp::path!("reload"))
-            .then(|admin: Arc<Admin>| async move {
-                let ok = admin.core.reload().await.is_ok();
-                let last = admin
-                    .core
-                    .last_reload
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone();
-                let code = if ok {
-                    StatusCode::OK
-                } else {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                };
-                warp::reply::with_status(warp::reply::json(&last), code).into_response()
-            });
-    metrics
-        .or(healthz)
-        .unify()
-        .or(readyz)
-        .unify()
-        .or(status)
-        .unify()
-        .or(event)
-        .unify()
-        .or(dead_list)
-        .unify()
-        .or(dead_act)
-        .unify()
-        .or(reload)
-        .unify()
-        .recover(|rejection: warp::Rejection| async move {
-            let response = if rejection.find::<Unauthorized>().is_some() {
-                let mut r = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-                r.headers_mut().insert(
-                    http::header::WWW_AUTHENTICATE,
-                    http::HeaderValue::from_static("Bearer"),
-                );
-                r
-            } else if rejection.is_not_found() {
-                error(StatusCode::NOT_FOUND, "no such path")
-            } else {
-                error(StatusCode::BAD_REQUEST, &format!("{rejection:?}"))
-            };
-            Ok::<_, Infallible>(response)
+        )
+        // Only a body taken twice rejects, which cannot happen here.
+        .recover(|_: warp::Rejection| async {
+            Ok::<_, Infallible>(error(StatusCode::BAD_REQUEST, "unreadable request"))
         })
         .unify()
 }
 
-#[derive(Debug)]
-struct Unauthorized;
-impl warp::reject::Reject for Unauthorized {}
+/// What the handlers read of a request, besides its body.
+struct Request {
+    method: Method,
+    path: String,
+    host: Result<Option<Authority>, ()>,
+    headers: HeaderMap,
+    query: String,
+}
 
-fn error(status: StatusCode, message: &str) -> Response {
-    warp::reply::with_status(warp::reply::json(&json!({"error": message})), status).into_response()
+/// Guards, then routing, then the endpoint.
+async fn handle<S, B>(admin: &Admin, request: Request, body: S) -> Result<Response, Problem>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send,
+    B: Buf,
+{
+    let api = request.path == "/api" || request.path.starts_with("/api/");
+    if api {
+        guard_api(admin, &request)?;
+    }
+    let endpoint = guard::route(&request.method, &request.path)?;
+    let body = if request.method == Method::POST {
+        guard::check_content_type(&request.headers)?;
+        read_body(body, &request.headers).await?
+    } else {
+        Bytes::new()
+    };
+    Ok(match endpoint {
+        Endpoint::Metrics => render_metrics(admin).await,
+        Endpoint::Healthz => warp::reply::json(&json!({"status": "ok"})).into_response(),
+        Endpoint::Readyz => ready(admin).await,
+        Endpoint::Status => status(admin).await,
+        Endpoint::Event(id) => match admin.ledger.event(&id).await {
+            Ok(Some(event)) => warp::reply::json(&event).into_response(),
+            Ok(None) => error(
+                StatusCode::NOT_FOUND,
+                "no such webhook in the spool (unknown, or pruned after its retention)",
+            ),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        },
+        Endpoint::DeadLetters => {
+            let selection = selection_from_query(&request.query)
+                .map_err(|m| Problem::new(StatusCode::BAD_REQUEST, m))?;
+            let filter = select(admin, selection, Use::List).await?;
+            match admin.ledger.dead_letters(&filter).await {
+                Ok(dead) => warp::reply::json(&json!({"dead_letters": dead})).into_response(),
+                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            }
+        }
+        Endpoint::Replay | Endpoint::Purge => {
+            let selection: Selection = parse_body(&body, SELECTION_EXAMPLE)?;
+            let filter = select(admin, selection, Use::Change).await?;
+            let (result, key) = if endpoint == Endpoint::Replay {
+                (admin.ledger.replay(&filter).await, "replayed")
+            } else {
+                (admin.ledger.purge(&filter).await, "purged")
+            };
+            match result {
+                Ok(n) => {
+                    // A replay is picked up at once rather than at the next poll.
+                    admin.core.dispatcher.wake_all();
+                    let mut body = serde_json::Map::new();
+                    body.insert(key.to_owned(), n.into());
+                    warp::reply::json(&body).into_response()
+                }
+                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            }
+        }
+        Endpoint::Reload => {
+            if !body.iter().all(u8::is_ascii_whitespace) {
+                let _: NoFields = parse_body(&body, "{}")?;
+            }
+            reload(admin).await
+        }
+    })
+}
+
+/// Host, origin and token, in that order: a page on another site learns
+/// nothing, not even whether a token is set.
+fn guard_api(admin: &Admin, request: &Request) -> Result<(), Problem> {
+    let hosts = &admin.core.snapshot.load().server.admin_hosts;
+    let host = request.host.as_ref().map_err(|()| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "the Host header is not a host with an optional port",
+        )
+    })?;
+    guard::check_host(host.as_ref(), admin.listener, hosts)?;
+    guard::check_same_origin(&request.headers, admin.listener, hosts)?;
+    if authorized(admin, &request.headers) {
+        Ok(())
+    } else {
+        Err(Problem {
+            header: Some((http::header::WWW_AUTHENTICATE, "Bearer")),
+            ..Problem::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
+        })
+    }
+}
+
+/// Whether the request carries the admin token, if one is set. Compares
+/// digests in constant time, so neither the token's length nor its prefix
+/// leaks through timing.
+fn authorized(admin: &Admin, headers: &HeaderMap) -> bool {
+    let token = admin.core.snapshot.load().server.admin_token.clone();
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return true;
+    };
+    let presented = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let a: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let b: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    bool::from(a.ct_eq(&b))
+}
+
+/// The selection checked against the config and the spool, or the answer
+/// that says why not.
+async fn select(
+    admin: &Admin,
+    selection: Selection,
+    used: Use,
+) -> Result<crate::spool::DeadFilter, Problem> {
+    let runtime = admin.core.snapshot.load();
+    selection
+        .check(used, &runtime, || admin.ledger.backlog())
+        .await
+        .map_err(|e| match e {
+            SelectError::Spool(e) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            SelectError::Nothing => Problem::new(
+                StatusCode::BAD_REQUEST,
+                format!("{e}: send {SELECTION_EXAMPLE}"),
+            ),
+            other => Problem::new(StatusCode::BAD_REQUEST, other.to_string()),
+        })
+}
+
+async fn reload(admin: &Admin) -> Response {
+    let ok = admin.core.reload().await.is_ok();
+    let last = admin
+        .core
+        .last_reload
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    warp::reply::with_status(warp::reply::json(&last), code).into_response()
 }
 
 async fn render_metrics(admin: &Admin) -> Response {

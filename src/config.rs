@@ -89,7 +89,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Located<String>,
     /// Where accepted webhooks wait: a SQLite file (its directory is
     /// created), or a PostgreSQL URL `postgres://user:${PGPASSWORD}@host:5432/db`
-    /// shared by several replicas (`${NAME}` is resolved in the URL). Default
+    /// shared by several replicas (`${NAME}` is resolved in the URL). A
+    /// relative path is relative to the config file's directory. Default
     /// `./data/switchboard.db`. Not reloadable.
     #[serde(default = "default_spool")]
     #[schemars(with = "String")]
@@ -136,6 +137,14 @@ pub struct ServerConfig {
     /// environment. Required when `admin_listen` is not a loopback address.
     #[schemars(with = "Option<String>")]
     pub admin_token: Option<Located<String>>,
+    /// More `Host` values `/api/*` accepts, written as clients send them
+    /// (`relay.internal:9090`, or `admin.example.com` behind a proxy on the
+    /// default port). Without them `/api/*` answers 403 to any `Host` but the
+    /// listener's address (and `localhost` on loopback), so that a web page
+    /// cannot reach it through a DNS name it controls. Default: none.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub admin_hosts: Vec<Located<String>>,
     /// Default retry policy for every target.
     #[serde(default)]
     pub retry: RetryConfig,
@@ -166,6 +175,7 @@ impl Default for ServerConfig {
             window_bytes: default_window_bytes(),
             admin_listen: default_admin_listen(),
             admin_token: None,
+            admin_hosts: Vec::new(),
             retry: RetryConfig::default(),
             circuit: CircuitConfig::default(),
         }

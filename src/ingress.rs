@@ -314,7 +314,7 @@ fn classify_json(e: &serde_json::Error) -> &'static str {
     }
 }
 
-enum BodyError {
+pub(crate) enum BodyError {
     TooLarge,
     /// Not complete within `server.body_timeout` (see `listener`).
     TooSlow,
@@ -322,8 +322,13 @@ enum BodyError {
 }
 
 /// Reads the body, counting bytes as they arrive, so that a chunked body
-/// with no `Content-Length` is held to the same limit.
-async fn read_body<S, B>(mut body: S, headers: &HeaderMap, limit: usize) -> Result<Bytes, BodyError>
+/// with no `Content-Length` is held to the same limit. The admin API reads
+/// its bodies with it too.
+pub(crate) async fn read_body<S, B>(
+    mut body: S,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<Bytes, BodyError>
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,

@@ -24,6 +24,7 @@
 //! - `admin`, `metrics`: the operator's listener and Prometheus metrics.
 //! - `listener`: the capped, timed, HTTP/1.1 accept loop of both listeners.
 //! - `descriptors`: the open files a config needs; raising the limit to fit.
+//! - `dead_letters`: which dead letters a `dlq` command or API call names.
 //! - `relay`: wiring: start, reload and shutdown.
 //! - `explain`: `switchboard explain`: routes, reasons and bodies for one
 //!   payload, by the code `serve` runs, without sending anything.
@@ -32,6 +33,7 @@ pub mod accept;
 pub mod admin;
 pub mod circuit;
 pub mod config;
+pub mod dead_letters;
 pub mod deliver;
 pub mod descriptors;
 pub mod dispatch;

@@ -1,5 +1,6 @@
 //! The `switchboard` command: CLI, logging, signals, exit codes. No logic.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,10 +10,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio::signal::unix::{SignalKind, signal};
 
 use switchboard::config::Config;
+use switchboard::dead_letters::{SelectError, Selection, Use};
 use switchboard::explain;
 use switchboard::interpolate::Env;
 use switchboard::relay::{self, LoadError, Options, Relay};
-use switchboard::spool::{DeadFilter, Ledger, LedgerBackend};
+use switchboard::spool::{Ledger, LedgerBackend};
 
 /// Webhook fan-out relay: receives webhooks, routes them by YAML rules, and
 /// forwards the payload or a transformed subset to several targets.
@@ -129,23 +131,32 @@ enum DlqAction {
     },
     /// Make dead letters due again (attempts reset); the relay sends them.
     ///
-    /// Example: switchboard dlq replay --config routes.yaml --id 019a...
+    /// Needs a selector (--target, --id, --before) or --all. Example:
+    /// switchboard dlq replay --config routes.yaml --id 019a...
     Replay {
         #[command(flatten)]
         select: DlqSelect,
+        /// Every dead letter (instead of a selector).
+        #[arg(long, conflicts_with_all = ["target", "ids", "before"])]
+        all: bool,
     },
     /// Delete dead letters for good.
     ///
-    /// Example: switchboard dlq purge --config routes.yaml --before 30d
+    /// Needs a selector (--target, --id, --before) or --all. Example:
+    /// switchboard dlq purge --config routes.yaml --before 30d
     Purge {
         #[command(flatten)]
         select: DlqSelect,
+        /// Every dead letter (instead of a selector).
+        #[arg(long, conflicts_with_all = ["target", "ids", "before"])]
+        all: bool,
     },
 }
 
 #[derive(clap::Args)]
 struct DlqSelect {
-    /// Path of routes.yaml (names the spool file).
+    /// Path of routes.yaml (names the spool; a relative SQLite path is
+    /// relative to this file's directory).
     #[arg(long, short)]
     config: PathBuf,
     /// Only this target.
@@ -185,6 +196,8 @@ fn main() -> ExitCode {
         },
         Command::Dlq { action } => match dlq(action) {
             Ok(()) => ExitCode::SUCCESS,
+            // `dlq list | head`: the reader has what it wanted.
+            Err(error) if broken_pipe(&error) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("switchboard: {error:#}");
                 ExitCode::from(1)
@@ -301,18 +314,18 @@ fn explain(
 }
 
 fn dlq(action: DlqAction) -> anyhow::Result<()> {
-    let select = match &action {
-        DlqAction::List { select, .. }
-        | DlqAction::Replay { select }
-        | DlqAction::Purge { select } => select,
+    let (select, all, used, verb) = match &action {
+        DlqAction::List { select, .. } => (select, false, Use::List, "list"),
+        DlqAction::Replay { select, all } => (select, *all, Use::Change, "replay"),
+        DlqAction::Purge { select, all } => (select, *all, Use::Change, "purge"),
     };
     let runtime = relay::load(&select.config, &Env::from_process(), None)
         .map_err(|e| anyhow::anyhow!("{}: {e}", select.config.display()))?;
-    let before_ms = select.before.as_deref().map(parse_before).transpose()?;
-    let filter = DeadFilter {
+    let selection = Selection {
         target: select.target.clone(),
-        events: select.ids.clone(),
-        before_ms,
+        ids: select.ids.clone(),
+        before_ms: select.before.as_deref().map(parse_before).transpose()?,
+        all,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -321,23 +334,34 @@ fn dlq(action: DlqAction) -> anyhow::Result<()> {
     let ledger = rt
         .block_on(LedgerBackend::open(&runtime.server.spool))
         .with_context(|| format!("cannot open the spool {}", runtime.server.spool))?;
+    let filter = rt
+        .block_on(selection.check(used, &runtime, || ledger.backlog()))
+        .map_err(|e| match e {
+            SelectError::Nothing => anyhow::anyhow!(
+                "refusing to {verb} every dead letter: select some with --target, --id or --before, or pass --all"
+            ),
+            other => other.into(),
+        })?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match action {
         DlqAction::List { json, .. } => {
             let dead = rt.block_on(ledger.dead_letters(&filter))?;
             if json {
                 for letter in &dead {
-                    println!("{}", serde_json::to_string(letter)?);
+                    writeln!(out, "{}", serde_json::to_string(letter)?)?;
                 }
             } else {
-                println!(
+                writeln!(
+                    out,
                     "{:<36}  {:<12}  {:>8}  {:>6}  {:<20}  ERROR",
                     "WEBHOOK", "TARGET", "ATTEMPTS", "STATUS", "DEAD SINCE"
-                );
+                )?;
                 for d in &dead {
                     let status = d
                         .last_status
                         .map_or_else(|| "-".to_owned(), |s| s.to_string());
-                    println!(
+                    writeln!(
+                        out,
                         "{:<36}  {:<12}  {:>8}  {:>6}  {:<20}  {}",
                         d.event,
                         d.target,
@@ -345,8 +369,9 @@ fn dlq(action: DlqAction) -> anyhow::Result<()> {
                         status,
                         time(d.dead_ms),
                         d.last_error.as_deref().unwrap_or("")
-                    );
+                    )?;
                 }
+                out.flush()?;
                 eprintln!(
                     "{} dead letter{}",
                     dead.len(),
@@ -354,20 +379,28 @@ fn dlq(action: DlqAction) -> anyhow::Result<()> {
                 );
             }
         }
-        DlqAction::Replay { .. } => {
-            println!(
-                "{} dead letter(s) due again",
-                rt.block_on(ledger.replay(&filter))?
-            )
-        }
-        DlqAction::Purge { .. } => {
-            println!(
-                "{} dead letter(s) purged",
-                rt.block_on(ledger.purge(&filter))?
-            )
-        }
+        DlqAction::Replay { .. } => writeln!(
+            out,
+            "{} dead letter(s) due again",
+            rt.block_on(ledger.replay(&filter))?
+        )?,
+        DlqAction::Purge { .. } => writeln!(
+            out,
+            "{} dead letter(s) purged",
+            rt.block_on(ledger.purge(&filter))?
+        )?,
     }
+    out.flush()?;
     Ok(())
+}
+
+/// Whether writing to stdout failed because its reader has gone.
+fn broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// `7d` (that long ago) or an RFC 3339 time, as unix milliseconds.

@@ -45,14 +45,21 @@ pub enum LoadError {
 }
 
 /// Parses and compiles the config file. `previous` lends unchanged rate
-/// limiters to the new runtime.
+/// limiters to the new runtime. A relative SQLite `server.spool` is taken
+/// relative to the file's directory.
 pub fn load(
     path: &std::path::Path,
     env: &Env,
     previous: Option<&Runtime>,
 ) -> Result<Runtime, LoadError> {
     let config = Config::load(path)?;
-    Runtime::compile(config, env, previous).map_err(LoadError::Invalid)
+    let mut runtime = Runtime::compile(config, env, previous).map_err(LoadError::Invalid)?;
+    // The same file whatever directory a command runs in (`serve` from a
+    // unit file, `dlq` from a shell).
+    if let Some(dir) = path.parent() {
+        runtime.server.spool = runtime.server.spool.relative_to(dir);
+    }
+    Ok(runtime)
 }
 
 /// How the relay finds its config again on reload.
@@ -187,7 +194,12 @@ impl Relay {
         let admin = match admin {
             Some(listener) => {
                 let ledger = core.spool.ledger(&spool_location)?;
-                let api = crate::admin::Admin::new(core.clone(), ledger, metrics);
+                let api = crate::admin::Admin::new(
+                    core.clone(),
+                    ledger,
+                    metrics,
+                    listener.local_addr().map_err(StartError::Listener)?,
+                );
                 let server = &core.snapshot.load().server;
                 if let Some(admin_addr) = admin_addr {
                     tracing::info!(addr = %admin_addr, "admin listening");

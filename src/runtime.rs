@@ -66,6 +66,8 @@ pub struct Server {
     pub admin_listen: Option<SocketAddr>,
     /// Bearer token for the admin API.
     pub admin_token: Option<String>,
+    /// More `Host` values `/api/*` accepts, lower case.
+    pub admin_hosts: Vec<String>,
 }
 
 /// A valid config, ready to serve.
@@ -189,6 +191,7 @@ impl Runtime {
                 })
                 .ok()
         });
+        let admin_hosts = admin_hosts(&s.admin_hosts, &mut problems);
         if let Some(Some(addr)) = admin_listen
             && !addr.ip().is_loopback()
             && admin_token.as_deref().is_none_or(str::is_empty)
@@ -341,12 +344,34 @@ impl Runtime {
                 window_bytes: window_bytes as u64,
                 admin_listen: admin_listen.flatten(),
                 admin_token,
+                admin_hosts,
             },
             sources,
             targets,
             routes: Routes(routes),
         })
     }
+}
+
+/// `server.admin_hosts`: each a host with an optional port, as a `Host`
+/// header carries it.
+fn admin_hosts(hosts: &[Located<String>], problems: &mut Problems) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        let text = host.value.trim().to_ascii_lowercase();
+        match text.parse::<http::uri::Authority>() {
+            Ok(a) if !text.contains('@') && !a.host().is_empty() => out.push(text),
+            _ => problems.push(
+                format!("server.admin_hosts[{i}]"),
+                Some(&host.referenced),
+                format!(
+                    "`{}` is not a host with an optional port, as a Host header carries it (e.g. relay.internal:9090)",
+                    host.value
+                ),
+            ),
+        }
+    }
+    out
 }
 
 fn duration(text: &Located<String>, place: &str, problems: &mut Problems) -> Option<Duration> {

@@ -418,6 +418,7 @@ async fn api_needs_the_bearer_token_when_one_is_set() {
         .client
         .post(relay.admin("/api/reload"))
         .header("authorization", "Bearer adm-s3cret")
+        .header("content-type", "application/json")
         .send()
         .await
         .unwrap();
@@ -438,6 +439,7 @@ async fn reload_api_reports_problems() {
     let response = relay
         .client
         .post(relay.admin("/api/reload"))
+        .header("content-type", "application/json")
         .send()
         .await
         .unwrap();

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::num::NonZeroU32;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::postgres::{self, PgLedger, PgSpool};
@@ -55,6 +55,24 @@ impl Location {
             );
         }
         Ok(Location::Postgres(Box::new(config)))
+    }
+}
+
+impl Location {
+    /// A relative SQLite path joined to `dir` (the config file's directory);
+    /// anything else unchanged.
+    pub fn relative_to(self, dir: &Path) -> Location {
+        match self {
+            Location::Sqlite(path) if path.is_relative() => Location::Sqlite(
+                // Without the `./`, so that messages show a clean path.
+                dir.join(
+                    path.components()
+                        .filter(|c| *c != std::path::Component::CurDir)
+                        .collect::<PathBuf>(),
+                ),
+            ),
+            other => other,
+        }
     }
 }
 
@@ -215,9 +233,16 @@ pub enum LedgerBackend {
 
 impl LedgerBackend {
     /// Opens the spool at `location` for the `dlq` commands, without
-    /// starting a relay (no writer, no heartbeat, no leases).
+    /// starting a relay (no writer, no heartbeat, no leases). A SQLite file
+    /// that does not exist is an error, not a new empty spool: the command
+    /// was most likely pointed at the wrong place.
     pub async fn open(location: &Location) -> Result<LedgerBackend, SpoolError> {
         Ok(match location {
+            Location::Sqlite(path) if !path.exists() => {
+                return Err(SpoolError::Missing {
+                    path: path.display().to_string(),
+                });
+            }
             Location::Sqlite(path) => LedgerBackend::Sqlite(SqliteLedger::open(path)?),
             Location::Postgres(config) => LedgerBackend::Postgres(PgLedger::open(config).await?),
         })
@@ -279,6 +304,25 @@ mod tests {
             parse("./data/switchboard.db"),
             Ok(Location::Sqlite(PathBuf::from("./data/switchboard.db")))
         );
+    }
+
+    #[test]
+    fn a_relative_sqlite_path_is_taken_from_the_config_directory() {
+        let dir = Path::new("/etc/switchboard");
+        let at = |text| parse(text).unwrap().relative_to(dir);
+        assert_eq!(
+            at("./data/switchboard.db"),
+            Location::Sqlite(PathBuf::from("/etc/switchboard/data/switchboard.db"))
+        );
+        assert_eq!(
+            at("/var/lib/switchboard/s.db"),
+            Location::Sqlite(PathBuf::from("/var/lib/switchboard/s.db"))
+        );
+        assert_eq!(
+            parse("s.db").unwrap().relative_to(Path::new("")),
+            Location::Sqlite(PathBuf::from("s.db"))
+        );
+        assert!(matches!(at("postgres://relay@db/x"), Location::Postgres(_)));
     }
 
     #[test]

@@ -250,6 +250,10 @@ pub enum SpoolError {
         found: i64,
         supported: i64,
     },
+    #[error(
+        "there is no spool at {path}; a relay that ran with this config would have created it (a relative server.spool is relative to the config file's directory)"
+    )]
+    Missing { path: String },
     #[error("spool commit failed: {0}")]
     Commit(String),
     #[error("the spool writer has stopped")]

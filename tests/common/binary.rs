@@ -25,9 +25,15 @@ pub struct Binary {
 impl Binary {
     /// Starts `switchboard --log-format json serve` and waits for `listening`.
     pub async fn start(config: &Path) -> Binary {
+        Binary::start_in(config, Path::new(".")).await
+    }
+
+    /// [`Binary::start`] with `dir` as the working directory.
+    pub async fn start_in(config: &Path, dir: &Path) -> Binary {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["--log-format", "json", "serve", "--config"])
             .arg(config)
+            .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -127,5 +133,27 @@ impl Drop for Binary {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A finished `switchboard` command.
+pub struct Run {
+    /// The exit code; `None` if a signal ended it.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `switchboard ARGS…` in `dir` to the end.
+pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S], dir: &Path) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }

@@ -1,0 +1,348 @@
+//! The admin listener's decisions about a request before any handler runs:
+//! which endpoint a method and path name (or why none: 404, 405), and
+//! whether a request may reach `/api/*` at all: its `Host` must name the
+//! listener (against DNS rebinding), it must not come from another web page
+//! (`Origin`, `Sec-Fetch-Site`), and a POST must carry JSON (an HTML form
+//! cannot send `application/json`, and a script on another page cannot
+//! without a CORS preflight this listener never grants).
+//!
+//! Pure functions of the request line, the headers, the listener's address
+//! and `server.admin_hosts`; they must not read the spool, the config in
+//! force or a clock.
+
+use std::net::{IpAddr, SocketAddr};
+
+use http::header::{CONTENT_TYPE, ORIGIN};
+use http::uri::Authority;
+use http::{HeaderMap, Method, StatusCode};
+
+/// What the admin listener serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Metrics,
+    Healthz,
+    Readyz,
+    Status,
+    /// One webhook's story, by id.
+    Event(String),
+    DeadLetters,
+    Replay,
+    Purge,
+    Reload,
+}
+
+/// Why a request is answered without reaching a handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// 404.
+    NotFound,
+    /// 405, with the methods the path takes.
+    MethodNotAllowed { allow: &'static str },
+    /// 403: the `Host` does not name this listener.
+    Host { host: String, listener: SocketAddr },
+    /// 403: sent by another web page; says which header showed it.
+    CrossSite { evidence: String },
+    /// 415: a POST without `Content-Type: application/json`.
+    ContentType { found: Option<String> },
+}
+
+impl Refusal {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Refusal::NotFound => StatusCode::NOT_FOUND,
+            Refusal::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Refusal::Host { .. } | Refusal::CrossSite { .. } => StatusCode::FORBIDDEN,
+            Refusal::ContentType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        }
+    }
+
+    /// The `error` of the JSON answer: what was wrong and what would do.
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::NotFound => "no such path; the admin listener serves /metrics, /healthz, /readyz, /api/status, /api/events/<id>, /api/dead-letters, /api/dead-letters/replay, /api/dead-letters/purge and /api/reload".to_owned(),
+            Refusal::MethodNotAllowed { allow } => format!("method not allowed here; use {allow}"),
+            Refusal::Host { host, listener } => format!(
+                "Host `{host}` does not name this admin listener ({listener}); if the API is reached under that name (a proxy, a DNS name), add it to server.admin_hosts"
+            ),
+            Refusal::CrossSite { evidence } => format!(
+                "cross-site request refused ({evidence}): the admin API takes no requests from other web pages"
+            ),
+            Refusal::ContentType { found } => format!(
+                "POST bodies must be JSON: send `Content-Type: application/json` (got {})",
+                found.as_deref().map_or_else(|| "none".to_owned(), |t| format!("`{t}`"))
+            ),
+        }
+    }
+}
+
+/// The endpoint `method` and `path` name. A known path with another method
+/// is a 405 (never a 404, and never the other way round).
+pub fn route(method: &Method, path: &str) -> Result<Endpoint, Refusal> {
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    let (endpoint, takes) = match segments.as_slice() {
+        ["metrics"] => (Endpoint::Metrics, Method::GET),
+        ["healthz"] => (Endpoint::Healthz, Method::GET),
+        ["readyz"] => (Endpoint::Readyz, Method::GET),
+        ["api", "status"] => (Endpoint::Status, Method::GET),
+        ["api", "events", id] if !id.is_empty() => (Endpoint::Event((*id).to_owned()), Method::GET),
+        ["api", "dead-letters"] => (Endpoint::DeadLetters, Method::GET),
+        ["api", "dead-letters", "replay"] => (Endpoint::Replay, Method::POST),
+        ["api", "dead-letters", "purge"] => (Endpoint::Purge, Method::POST),
+        ["api", "reload"] => (Endpoint::Reload, Method::POST),
+        _ => return Err(Refusal::NotFound),
+    };
+    // HEAD is GET without the body (hyper leaves the body out).
+    let allowed = *method == takes || (takes == Method::GET && *method == Method::HEAD);
+    if !allowed {
+        let allow = if takes == Method::GET {
+            "GET, HEAD"
+        } else {
+            "POST"
+        };
+        return Err(Refusal::MethodNotAllowed { allow });
+    }
+    Ok(endpoint)
+}
+
+/// Whether `authority` (a `Host` value, or an `Origin`'s host and port)
+/// names the listener at `listener`: its own address; `localhost`, or any
+/// loopback address, when it listens on loopback; any IP address when it
+/// listens on all of them (`0.0.0.0`, `::`), as a Kubernetes probe's
+/// `Host: <pod-ip>:port` does; always with the listener's port (80 when
+/// none is written). A DNS name other than `localhost` only when
+/// `server.admin_hosts` lists it exactly as sent: a rebinding attack comes
+/// with a name the attacker controls, never with an IP address.
+pub fn names_listener(authority: &str, listener: SocketAddr, admin_hosts: &[String]) -> bool {
+    let authority = authority.to_ascii_lowercase();
+    if admin_hosts.contains(&authority) {
+        return true;
+    }
+    let Ok(parsed) = authority.parse::<Authority>() else {
+        return false;
+    };
+    if parsed.as_str().contains('@') || parsed.port_u16().unwrap_or(80) != listener.port() {
+        return false;
+    }
+    let host = parsed.host();
+    let ip = listener.ip();
+    match host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        Ok(asked) => {
+            asked == ip || ip.is_unspecified() || (ip.is_loopback() && asked.is_loopback())
+        }
+        Err(_) => host == "localhost" && (ip.is_loopback() || ip.is_unspecified()),
+    }
+}
+
+/// Refuses `/api/*` requests whose `Host` names something other than the
+/// listener. A request without one (HTTP/1.0 tools) passes: browsers always
+/// send it, and the rebinding attack needs a browser.
+pub fn check_host(
+    host: Option<&Authority>,
+    listener: SocketAddr,
+    admin_hosts: &[String],
+) -> Result<(), Refusal> {
+    match host {
+        Some(host) if !names_listener(host.as_str(), listener, admin_hosts) => Err(Refusal::Host {
+            host: host.as_str().to_owned(),
+            listener,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses requests another web page made: `Sec-Fetch-Site: cross-site` or
+/// `same-site` (another port or subdomain is another application), or an
+/// `Origin` that is not this listener's (`null` included). A request with
+/// neither header (curl, the CLI, scripts) passes.
+pub fn check_same_origin(
+    headers: &HeaderMap,
+    listener: SocketAddr,
+    admin_hosts: &[String],
+) -> Result<(), Refusal> {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        let site = String::from_utf8_lossy(site.as_bytes()).to_ascii_lowercase();
+        if site == "cross-site" || site == "same-site" {
+            return Err(Refusal::CrossSite {
+                evidence: format!("Sec-Fetch-Site: {site}"),
+            });
+        }
+    }
+    if let Some(origin) = headers.get(ORIGIN) {
+        let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();
+        let authority = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        if !authority.is_some_and(|a| names_listener(a, listener, admin_hosts)) {
+            return Err(Refusal::CrossSite {
+                evidence: format!("Origin: {origin}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A POST must say its body is JSON (`application/json`, parameters such as
+/// `charset` allowed), whether or not it has one.
+pub fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
+    let found = headers
+        .get(CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let essence = found
+        .as_deref()
+        .and_then(|t| t.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase());
+    if essence.as_deref() == Some("application/json") {
+        Ok(())
+    } else {
+        Err(Refusal::ContentType { found })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn routes_unknown_paths_to_404_and_wrong_methods_to_405() {
+        let get = Method::GET;
+        let post = Method::POST;
+        let table: &[(&Method, &str, Result<Endpoint, Refusal>)] = &[
+            (&get, "/metrics", Ok(Endpoint::Metrics)),
+            (&Method::HEAD, "/healthz", Ok(Endpoint::Healthz)),
+            (&get, "/api/events/019a", Ok(Endpoint::Event("019a".into()))),
+            (&post, "/api/dead-letters/purge", Ok(Endpoint::Purge)),
+            (&get, "/nope", Err(Refusal::NotFound)),
+            (&post, "/nope", Err(Refusal::NotFound)),
+            (&get, "/api/events/", Err(Refusal::NotFound)),
+            (&get, "/api/dead-letters/other", Err(Refusal::NotFound)),
+            (
+                &post,
+                "/api/status",
+                Err(Refusal::MethodNotAllowed { allow: "GET, HEAD" }),
+            ),
+            (
+                &get,
+                "/api/reload",
+                Err(Refusal::MethodNotAllowed { allow: "POST" }),
+            ),
+            (
+                &Method::DELETE,
+                "/api/dead-letters",
+                Err(Refusal::MethodNotAllowed { allow: "GET, HEAD" }),
+            ),
+        ];
+        for (method, path, expected) in table {
+            assert_eq!(&route(method, path), expected, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn host_must_name_the_listener() {
+        let loopback: SocketAddr = "127.0.0.1:9090".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:9090".parse().unwrap();
+        let pod: SocketAddr = "10.1.2.3:9090".parse().unwrap();
+        let v6: SocketAddr = "[::1]:9090".parse().unwrap();
+        let named = vec!["relay.internal:9090".to_owned(), "admin.example".to_owned()];
+        let table: &[(&str, SocketAddr, bool)] = &[
+            ("127.0.0.1:9090", loopback, true),
+            ("localhost:9090", loopback, true),
+            ("LOCALHOST:9090", loopback, true),
+            ("[::1]:9090", loopback, true),
+            ("[::1]:9090", v6, true),
+            ("localhost:9090", v6, true),
+            ("127.0.0.1:9091", loopback, false),
+            ("127.0.0.1", loopback, false),
+            ("evil.example:9090", loopback, false),
+            ("localhost.evil.example:9090", loopback, false),
+            ("user@127.0.0.1:9090", loopback, false),
+            ("10.1.2.3:9090", pod, true),
+            ("10.1.2.4:9090", pod, false),
+            ("localhost:9090", pod, false),
+            ("10.1.2.4:9090", any, true),
+            ("localhost:9090", any, true),
+            ("evil.example:9090", any, false),
+            ("relay.internal:9090", pod, true),
+            ("Relay.Internal:9090", pod, true),
+            ("relay.internal:9091", pod, false),
+            ("admin.example", pod, true),
+            ("admin.example:9090", pod, false),
+        ];
+        for (host, listener, expected) in table {
+            assert_eq!(
+                names_listener(host, *listener, &named),
+                *expected,
+                "{host} on {listener}"
+            );
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    http::HeaderName::from_static(k),
+                    http::HeaderValue::from_static(v),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn requests_from_other_pages_are_refused() {
+        let listener: SocketAddr = "127.0.0.1:9090".parse().unwrap();
+        let table: &[(&[(&str, &str)], bool)] = &[
+            (&[], true),
+            (&[("sec-fetch-site", "same-origin")], true),
+            (&[("sec-fetch-site", "none")], true),
+            (&[("origin", "http://127.0.0.1:9090")], true),
+            (&[("origin", "http://localhost:9090")], true),
+            (&[("sec-fetch-site", "cross-site")], false),
+            (&[("sec-fetch-site", "same-site")], false),
+            (&[("origin", "http://evil.example")], false),
+            (&[("origin", "http://localhost:3000")], false),
+            (&[("origin", "null")], false),
+            (
+                &[
+                    ("origin", "http://127.0.0.1:9090"),
+                    ("sec-fetch-site", "cross-site"),
+                ],
+                false,
+            ),
+        ];
+        for (pairs, expected) in table {
+            assert_eq!(
+                check_same_origin(&headers(pairs), listener, &[]).is_ok(),
+                *expected,
+                "{pairs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_post_must_say_json() {
+        assert!(check_content_type(&headers(&[("content-type", "application/json")])).is_ok());
+        assert!(
+            check_content_type(&headers(&[(
+                "content-type",
+                "Application/JSON; charset=utf-8"
+            )]))
+            .is_ok()
+        );
+        for refused in [
+            &[][..],
+            &[("content-type", "text/plain")][..],
+            &[("content-type", "application/x-www-form-urlencoded")][..],
+            &[("content-type", "application/jsonx")][..],
+        ] {
+            let refusal = check_content_type(&headers(refused)).unwrap_err();
+            assert_eq!(refusal.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            assert!(refusal.message().contains("application/json"));
+        }
+    }
+}
