@@ -22,6 +22,7 @@
 //!   PostgreSQL shared by several replicas (leases, heartbeats).
 //! - `retry`, `circuit`: when to try again, when to pause a target.
 //! - `admin`, `metrics`: the operator's listener and Prometheus metrics.
+//! - `logs`: the JSON log line (lists as arrays).
 //! - `relay`: wiring: the accept loop, reload and shutdown.
 //! - `explain`: `switchboard explain`: routes, reasons and bodies for one
 //!   payload, by the code `serve` runs, without sending anything.
@@ -37,6 +38,7 @@ pub mod ingress;
 pub mod interpolate;
 pub mod jq;
 pub mod json;
+pub mod logs;
 pub mod metrics;
 pub mod path;
 pub mod problems;

@@ -23,7 +23,9 @@ use uuid::Uuid;
 
 use super::{Shared, TRANSACTION_BUDGET};
 use crate::spool::sqlite::now_ms;
-use crate::spool::{Claimed, NewDelivery, NewEvent, Pending, Ready, Record, SpoolError};
+use crate::spool::{
+    Admitted, Announce, Claimed, NewDelivery, NewEvent, Pending, Ready, Record, SpoolError,
+};
 
 /// A reply owed to a waiting caller.
 pub(super) type Reply<T> = oneshot::Sender<Result<T, SpoolError>>;
@@ -32,7 +34,7 @@ pub(super) enum Command {
     Accept {
         event: NewEvent,
         deliveries: Vec<NewDelivery>,
-        reply: Reply<()>,
+        reply: Reply<Admitted>,
     },
     Record {
         id: i64,
@@ -85,7 +87,7 @@ pub(super) struct Writer {
 /// One batch, sorted by kind.
 #[derive(Default)]
 struct Work {
-    accepts: Vec<(NewEvent, Vec<NewDelivery>, Reply<()>)>,
+    accepts: Vec<(NewEvent, Vec<NewDelivery>, Reply<Admitted>)>,
     records: Vec<(i64, Record)>,
     claims: Vec<(String, usize, Vec<i64>, Reply<Claimed>)>,
     changes: Vec<(Change, Reply<u64>)>,
@@ -96,8 +98,9 @@ struct Work {
 #[derive(Default)]
 struct Done {
     offers: Vec<Ready>,
-    /// Per accept: deliveries and body bytes added.
-    accepted: Vec<(u64, u64)>,
+    /// Per accept: deliveries and body bytes added, or `None` for a
+    /// duplicate `webhook-id` (nothing written).
+    accepted: Vec<Option<(u64, u64)>>,
     /// Deliveries and bytes that left the pending set.
     settled: (u64, u64),
     claims: Vec<Claimed>,
@@ -190,15 +193,26 @@ impl Writer {
         if !self.shared.up.send_replace(true) {
             tracing::info!("the PostgreSQL spool answers again: accepting and delivering");
         }
+        // Logged before the offers: no delivery's line precedes its
+        // webhook's.
+        let mut replies = Vec::with_capacity(work.accepts.len());
+        for ((event, deliveries, reply), stored) in work.accepts.into_iter().zip(&done.accepted) {
+            if stored.is_some() {
+                Announce::of(event, deliveries.len()).log();
+                replies.push((reply, Admitted::Stored));
+            } else {
+                replies.push((reply, Admitted::Duplicate));
+            }
+        }
         self.offer(done.offers);
         // Counted before the 202s go out, so that a sender who got one sees
         // its deliveries pending.
-        let added: u64 = done.accepted.iter().map(|(n, _)| n).sum();
-        let added_bytes: u64 = done.accepted.iter().map(|(_, b)| b).sum();
+        let added: u64 = done.accepted.iter().flatten().map(|(n, _)| n).sum();
+        let added_bytes: u64 = done.accepted.iter().flatten().map(|(_, b)| b).sum();
         self.shared.pending.add(added, added_bytes);
         self.shared.pending.settle(done.settled.0, done.settled.1);
-        for (_, _, reply) in work.accepts {
-            let _ = reply.send(Ok(()));
+        for (reply, admitted) in replies {
+            let _ = reply.send(Ok(admitted));
         }
         for ((target, _, _, _), claimed) in work.claims.iter().zip(&done.claims) {
             if claimed.exhausted {
@@ -336,6 +350,57 @@ const INSERT_DELIVERIES: &str = "WITH input AS MATERIALIZED (
      )
      SELECT id FROM input ORDER BY n";
 
+// A row whose id has expired is taken over; one still in force is left as
+// it is and not returned, which marks its webhook a duplicate. A replica
+// inserting a key another one holds uncommitted waits for that commit.
+const TAKE_IDS: &str = "INSERT INTO seen_ids (source, id, expires_at)
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[])
+     ON CONFLICT (source, id) DO UPDATE SET expires_at = EXCLUDED.expires_at
+         WHERE seen_ids.expires_at <= $4
+     RETURNING source, id";
+
+/// Which accepts of the batch are new: false for those whose `webhook-id`
+/// the source has taken already (in the database, or earlier in the batch).
+/// One statement for the whole batch, in key order, so that replicas taking
+/// the same ids lock them in the same order.
+async fn take_ids(tx: &Transaction<'_>, work: &Work, now: i64) -> Result<Vec<bool>, SpoolError> {
+    let mut fresh = vec![true; work.accepts.len()];
+    let mut keys: BTreeMap<(String, &str), (usize, i64)> = BTreeMap::new();
+    for (i, (event, _, _)) in work.accepts.iter().enumerate() {
+        let Some(seen) = &event.seen else {
+            continue;
+        };
+        let key = (text(&event.source), seen.id.as_str());
+        match keys.entry(key) {
+            std::collections::btree_map::Entry::Occupied(_) => fresh[i] = false,
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert((i, seen.expires_ms));
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Ok(fresh);
+    }
+    let (mut sources, mut ids, mut expiries) = (Vec::new(), Vec::new(), Vec::new());
+    for ((source, id), (_, expires)) in &keys {
+        sources.push(source.as_str());
+        ids.push(text(id));
+        expiries.push(*expires);
+    }
+    let stmt = tx.prepare_cached(TAKE_IDS).await?;
+    let rows = tx.query(&stmt, &[&sources, &ids, &expiries, &now]).await?;
+    let taken: std::collections::HashSet<(String, String)> = rows
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+        .collect();
+    for ((source, id), (i, _)) in &keys {
+        if !taken.contains(&(source.clone(), text(id))) {
+            fresh[*i] = false;
+        }
+    }
+    Ok(fresh)
+}
+
 async fn insert(
     tx: &Transaction<'_>,
     work: &Work,
@@ -347,6 +412,7 @@ async fn insert(
     if work.accepts.is_empty() {
         return Ok(());
     }
+    let fresh = take_ids(tx, work, now).await?;
     let n = work.accepts.len();
     let (mut ids, mut sources, mut ips, mut received, mut routes, mut bodies) = (
         Vec::with_capacity(n),
@@ -358,7 +424,7 @@ async fn insert(
     );
     let (mut d_events, mut d_targets, mut d_routes, mut d_bodies, mut d_sizes) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (event, deliveries, _) in &work.accepts {
+    for ((event, deliveries, _), _) in work.accepts.iter().zip(&fresh).filter(|(_, f)| **f) {
         ids.push(event.id);
         sources.push(text(&event.source));
         ips.push(text(&event.client_ip));
@@ -375,9 +441,11 @@ async fn insert(
             d_sizes.push(d.body.as_ref().map_or(event.body.len(), Bytes::len) as i64);
         }
     }
-    let stmt = tx.prepare_cached(INSERT_EVENTS).await?;
-    tx.execute(&stmt, &[&ids, &sources, &ips, &received, &routes, &bodies])
-        .await?;
+    if !ids.is_empty() {
+        let stmt = tx.prepare_cached(INSERT_EVENTS).await?;
+        tx.execute(&stmt, &[&ids, &sources, &ips, &received, &routes, &bodies])
+            .await?;
+    }
     let mut new_ids = Vec::new();
     if !d_events.is_empty() {
         let stmt = tx.prepare_cached(INSERT_DELIVERIES).await?;
@@ -392,7 +460,11 @@ async fn insert(
         new_ids = rows.iter().map(|r| r.get::<_, i64>(0)).collect();
     }
     let mut next = new_ids.into_iter();
-    for (event, deliveries, _) in &work.accepts {
+    for ((event, deliveries, _), fresh) in work.accepts.iter().zip(fresh) {
+        if !fresh {
+            done.accepted.push(None);
+            continue;
+        }
         let mut bytes = 0;
         for d in deliveries {
             let Some(id) = next.next() else {
@@ -411,7 +483,7 @@ async fn insert(
                 body,
             });
         }
-        done.accepted.push((deliveries.len() as u64, bytes));
+        done.accepted.push(Some((deliveries.len() as u64, bytes)));
     }
     Ok(())
 }
@@ -650,9 +722,14 @@ pub(super) async fn count_pending(
     })
 }
 
-/// Deletes delivered records and their events older than `cutoff`, a slice
-/// at a time, by one replica at a time (the others skip their turn).
-pub(super) async fn prune(client: &Object, cutoff: i64) -> Result<(u64, u64), SpoolError> {
+/// Deletes delivered records and their events older than `cutoff`, and
+/// `webhook-id`s expired at `now`, a slice at a time, by one replica at a
+/// time (the others skip their turn).
+pub(super) async fn prune(
+    client: &Object,
+    cutoff: i64,
+    now: i64,
+) -> Result<(u64, u64), SpoolError> {
     const SLICE: i64 = 5_000;
     let (mut deliveries, mut events) = (0, 0);
     for _ in 0..100 {
@@ -683,7 +760,14 @@ pub(super) async fn prune(client: &Object, cutoff: i64) -> Result<(u64, u64), Sp
                     &[&cutoff, &SLICE],
                 )
                 .await?;
-            Ok::<_, SpoolError>((d, e))
+            let s = client
+                .execute(
+                    "DELETE FROM seen_ids WHERE (source, id) IN (
+                         SELECT source, id FROM seen_ids WHERE expires_at <= $1 LIMIT $2)",
+                    &[&now, &SLICE],
+                )
+                .await?;
+            Ok::<_, SpoolError>((d, e, s))
         }
         .await;
         client
@@ -692,10 +776,10 @@ pub(super) async fn prune(client: &Object, cutoff: i64) -> Result<(u64, u64), Sp
                 &[&super::schema::PRUNE_LOCK],
             )
             .await?;
-        let (d, e) = result?;
+        let (d, e, s) = result?;
         deliveries += d;
         events += e;
-        if (d as i64) < SLICE && (e as i64) < SLICE {
+        if (d as i64) < SLICE && (e as i64) < SLICE && (s as i64) < SLICE {
             break;
         }
     }
