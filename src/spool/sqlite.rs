@@ -3,9 +3,12 @@
 //!
 //! Every command waiting when the writer wakes (accepts, outcomes, claims)
 //! shares one transaction and one fsync: that is what makes durable accept
-//! fast, since a single commit costs milliseconds. After each commit the
-//! writer offers the new deliveries to their targets' windows, then answers
-//! the waiting accepts (so a 202 always follows the commit), then the claims.
+//! fast, since a single commit costs milliseconds. An accept carrying a
+//! `webhook-id` takes it in `seen_ids` in the same transaction, or is a
+//! duplicate and writes nothing. After each commit the writer logs each
+//! stored webhook's `accepted` line, offers the new deliveries to their
+//! targets' windows, then answers the waiting accepts (so a 202 always
+//! follows the commit), then the claims.
 //! Because offers and claims are both made by this one thread, a dispatcher
 //! that drains its window after a claim has seen every delivery the claim
 //! could also return; with the ones it settled while the claim was out kept

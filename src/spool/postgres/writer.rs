@@ -3,11 +3,13 @@
 //!
 //! Every command waiting when the writer wakes goes into one transaction, in
 //! this order: leases of unoffered deliveries given up, accepts (one
-//! statement for all events, one for all deliveries), outcomes (one
+//! statement for their `webhook-id`s, which leaves out the duplicates, one
+//! for all events, one for all deliveries), outcomes (one
 //! statement), dead-lettering and unparking, the heartbeat, then claims.
 //! Outcomes before claims is what lets a worker trust a claim: a delivery it
-//! has just recorded is not handed back. After the commit the writer offers
-//! the fresh deliveries to their windows, then answers accepts, then claims
+//! has just recorded is not handed back. After the commit the writer logs
+//! the `accepted` lines, offers the fresh deliveries to their windows, then
+//! answers accepts, then claims
 //! (so a dispatcher that drains its window after a claim has seen every
 //! fresh delivery the claim could also return).
 
