@@ -239,3 +239,63 @@ async fn postgres_takes_an_id_once_per_source_until_it_expires() {
     )
     .await;
 }
+
+/// A database at schema 1 (before `seen_ids`), holding a webhook, is
+/// migrated when a relay opens it, and then remembers ids.
+#[tokio::test]
+async fn a_postgres_spool_of_schema_1_is_migrated_to_remember_ids() {
+    let test = "a_postgres_spool_of_schema_1_is_migrated_to_remember_ids";
+    let Some(server) = common::pg::shared(test) else {
+        return;
+    };
+    let url = server.database().await;
+    let location = Location::parse(&url, &Env::default()).unwrap();
+    let kept = event("s", None);
+    let kept_id = kept.id.to_string();
+    {
+        let spool = Backend::open(&location, 512, Duration::from_secs(3600), WAIT)
+            .await
+            .unwrap();
+        spool.accept(kept, to_a()).await.unwrap();
+        spool.close().await.unwrap();
+    }
+    // Back to what the first release left.
+    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    db.batch_execute("DROP TABLE seen_ids; DELETE FROM switchboard_schema WHERE version > 1")
+        .await
+        .unwrap();
+
+    let spool = Backend::open(&location, 512, Duration::from_secs(3600), WAIT)
+        .await
+        .unwrap();
+    let version: i32 = db
+        .query_one("SELECT MAX(version) FROM switchboard_schema", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        i64::from(version),
+        switchboard::spool::postgres::SCHEMA_VERSION
+    );
+    let ledger = spool.ledger(&location).unwrap();
+    assert!(ledger.event(&kept_id).await.unwrap().is_some());
+    let later = now() as i64 * 1000 + 60_000;
+    assert_eq!(
+        spool
+            .accept(event("s", Some(("y", later))), to_a())
+            .await
+            .unwrap(),
+        Admitted::Stored
+    );
+    assert_eq!(
+        spool
+            .accept(event("s", Some(("y", later))), to_a())
+            .await
+            .unwrap(),
+        Admitted::Duplicate
+    );
+    spool.close().await.unwrap();
+}

@@ -3,8 +3,8 @@
 //!
 //! Every command waiting when the writer wakes goes into one transaction, in
 //! this order: leases of unoffered deliveries given up, accepts (one
-//! statement for their `webhook-id`s, which leaves out the duplicates, one
-//! for all events, one for all deliveries), outcomes (one
+//! statement for all events, which takes their `webhook-id`s and leaves out
+//! the duplicates, one for all deliveries), outcomes (one
 //! statement), dead-lettering and unparking, the heartbeat, then claims.
 //! Outcomes before claims is what lets a worker trust a claim: a delivery it
 //! has just recorded is not handed back. After the commit the writer logs
@@ -13,7 +13,7 @@
 //! (so a dispatcher that drains its window after a claim has seen every
 //! fresh delivery the claim could also return).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -333,8 +333,29 @@ fn text(s: &str) -> String {
 
 const RELEASE_SOME: &str = "UPDATE deliveries SET leased_by = NULL, leased_until = NULL WHERE id = ANY($1) AND leased_by = $2";
 
-const INSERT_EVENTS: &str = "INSERT INTO events (id, source, client_ip, received_at, routes, body)
-     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bytea[])";
+// Each event's `webhook-id`, if it has one, is taken in the same statement
+// (no round trip of its own): a row whose id has expired is taken over; one
+// still in force is left as it is and not returned, and then its event is not
+// inserted (a duplicate). Keys are taken in order, so that replicas taking
+// the same ids lock them in the same order; one inserting a key another
+// holds uncommitted waits for that commit.
+const INSERT_EVENTS: &str = "WITH input AS (
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[],
+                              $6::bytea[], $7::text[], $8::bigint[])
+              AS u(id, source, client_ip, received_at, routes, body, seen_id, seen_until)
+     ), taken AS (
+         INSERT INTO seen_ids (source, id, expires_at)
+         SELECT source, seen_id, seen_until FROM input WHERE seen_id IS NOT NULL
+         ORDER BY source, seen_id
+         ON CONFLICT (source, id) DO UPDATE SET expires_at = EXCLUDED.expires_at
+             WHERE seen_ids.expires_at <= $9
+         RETURNING source, id
+     )
+     INSERT INTO events (id, source, client_ip, received_at, routes, body)
+     SELECT i.id, i.source, i.client_ip, i.received_at, i.routes, i.body FROM input i
+     WHERE i.seen_id IS NULL
+        OR EXISTS (SELECT 1 FROM taken t WHERE t.source = i.source AND t.id = i.seen_id)
+     RETURNING id";
 
 // Ids are drawn in the input's order inside a materialized CTE, so the answer
 // lines up with the input without relying on RETURNING's order. The rows are
@@ -352,55 +373,19 @@ const INSERT_DELIVERIES: &str = "WITH input AS MATERIALIZED (
      )
      SELECT id FROM input ORDER BY n";
 
-// A row whose id has expired is taken over; one still in force is left as
-// it is and not returned, which marks its webhook a duplicate. A replica
-// inserting a key another one holds uncommitted waits for that commit.
-const TAKE_IDS: &str = "INSERT INTO seen_ids (source, id, expires_at)
-     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[])
-     ON CONFLICT (source, id) DO UPDATE SET expires_at = EXCLUDED.expires_at
-         WHERE seen_ids.expires_at <= $4
-     RETURNING source, id";
-
-/// Which accepts of the batch are new: false for those whose `webhook-id`
-/// the source has taken already (in the database, or earlier in the batch).
-/// One statement for the whole batch, in key order, so that replicas taking
-/// the same ids lock them in the same order.
-async fn take_ids(tx: &Transaction<'_>, work: &Work, now: i64) -> Result<Vec<bool>, SpoolError> {
-    let mut fresh = vec![true; work.accepts.len()];
-    let mut keys: BTreeMap<(String, &str), (usize, i64)> = BTreeMap::new();
-    for (i, (event, _, _)) in work.accepts.iter().enumerate() {
-        let Some(seen) = &event.seen else {
-            continue;
-        };
-        let key = (text(&event.source), seen.id.as_str());
-        match keys.entry(key) {
-            std::collections::btree_map::Entry::Occupied(_) => fresh[i] = false,
-            std::collections::btree_map::Entry::Vacant(slot) => {
-                slot.insert((i, seen.expires_ms));
-            }
-        }
-    }
-    if keys.is_empty() {
-        return Ok(fresh);
-    }
-    let (mut sources, mut ids, mut expiries) = (Vec::new(), Vec::new(), Vec::new());
-    for ((source, id), (_, expires)) in &keys {
-        sources.push(source.as_str());
-        ids.push(text(id));
-        expiries.push(*expires);
-    }
-    let stmt = tx.prepare_cached(TAKE_IDS).await?;
-    let rows = tx.query(&stmt, &[&sources, &ids, &expiries, &now]).await?;
-    let taken: std::collections::HashSet<(String, String)> = rows
+/// For each accept of the batch, false if an earlier one in it has the same
+/// source and `webhook-id` (a statement must not take one key twice).
+fn first_of_their_ids(work: &Work) -> Vec<bool> {
+    let mut keys = HashSet::new();
+    work.accepts
         .iter()
-        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
-        .collect();
-    for ((source, id), (i, _)) in &keys {
-        if !taken.contains(&(source.clone(), text(id))) {
-            fresh[*i] = false;
-        }
-    }
-    Ok(fresh)
+        .map(|(event, _, _)| {
+            event
+                .seen
+                .as_ref()
+                .is_none_or(|seen| keys.insert((event.source.as_str(), seen.id.as_str())))
+        })
+        .collect()
 }
 
 async fn insert(
@@ -414,7 +399,7 @@ async fn insert(
     if work.accepts.is_empty() {
         return Ok(());
     }
-    let fresh = take_ids(tx, work, now).await?;
+    let mut fresh = first_of_their_ids(work);
     let n = work.accepts.len();
     let (mut ids, mut sources, mut ips, mut received, mut routes, mut bodies) = (
         Vec::with_capacity(n),
@@ -424,9 +409,8 @@ async fn insert(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    let (mut d_events, mut d_targets, mut d_routes, mut d_bodies, mut d_sizes) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for ((event, deliveries, _), _) in work.accepts.iter().zip(&fresh).filter(|(_, f)| **f) {
+    let (mut seen_ids, mut seen_until) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for ((event, _, _), _) in work.accepts.iter().zip(&fresh).filter(|(_, f)| **f) {
         ids.push(event.id);
         sources.push(text(&event.source));
         ips.push(text(&event.client_ip));
@@ -435,6 +419,35 @@ async fn insert(
             &serde_json::to_string(&event.routes).unwrap_or_default(),
         ));
         bodies.push(event.body.as_ref());
+        seen_ids.push(event.seen.as_ref().map(|seen| text(&seen.id)));
+        seen_until.push(event.seen.as_ref().map(|seen| seen.expires_ms));
+    }
+    if !ids.is_empty() {
+        let stmt = tx.prepare_cached(INSERT_EVENTS).await?;
+        let rows = tx
+            .query(
+                &stmt,
+                &[
+                    &ids,
+                    &sources,
+                    &ips,
+                    &received,
+                    &routes,
+                    &bodies,
+                    &seen_ids,
+                    &seen_until,
+                    &now,
+                ],
+            )
+            .await?;
+        let stored: HashSet<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+        for ((event, _, _), fresh) in work.accepts.iter().zip(fresh.iter_mut()) {
+            *fresh = *fresh && stored.contains(&event.id);
+        }
+    }
+    let (mut d_events, mut d_targets, mut d_routes, mut d_bodies, mut d_sizes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((event, deliveries, _), _) in work.accepts.iter().zip(&fresh).filter(|(_, f)| **f) {
         for d in deliveries {
             d_events.push(event.id);
             d_targets.push(text(&d.target));
@@ -442,11 +455,6 @@ async fn insert(
             d_bodies.push(d.body.as_deref());
             d_sizes.push(d.body.as_ref().map_or(event.body.len(), Bytes::len) as i64);
         }
-    }
-    if !ids.is_empty() {
-        let stmt = tx.prepare_cached(INSERT_EVENTS).await?;
-        tx.execute(&stmt, &[&ids, &sources, &ips, &received, &routes, &bodies])
-            .await?;
     }
     let mut new_ids = Vec::new();
     if !d_events.is_empty() {
