@@ -93,6 +93,7 @@ async fn accept(spool: &SqliteSpool, bodies: &Bodies) {
         received_ms: 1_790_000_000_000,
         routes: vec!["by-topic".into(), "has-summary".into(), "catch-all".into()],
         body: bodies.received.clone(),
+        seen: None,
     };
     let deliveries = vec![
         NewDelivery {

@@ -26,35 +26,47 @@ pub struct CircuitConfig {
     /// `retry_on` statuses); a 400 says nothing about the target's health.
     pub failures: Option<u32>,
     /// How long an open circuit holds deliveries back before one probe goes
-    /// through, e.g. `30s`. Each failed probe doubles it, up to ten times
-    /// this. Default `30s`; at most `1d`. Keep it longer than the target's
-    /// `timeout`, or a slow probe is presumed lost and a second one sent.
+    /// through, e.g. `30s`. Each failed probe doubles it, up to
+    /// `max_cooldown`. Default `30s`; at most `1d`. Keep it longer than the
+    /// target's `timeout`, or a slow probe is presumed lost and a second one
+    /// sent.
     #[schemars(with = "Option<String>")]
     pub cooldown: Option<Located<String>>,
+    /// The longest the doubling may stretch the cooldown, e.g. `1m`: a target
+    /// that recovers is probed again within this long. Default `1m`; at most
+    /// `1d`. A `cooldown` longer than this is used as it is, without
+    /// doubling.
+    #[schemars(with = "Option<String>")]
+    pub max_cooldown: Option<Located<String>>,
 }
 
 /// A compiled circuit policy: at least one failure, a cooldown above zero
-/// and at most a day.
+/// and at most a day, stretched by failed probes up to a day at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CircuitPolicy {
     failures: NonZeroU32,
     cooldown: Duration,
+    max_cooldown: Duration,
 }
 
 const DEFAULT_FAILURES: u32 = 5;
 const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30);
-/// Long enough for any real outage; short enough that `now + 10 × cooldown`
-/// can never overflow an `Instant`.
+/// Twice the default cooldown: a target that recovers during a long outage
+/// gets its deliveries again within a minute, while one that stays down is
+/// probed (each probe burning one of some delivery's attempts) once a
+/// minute rather than every 30s.
+const DEFAULT_MAX_COOLDOWN: Duration = Duration::from_secs(60);
+/// Long enough for any real outage; short enough that `now + cooldown` can
+/// never overflow an `Instant`.
 const LONGEST_COOLDOWN: Duration = Duration::from_secs(86_400);
-/// Failed probes stretch the cooldown at most this many times.
-const STRETCH: u32 = 10;
 
 impl Default for CircuitPolicy {
-    /// Open after 5 consecutive failures, for 30s.
+    /// Open after 5 consecutive failures, for 30s, doubling up to 1m.
     fn default() -> Self {
         CircuitPolicy {
             failures: NonZeroU32::MIN.saturating_add(DEFAULT_FAILURES - 1),
             cooldown: DEFAULT_COOLDOWN,
+            max_cooldown: DEFAULT_MAX_COOLDOWN,
         }
     }
 }
@@ -68,6 +80,20 @@ impl CircuitPolicy {
     /// How long the circuit first stays open.
     pub fn cooldown(&self) -> Duration {
         self.cooldown
+    }
+
+    /// The longest it stays open after failed probes: `max_cooldown`, or
+    /// the cooldown itself if that is longer.
+    pub fn max_cooldown(&self) -> Duration {
+        self.max_cooldown.max(self.cooldown)
+    }
+
+    /// How long the circuit stays open after `failed_probes` failed probes
+    /// in a row: the cooldown, doubled for each, at most [`Self::max_cooldown`].
+    pub fn cooldown_after(&self, failed_probes: u32) -> Duration {
+        self.cooldown
+            .saturating_mul(1 << failed_probes.min(31))
+            .min(self.max_cooldown())
     }
 }
 
@@ -101,33 +127,62 @@ pub fn compile_over(
     };
     let cooldown = match &cfg.cooldown {
         None => Some(base.cooldown),
-        Some(text) => {
-            let fail = |problems: &mut Problems, message: String| {
-                problems.push(format!("{place}.cooldown"), Some(&text.referenced), message);
-                None
-            };
-            match units::duration(&text.value) {
-                Err(e) => fail(problems, e),
-                Ok(d) if d.is_zero() => fail(
-                    problems,
-                    "must be longer than zero, e.g. `cooldown: 30s`".into(),
-                ),
-                Ok(d) if d > LONGEST_COOLDOWN => fail(
-                    problems,
-                    format!(
-                        "`{}` is longer than a day; e.g. `cooldown: 30s` (failed probes \
-                         stretch it up to ten times)",
-                        text.value
-                    ),
-                ),
-                Ok(d) => Some(d),
-            }
-        }
+        Some(text) => duration(text, "cooldown", place, problems),
     };
+    let max_cooldown = match &cfg.max_cooldown {
+        None => Some(base.max_cooldown),
+        Some(text) => duration(text, "max_cooldown", place, problems),
+    };
+    // Both written here and contradicting each other: say so rather than
+    // quietly use the longer one.
+    if let (Some(c), Some(m), Some(short), Some(long)) =
+        (&cfg.cooldown, &cfg.max_cooldown, cooldown, max_cooldown)
+        && long < short
+    {
+        problems.push(
+            format!("{place}.max_cooldown"),
+            Some(&m.referenced),
+            format!(
+                "`{}` is shorter than `cooldown: {}`; e.g. `max_cooldown: 1m` (failed probes \
+                 double the cooldown up to this)",
+                m.value, c.value
+            ),
+        );
+        return None;
+    }
     Some(CircuitPolicy {
         failures: failures?,
         cooldown: cooldown?,
+        max_cooldown: max_cooldown?,
     })
+}
+
+/// A `cooldown` or `max_cooldown`: above zero, at most a day.
+fn duration(
+    text: &Located<String>,
+    key: &str,
+    place: &str,
+    problems: &mut Problems,
+) -> Option<Duration> {
+    let fail = |problems: &mut Problems, message: String| {
+        problems.push(format!("{place}.{key}"), Some(&text.referenced), message);
+        None
+    };
+    match units::duration(&text.value) {
+        Err(e) => fail(problems, e),
+        Ok(d) if d.is_zero() => fail(
+            problems,
+            format!("must be longer than zero, e.g. `{key}: 30s`"),
+        ),
+        Ok(d) if d > LONGEST_COOLDOWN => fail(
+            problems,
+            format!(
+                "`{}` is longer than a day; e.g. `cooldown: 30s, max_cooldown: 1m`",
+                text.value
+            ),
+        ),
+        Ok(d) => Some(d),
+    }
 }
 
 /// Where a circuit stands.
@@ -248,10 +303,10 @@ impl Circuit {
     ///
     /// Closed: one more consecutive failure; at the policy's count the
     /// circuit opens for one cooldown. Half-open: the probe failed, so it
-    /// re-opens for twice the previous cooldown, at most ten times the
-    /// configured one (30s, 1m, 2m, 4m, 5m, 5m, …). Doubling spares a target
-    /// that is down for hours a probe every 30s, each burning one of some
-    /// delivery's attempts; the cap bounds how late a recovery is noticed.
+    /// re-opens for twice the previous cooldown, at most `max_cooldown`
+    /// (by default 30s, 1m, 1m, …). Doubling spares a target that is down
+    /// for hours a probe every cooldown, each burning one of some delivery's
+    /// attempts; the cap bounds how late a recovery is noticed.
     /// Open: a late answer to a request sent before the circuit opened; the
     /// cooldown is not extended.
     pub fn record_failure(&mut self, now: Instant) {
@@ -276,19 +331,15 @@ impl Circuit {
     }
 
     fn open(&mut self, now: Instant) {
-        let base = self.policy.cooldown;
-        let stretched = 1u32
-            .checked_shl(self.failed_probes)
-            .map_or(STRETCH, |factor| factor.min(STRETCH));
         self.state = State::Open {
-            until: later(now, base.saturating_mul(stretched)),
+            until: later(now, self.policy.cooldown_after(self.failed_probes)),
         };
         self.failures = 0;
         self.probe_lease = None;
     }
 }
 
-/// `now + d`. The cooldown is at most a day, stretched ten times, so this
+/// `now + d`. The cooldown is at most a day, however stretched, so this
 /// cannot overflow; if it somehow did, waiting no time beats a panic.
 fn later(now: Instant, d: Duration) -> Instant {
     now.checked_add(d).unwrap_or(now)
@@ -407,17 +458,14 @@ mod tests {
                     (Fail(31), "open"),
                     (Ask(31, WaitUntil(71)), "open"),
                     (Ask(71, Probe), "half_open"),
+                    // 8x would be 80s; capped at the default max_cooldown, 1m.
                     (Fail(71), "open"),
-                    (Ask(71, WaitUntil(151)), "open"),
-                    (Ask(151, Probe), "half_open"),
-                    // 16× would be 160s; capped at 10× the 10s cooldown.
-                    (Fail(151), "open"),
-                    (Ask(151, WaitUntil(251)), "open"),
-                    (Ask(251, Probe), "half_open"),
-                    (Fail(251), "open"),
-                    (Ask(251, WaitUntil(351)), "open"),
+                    (Ask(71, WaitUntil(131)), "open"),
+                    (Ask(131, Probe), "half_open"),
+                    (Fail(131), "open"),
+                    (Ask(131, WaitUntil(191)), "open"),
                     // Success forgets the stretching.
-                    (Ask(351, Probe), "half_open"),
+                    (Ask(191, Probe), "half_open"),
                     (Succeed, "closed"),
                     (Fail(400), "closed"),
                     (Fail(400), "closed"),
@@ -482,11 +530,65 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_5_failures_and_30s() {
+    fn defaults_are_5_failures_and_30s_doubling_up_to_1m() {
         let p = policy("{}");
         assert_eq!(p, CircuitPolicy::default());
         assert_eq!(p.failures().get(), 5);
         assert_eq!(p.cooldown(), Duration::from_secs(30));
+        assert_eq!(p.max_cooldown(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn failed_probes_double_the_cooldown_up_to_max_cooldown() {
+        let s = Duration::from_secs;
+        let cases: &[(&str, &[(u32, Duration)])] = &[
+            ("{}", &[(0, s(30)), (1, s(60)), (2, s(60)), (30, s(60))]),
+            (
+                "{cooldown: 5s, max_cooldown: 1m}",
+                &[(0, s(5)), (1, s(10)), (3, s(40)), (4, s(60)), (9, s(60))],
+            ),
+            (
+                "{cooldown: 10s, max_cooldown: 10s}",
+                &[(0, s(10)), (1, s(10)), (5, s(10))],
+            ),
+            // Longer than the default max_cooldown: used as it is.
+            ("{cooldown: 5m}", &[(0, s(300)), (1, s(300)), (7, s(300))]),
+            // However many probes failed, no overflow and no more than a day.
+            (
+                "{cooldown: 1d, max_cooldown: 1d}",
+                &[(31, s(86_400)), (32, s(86_400)), (u32::MAX, s(86_400))],
+            ),
+            (
+                "{cooldown: 1s, max_cooldown: 1d}",
+                &[(16, s(65_536)), (17, s(86_400)), (u32::MAX, s(86_400))],
+            ),
+        ];
+        for (yaml, steps) in cases {
+            let p = policy(yaml);
+            for (failed, want) in *steps {
+                assert_eq!(p.cooldown_after(*failed), *want, "{yaml} after {failed}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_target_that_stays_down_is_probed_at_least_once_per_max_cooldown() {
+        let t0 = Instant::now();
+        let mut circuit = Circuit::new(policy("{failures: 1, cooldown: 30s, max_cooldown: 1m}"));
+        circuit.record_failure(t0);
+        let mut now = t0;
+        let mut gaps = Vec::new();
+        for _ in 0..20 {
+            let Permit::Wait { until } = circuit.permit(now) else {
+                panic!("open, yet not waiting");
+            };
+            gaps.push((until - now).as_secs());
+            now = until;
+            assert_eq!(circuit.permit(now), Permit::Probe);
+            circuit.record_failure(now);
+        }
+        assert_eq!(&gaps[..4], &[30, 60, 60, 60]);
+        assert!(gaps.iter().all(|g| *g <= 60), "{gaps:?}");
     }
 
     #[test]
@@ -504,6 +606,16 @@ mod tests {
             (p.failures().get(), p.cooldown()),
             (7, Duration::from_secs(60))
         );
+        let base = policy("{max_cooldown: 10m}");
+        let p = compile_over(
+            &cfg("{cooldown: 1m}"),
+            &base,
+            "targets.crm.circuit",
+            &mut problems,
+        )
+        .unwrap();
+        assert!(problems.is_empty(), "{problems}");
+        assert_eq!(p.max_cooldown(), Duration::from_secs(600));
     }
 
     #[test]
@@ -527,7 +639,22 @@ mod tests {
             (
                 "{cooldown: 2d}",
                 "targets.crm.circuit.cooldown",
-                "`2d` is longer than a day; e.g. `cooldown: 30s`",
+                "`2d` is longer than a day; e.g. `cooldown: 30s",
+            ),
+            (
+                "{max_cooldown: 0s}",
+                "targets.crm.circuit.max_cooldown",
+                "e.g. `max_cooldown: 30s`",
+            ),
+            (
+                "{max_cooldown: 25h}",
+                "targets.crm.circuit.max_cooldown",
+                "`25h` is longer than a day",
+            ),
+            (
+                "{cooldown: 1m, max_cooldown: 30s}",
+                "targets.crm.circuit.max_cooldown",
+                "`30s` is shorter than `cooldown: 1m`; e.g. `max_cooldown: 1m`",
             ),
         ];
         for (yaml, place, message) in cases {

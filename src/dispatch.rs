@@ -315,12 +315,16 @@ impl<S: Spool> Worker<S> {
                 // A concurrency slot first. An attempt reports its outcome
                 // before it frees its slot, so the outcomes taken in here
                 // include the one that freed it: two failures that open the
-                // circuit stop the third attempt.
+                // circuit stop the third attempt, and a 410 the next one.
                 let Ok(slot) = target.concurrency.clone().acquire_owned().await else {
                     continue;
                 };
                 while let Ok(done) = done_rx.try_recv() {
                     self.settle(&mut state, done);
+                }
+                if state.disabled {
+                    // One of them was a 410: nothing more goes out.
+                    continue;
                 }
                 let circuit = state
                     .circuit
@@ -588,7 +592,11 @@ impl<S: Spool> Worker<S> {
                 }
             }
             Health::Gone => {
-                tracing::error!(target = %self.name, "target answered 410 Gone: disabled until the next reload; its deliveries wait in the spool");
+                // Attempts in flight when the first 410 came (several, with
+                // concurrency, after a re-enable) answer 410 too: one line.
+                if !state.disabled {
+                    tracing::error!(target = %self.name, "target answered 410 Gone: disabled until the next reload; its deliveries wait in the spool");
+                }
                 state.disabled = true;
             }
         }

@@ -27,7 +27,7 @@ use warp::reply::{Reply, Response};
 use crate::accept;
 use crate::config::ClientIpHeader;
 use crate::runtime::Snapshot;
-use crate::spool::{NewEvent, Spool};
+use crate::spool::{Admitted, NewEvent, SeenId, Spool};
 use crate::verify::Verdict;
 
 /// What ingress needs from the relay.
@@ -240,20 +240,35 @@ impl<S: Spool> Ingress<S> {
         }
         let id = accepted.id;
         let count = accepted.deliveries.len();
+        let seen = claim.id().map(|(id, until)| SeenId {
+            id: id.to_owned(),
+            expires_ms: i64::try_from(until.saturating_mul(1000)).unwrap_or(i64::MAX),
+        });
         let event = NewEvent {
             id,
             source: name.to_owned(),
             client_ip: client.to_string(),
             received_ms: crate::deliver::unix_ms(std::time::SystemTime::now()),
-            routes: accepted.matched.clone(),
+            routes: accepted.matched,
             body: raw,
+            seen,
         };
-        if let Err(error) = self.spool.accept(event, accepted.deliveries).await {
-            tracing::error!(%id, source = name, %error, "could not write the webhook to the spool (503)");
-            return unavailable("the webhook could not be stored; retry later");
+        // The `accepted` line is logged by the spool's writer, once the
+        // commit is known and before the deliveries go to dispatch, so that
+        // no delivery's line precedes it.
+        match self.spool.accept(event, accepted.deliveries).await {
+            Ok(Admitted::Stored) => claim.keep(),
+            Ok(Admitted::Duplicate) => {
+                // Taken before a restart, or by another replica.
+                claim.keep();
+                tracing::info!(source = name, client_ip = %client, "duplicate webhook-id: answered, not forwarded");
+                return duplicate();
+            }
+            Err(error) => {
+                tracing::error!(%id, source = name, %error, "could not write the webhook to the spool (503)");
+                return unavailable("the webhook could not be stored; retry later");
+            }
         }
-        claim.keep();
-        tracing::info!(%id, source = name, client_ip = %client, routes = ?accepted.matched, deliveries = count, "accepted");
         let body = warp::reply::json(&json!({"id": id.to_string(), "deliveries": count}));
         warp::reply::with_status(body, StatusCode::ACCEPTED).into_response()
     }

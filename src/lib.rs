@@ -25,6 +25,7 @@
 //! - `listener`: the capped, timed, HTTP/1.1 accept loop of both listeners.
 //! - `descriptors`: the open files a config needs; raising the limit to fit.
 //! - `dead_letters`: which dead letters a `dlq` command or API call names.
+//! - `logs`: the JSON log line (lists as arrays).
 //! - `relay`: wiring: start, reload and shutdown.
 //! - `explain`: `switchboard explain`: routes, reasons and bodies for one
 //!   payload, by the code `serve` runs, without sending anything.
@@ -43,6 +44,7 @@ pub mod interpolate;
 pub mod jq;
 pub mod json;
 pub mod listener;
+pub mod logs;
 pub mod metrics;
 pub mod path;
 pub mod problems;

@@ -4,9 +4,12 @@
 //! Two schemes. `standard_webhooks`: the `webhook-id`, `webhook-timestamp`
 //! and `webhook-signature` headers, a timestamp within [`TOLERANCE`] of now
 //! either way, and a per-source memory of ids already taken, so a replay is
-//! answered without being forwarded again. `hmac`: one header carrying an
-//! HMAC of the body (GitHub's `X-Hub-Signature-256: sha256=<hex>`, Shopify's
-//! base64 one), with no timestamp and so no replay protection.
+//! answered without being forwarded again. The memory here is this
+//! process's fast first check; the spool, which stores each taken id with
+//! its webhook ([`Claim::id`]), is the authority that outlives restarts and
+//! is shared by replicas. `hmac`: one header carrying an HMAC of the body
+//! (GitHub's `X-Hub-Signature-256: sha256=<hex>`, Shopify's base64 one),
+//! with no timestamp and so no replay protection.
 //!
 //! Decisions are functions of (headers, body, now, seen ids); ingress turns
 //! a [`Verdict`] into a status. A rejection's reason says what was wrong,
@@ -165,7 +168,11 @@ impl Verifier {
                 };
                 let until = message.timestamp.max(now) + TOLERANCE;
                 if lock(&sw.seen).claim(message.id, now, until) {
-                    Verdict::Accept(Claim(Some((sw.seen.clone(), message.id.to_owned()))))
+                    Verdict::Accept(Claim(Some(Held {
+                        seen: sw.seen.clone(),
+                        id: message.id.to_owned(),
+                        until,
+                    })))
                 } else {
                     Verdict::Replay
                 }
@@ -179,12 +186,25 @@ impl Verifier {
 }
 
 /// A `webhook-id` held for a request in progress.
-pub struct Claim(Option<(Arc<Mutex<SeenIds>>, String)>);
+pub struct Claim(Option<Held>);
+
+struct Held {
+    seen: Arc<Mutex<SeenIds>>,
+    id: String,
+    /// When its window closes, Unix seconds.
+    until: u64,
+}
 
 impl Claim {
     /// A claim on nothing: for sources without replay protection.
     pub fn none() -> Claim {
         Claim(None)
+    }
+
+    /// The `webhook-id` held, and when its window closes (Unix seconds):
+    /// what the spool must remember with the webhook.
+    pub fn id(&self) -> Option<(&str, u64)> {
+        self.0.as_ref().map(|held| (held.id.as_str(), held.until))
     }
 
     /// The webhook is stored: remember its id for the rest of the window.
@@ -195,8 +215,8 @@ impl Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        if let Some((seen, id)) = self.0.take() {
-            lock(&seen).release(&id);
+        if let Some(held) = self.0.take() {
+            lock(&held.seen).release(&held.id);
         }
     }
 }
@@ -204,7 +224,7 @@ impl Drop for Claim {
 impl fmt::Debug for Claim {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Some((_, id)) => write!(f, "Claim({id})"),
+            Some(held) => write!(f, "Claim({})", held.id),
             None => f.write_str("Claim(none)"),
         }
     }
@@ -632,6 +652,7 @@ mod tests {
         let Verdict::Accept(claim) = v.verify(&h, BODY, TIMESTAMP) else {
             panic!("first delivery refused");
         };
+        assert_eq!(claim.id(), Some((ID, TIMESTAMP + TOLERANCE)));
         claim.keep();
         assert!(matches!(
             v.verify(&h, BODY, TIMESTAMP + 10),

@@ -89,6 +89,7 @@ fn event(body: &str) -> NewEvent {
         received_ms: now_ms(),
         routes: vec!["r".to_owned()],
         body: Bytes::from(body.to_owned()),
+        seen: None,
     }
 }
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 use super::postgres::{self, PgLedger, PgSpool};
 use super::sqlite::{self, SqliteLedger, SqliteSpool};
 use super::{
-    Backlog, Claimed, DeadFilter, DeadLetter, EventView, Ledger, NewDelivery, NewEvent, Pending,
-    Record, Spool, SpoolError, Window,
+    Admitted, Backlog, Claimed, DeadFilter, DeadLetter, EventView, Ledger, NewDelivery, NewEvent,
+    Pending, Record, Spool, SpoolError, Window,
 };
 use crate::interpolate::{self, Env};
 
@@ -141,7 +141,7 @@ impl Spool for Backend {
         &self,
         event: NewEvent,
         deliveries: Vec<NewDelivery>,
-    ) -> Result<(), SpoolError> {
+    ) -> Result<Admitted, SpoolError> {
         match self {
             Backend::Sqlite(s) => s.accept(event, deliveries).await,
             Backend::Postgres(s) => s.accept(event, deliveries).await,

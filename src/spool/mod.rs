@@ -41,6 +41,71 @@ pub struct NewEvent {
     pub routes: Vec<String>,
     /// The body as received.
     pub body: Bytes,
+    /// The verified `webhook-id` to remember with it (Standard Webhooks
+    /// sources), so that a replay is refused across restarts and replicas.
+    pub seen: Option<SeenId>,
+}
+
+/// A `webhook-id` taken by a source until it may no longer be replayed.
+/// Written in the webhook's own transaction: a webhook refused with 503
+/// leaves its id free, and a stored one never loses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenId {
+    /// The `webhook-id` header.
+    pub id: String,
+    /// Unix milliseconds after which its timestamp is too old to verify, so
+    /// the id need not be remembered.
+    pub expires_ms: i64,
+}
+
+/// What the spool made of a webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admitted {
+    /// Written with its deliveries: answer 202.
+    Stored,
+    /// Its [`SeenId`] was taken already (before a restart, or by another
+    /// replica): nothing written; answer 200 and forward nothing.
+    Duplicate,
+}
+
+/// A stored webhook's `accepted` log line. The writers log it once the
+/// commit is known and before the deliveries are offered to the windows:
+/// logged by ingress after the 202, it could follow the log line of a
+/// delivery that dispatch had already made.
+#[derive(Debug)]
+pub(crate) struct Announce {
+    id: Uuid,
+    source: String,
+    client_ip: String,
+    routes: Vec<String>,
+    deliveries: usize,
+}
+
+impl Announce {
+    /// The line for `event`, stored with `deliveries` deliveries.
+    pub(crate) fn of(event: NewEvent, deliveries: usize) -> Announce {
+        Announce {
+            id: event.id,
+            source: event.source,
+            client_ip: event.client_ip,
+            routes: event.routes,
+            deliveries,
+        }
+    }
+
+    /// Logs it, under ingress's target: it is the story of a request, and
+    /// log filters written for it keep working.
+    pub(crate) fn log(&self) {
+        tracing::info!(
+            target: "switchboard::ingress",
+            id = %self.id,
+            source = %self.source,
+            client_ip = %self.client_ip,
+            routes = %crate::logs::List(&self.routes),
+            deliveries = self.deliveries,
+            "accepted"
+        );
+    }
 }
 
 /// A delivery to record with its event.
@@ -262,13 +327,14 @@ pub enum SpoolError {
 
 /// What ingress and dispatch need from storage.
 pub trait Spool: Send + Sync + 'static {
-    /// Writes a webhook and its deliveries in one durable transaction, then
+    /// Writes a webhook and its deliveries (and its [`SeenId`], unless the
+    /// source has taken that id already) in one durable transaction, then
     /// offers the deliveries to the attached windows.
     fn accept(
         &self,
         event: NewEvent,
         deliveries: Vec<NewDelivery>,
-    ) -> impl Future<Output = Result<(), SpoolError>> + Send;
+    ) -> impl Future<Output = Result<Admitted, SpoolError>> + Send;
 
     /// Stores an attempt's outcome. Ordered after everything this caller sent
     /// before; not awaited for durability (a lost outcome means a repeated

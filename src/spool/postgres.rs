@@ -45,7 +45,8 @@ use tokio_postgres::NoTls;
 
 use super::windows::{PendingCount, Windows};
 use super::{
-    Claimed, NewDelivery, NewEvent, Pending, Record, Spool, SpoolError, Window, sqlite::now_ms,
+    Admitted, Claimed, NewDelivery, NewEvent, Pending, Record, Spool, SpoolError, Window,
+    sqlite::now_ms,
 };
 use writer::{Change, Command, Writer};
 
@@ -187,7 +188,7 @@ impl Spool for PgSpool {
         &self,
         event: NewEvent,
         deliveries: Vec<NewDelivery>,
-    ) -> Result<(), SpoolError> {
+    ) -> Result<Admitted, SpoolError> {
         self.ask(|reply| Command::Accept {
             event,
             deliveries,
@@ -404,7 +405,7 @@ async fn upkeep(pool: Pool, shared: Arc<Shared>, retention: Duration) {
         }
         last_prune = tokio::time::Instant::now();
         let cutoff = now_ms() - retention.as_millis() as i64;
-        match writer::prune(&client, cutoff).await {
+        match writer::prune(&client, cutoff, now_ms()).await {
             Ok((d, e)) if d + e > 0 => tracing::info!(
                 deliveries = d,
                 events = e,

@@ -3,9 +3,12 @@
 //!
 //! Every command waiting when the writer wakes (accepts, outcomes, claims)
 //! shares one transaction and one fsync: that is what makes durable accept
-//! fast, since a single commit costs milliseconds. After each commit the
-//! writer offers the new deliveries to their targets' windows, then answers
-//! the waiting accepts (so a 202 always follows the commit), then the claims.
+//! fast, since a single commit costs milliseconds. An accept carrying a
+//! `webhook-id` takes it in `seen_ids` in the same transaction, or is a
+//! duplicate and writes nothing. After each commit the writer logs each
+//! stored webhook's `accepted` line, offers the new deliveries to their
+//! targets' windows, then answers the waiting accepts (so a 202 always
+//! follows the commit), then the claims.
 //! Because offers and claims are both made by this one thread, a dispatcher
 //! that drains its window after a claim has seen every delivery the claim
 //! could also return; with the ones it settled while the claim was out kept
@@ -27,12 +30,12 @@ use uuid::Uuid;
 
 use super::windows::{PendingCount, Windows};
 use super::{
-    Backlog, Claimed, DeadFilter, DeadLetter, EventView, Ledger, NewDelivery, NewEvent, Pending,
-    Ready, Record, Spool, SpoolError, Window,
+    Admitted, Announce, Backlog, Claimed, DeadFilter, DeadLetter, EventView, Ledger, NewDelivery,
+    NewEvent, Pending, Ready, Record, SeenId, Spool, SpoolError, Window,
 };
 
 /// The schema this build writes; older files are migrated forward.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE events (
@@ -81,6 +84,19 @@ BEGIN
 END;
 ";
 
+/// Version 3 remembers the Standard Webhooks `webhook-id`s each source has
+/// taken, until their timestamps are too old to verify, so that a replay is
+/// refused after a restart too. Without a rowid: the key is the row.
+const SCHEMA_V3: &str = "
+CREATE TABLE seen_ids (
+    source     TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (source, id)
+) WITHOUT ROWID;
+CREATE INDEX seen_ids_expiry ON seen_ids(expires_at);
+";
+
 /// How the spool is opened.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -104,7 +120,7 @@ enum Command {
     Accept {
         event: NewEvent,
         deliveries: Vec<NewDelivery>,
-        reply: Reply<()>,
+        reply: Reply<Admitted>,
     },
     Record {
         id: i64,
@@ -203,7 +219,7 @@ impl Spool for SqliteSpool {
         &self,
         event: NewEvent,
         deliveries: Vec<NewDelivery>,
-    ) -> Result<(), SpoolError> {
+    ) -> Result<Admitted, SpoolError> {
         self.ask(|reply| Command::Accept {
             event,
             deliveries,
@@ -314,6 +330,11 @@ fn open_connection(path: &Path) -> Result<Connection, SpoolError> {
             "BEGIN; {SCHEMA_V2} PRAGMA user_version = 2; COMMIT;"
         ))?;
     }
+    if version < 3 {
+        conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA_V3} PRAGMA user_version = 3; COMMIT;"
+        ))?;
+    }
     Ok(conn)
 }
 
@@ -400,9 +421,11 @@ type Reply<T> = oneshot::Sender<Result<T, SpoolError>>;
 /// What a batch does after its commit.
 #[derive(Default)]
 struct After {
+    /// The `accepted` lines of the webhooks stored.
+    announce: Vec<Announce>,
     offers: Vec<Ready>,
-    /// Accepts with their delivery count and bytes.
-    accepts: Vec<(Reply<()>, u64, u64)>,
+    /// Accepts with what became of them, their delivery count and bytes.
+    accepts: Vec<(Reply<Admitted>, Admitted, u64, u64)>,
     claims: Vec<(Reply<Claimed>, Result<Claimed, SpoolError>)>,
     counts: Vec<(Reply<u64>, Result<u64, SpoolError>)>,
     settled: (u64, u64),
@@ -450,16 +473,19 @@ impl Writer {
         match result {
             Ok(()) => {
                 let _ = self.checkpoint.try_send(());
+                for line in &after.announce {
+                    line.log();
+                }
                 // What a window does not take stays in the file, due: its
                 // dispatcher claims it.
                 self.windows.offer(after.offers, |_| {});
                 // Counted before the 202s go out, so that a sender who got
                 // one sees its deliveries pending.
-                let added: u64 = after.accepts.iter().map(|(_, n, _)| n).sum();
-                let added_bytes: u64 = after.accepts.iter().map(|(_, _, b)| b).sum();
+                let added: u64 = after.accepts.iter().map(|(_, _, n, _)| n).sum();
+                let added_bytes: u64 = after.accepts.iter().map(|(_, _, _, b)| b).sum();
                 self.pending.add(added, added_bytes);
-                for (reply, _, _) in after.accepts {
-                    let _ = reply.send(Ok(()));
+                for (reply, admitted, _, _) in after.accepts {
+                    let _ = reply.send(Ok(admitted));
                 }
                 self.pending.settle(after.settled.0, after.settled.1);
                 for (reply, claimed) in after.claims {
@@ -474,7 +500,7 @@ impl Writer {
             }
             Err(error) => {
                 tracing::error!(%error, "spool commit failed; the webhooks in it were answered 503");
-                for (reply, _, _) in after.accepts {
+                for (reply, _, _, _) in after.accepts {
                     let _ = reply.send(Err(SpoolError::Commit(error.to_string())));
                 }
                 for (reply, _) in after.claims {
@@ -493,7 +519,7 @@ impl Writer {
         // IMMEDIATE: take the write lock up front (waiting out a `dlq` command
         // from another process) rather than failing when a read in this
         // batch is followed by a write after someone else committed.
-        let tx = self
+        let mut tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
@@ -503,11 +529,15 @@ impl Writer {
                     event,
                     deliveries,
                     reply,
-                } => match insert(&tx, &event, &deliveries, now) {
-                    Ok((ready, bytes)) => {
-                        after.accepts.push((reply, ready.len() as u64, bytes));
+                } => match admit(&mut tx, &event, &deliveries, now) {
+                    Ok(Some((ready, bytes))) => {
+                        after
+                            .accepts
+                            .push((reply, Admitted::Stored, ready.len() as u64, bytes));
+                        after.announce.push(Announce::of(event, ready.len()));
                         after.offers.extend(ready);
                     }
+                    Ok(None) => after.accepts.push((reply, Admitted::Duplicate, 0, 0)),
                     Err(error) => {
                         // This webhook fails alone: the rest of the batch
                         // still commits.
@@ -581,6 +611,12 @@ impl Writer {
             "DELETE FROM events WHERE received_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
             params![cutoff],
         );
+        if let Err(error) = self.conn.execute(
+            "DELETE FROM seen_ids WHERE expires_at <= ?1",
+            params![now_ms()],
+        ) {
+            tracing::warn!(%error, "forgetting expired webhook-ids failed");
+        }
         match (pruned, events) {
             (Ok(d), Ok(e)) if d + e > 0 => tracing::info!(
                 deliveries = d,
@@ -607,8 +643,46 @@ fn count_pending(conn: &Connection) -> Result<Pending, rusqlite::Error> {
     )
 }
 
+/// Writes one webhook, or nothing if its `webhook-id` is taken: a
+/// savepoint, so that a failure half way (or a duplicate) leaves no row of
+/// it behind while the rest of the batch commits. `None` for a duplicate.
+fn admit(
+    tx: &mut Transaction<'_>,
+    event: &NewEvent,
+    deliveries: &[NewDelivery],
+    now: i64,
+) -> Result<Option<(Vec<Ready>, u64)>, rusqlite::Error> {
+    let savepoint = tx.savepoint()?;
+    if let Some(seen) = &event.seen
+        && !take_id(&savepoint, &event.source, seen, now)?
+    {
+        return Ok(None);
+    }
+    let stored = insert(&savepoint, event, deliveries, now)?;
+    savepoint.commit()?;
+    Ok(Some(stored))
+}
+
+/// Takes `seen` for `source`, unless it is taken and not yet expired at
+/// `now`. An expired row is taken over.
+fn take_id(
+    conn: &Connection,
+    source: &str,
+    seen: &SeenId,
+    now: i64,
+) -> Result<bool, rusqlite::Error> {
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO seen_ids (source, id, expires_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (source, id) DO UPDATE SET expires_at = excluded.expires_at
+             WHERE seen_ids.expires_at <= ?4",
+        )?
+        .execute(params![source, seen.id, seen.expires_ms, now])?;
+    Ok(changed == 1)
+}
+
 fn insert(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     event: &NewEvent,
     deliveries: &[NewDelivery],
     now: i64,

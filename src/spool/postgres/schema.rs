@@ -16,7 +16,7 @@ const MIGRATE_LOCK: i64 = 0x5357_4254_0001;
 pub(super) const PRUNE_LOCK: i64 = 0x5357_4254_0002;
 
 /// Migrations in order; version N is `MIGRATIONS[N - 1]`. Append, never edit.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The newest schema this build writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -65,6 +65,19 @@ CREATE TABLE replicas (
     seen_at    bigint NOT NULL,
     lease_ms   bigint NOT NULL
 );
+";
+
+// The Standard Webhooks `webhook-id`s each source has taken, until their
+// timestamps are too old to verify: shared by the replicas, so a replay is
+// refused whichever replica it reaches, and after restarts.
+const V2: &str = "
+CREATE TABLE seen_ids (
+    source     text NOT NULL,
+    id         text NOT NULL,
+    expires_at bigint NOT NULL,
+    PRIMARY KEY (source, id)
+);
+CREATE INDEX seen_ids_expiry ON seen_ids (expires_at);
 ";
 
 /// Brings the database at `shown` to [`VERSION`].

@@ -3,15 +3,17 @@
 //!
 //! Every command waiting when the writer wakes goes into one transaction, in
 //! this order: leases of unoffered deliveries given up, accepts (one
-//! statement for all events, one for all deliveries), outcomes (one
+//! statement for all events, which takes their `webhook-id`s and leaves out
+//! the duplicates, one for all deliveries), outcomes (one
 //! statement), dead-lettering and unparking, the heartbeat, then claims.
 //! Outcomes before claims is what lets a worker trust a claim: a delivery it
-//! has just recorded is not handed back. After the commit the writer offers
-//! the fresh deliveries to their windows, then answers accepts, then claims
+//! has just recorded is not handed back. After the commit the writer logs
+//! the `accepted` lines, offers the fresh deliveries to their windows, then
+//! answers accepts, then claims
 //! (so a dispatcher that drains its window after a claim has seen every
 //! fresh delivery the claim could also return).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -23,7 +25,9 @@ use uuid::Uuid;
 
 use super::{Shared, TRANSACTION_BUDGET};
 use crate::spool::sqlite::now_ms;
-use crate::spool::{Claimed, NewDelivery, NewEvent, Pending, Ready, Record, SpoolError};
+use crate::spool::{
+    Admitted, Announce, Claimed, NewDelivery, NewEvent, Pending, Ready, Record, SpoolError,
+};
 
 /// A reply owed to a waiting caller.
 pub(super) type Reply<T> = oneshot::Sender<Result<T, SpoolError>>;
@@ -32,7 +36,7 @@ pub(super) enum Command {
     Accept {
         event: NewEvent,
         deliveries: Vec<NewDelivery>,
-        reply: Reply<()>,
+        reply: Reply<Admitted>,
     },
     Record {
         id: i64,
@@ -85,7 +89,7 @@ pub(super) struct Writer {
 /// One batch, sorted by kind.
 #[derive(Default)]
 struct Work {
-    accepts: Vec<(NewEvent, Vec<NewDelivery>, Reply<()>)>,
+    accepts: Vec<(NewEvent, Vec<NewDelivery>, Reply<Admitted>)>,
     records: Vec<(i64, Record)>,
     claims: Vec<(String, usize, Vec<i64>, Reply<Claimed>)>,
     changes: Vec<(Change, Reply<u64>)>,
@@ -96,8 +100,9 @@ struct Work {
 #[derive(Default)]
 struct Done {
     offers: Vec<Ready>,
-    /// Per accept: deliveries and body bytes added.
-    accepted: Vec<(u64, u64)>,
+    /// Per accept: deliveries and body bytes added, or `None` for a
+    /// duplicate `webhook-id` (nothing written).
+    accepted: Vec<Option<(u64, u64)>>,
     /// Deliveries and bytes that left the pending set.
     settled: (u64, u64),
     claims: Vec<Claimed>,
@@ -190,15 +195,26 @@ impl Writer {
         if !self.shared.up.send_replace(true) {
             tracing::info!("the PostgreSQL spool answers again: accepting and delivering");
         }
+        // Logged before the offers: no delivery's line precedes its
+        // webhook's.
+        let mut replies = Vec::with_capacity(work.accepts.len());
+        for ((event, deliveries, reply), stored) in work.accepts.into_iter().zip(&done.accepted) {
+            if stored.is_some() {
+                Announce::of(event, deliveries.len()).log();
+                replies.push((reply, Admitted::Stored));
+            } else {
+                replies.push((reply, Admitted::Duplicate));
+            }
+        }
         self.offer(done.offers);
         // Counted before the 202s go out, so that a sender who got one sees
         // its deliveries pending.
-        let added: u64 = done.accepted.iter().map(|(n, _)| n).sum();
-        let added_bytes: u64 = done.accepted.iter().map(|(_, b)| b).sum();
+        let added: u64 = done.accepted.iter().flatten().map(|(n, _)| n).sum();
+        let added_bytes: u64 = done.accepted.iter().flatten().map(|(_, b)| b).sum();
         self.shared.pending.add(added, added_bytes);
         self.shared.pending.settle(done.settled.0, done.settled.1);
-        for (_, _, reply) in work.accepts {
-            let _ = reply.send(Ok(()));
+        for (reply, admitted) in replies {
+            let _ = reply.send(Ok(admitted));
         }
         for ((target, _, _, _), claimed) in work.claims.iter().zip(&done.claims) {
             if claimed.exhausted {
@@ -317,8 +333,29 @@ fn text(s: &str) -> String {
 
 const RELEASE_SOME: &str = "UPDATE deliveries SET leased_by = NULL, leased_until = NULL WHERE id = ANY($1) AND leased_by = $2";
 
-const INSERT_EVENTS: &str = "INSERT INTO events (id, source, client_ip, received_at, routes, body)
-     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bytea[])";
+// Each event's `webhook-id`, if it has one, is taken in the same statement
+// (no round trip of its own): a row whose id has expired is taken over; one
+// still in force is left as it is and not returned, and then its event is not
+// inserted (a duplicate). Keys are taken in order, so that replicas taking
+// the same ids lock them in the same order; one inserting a key another
+// holds uncommitted waits for that commit.
+const INSERT_EVENTS: &str = "WITH input AS (
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[],
+                              $6::bytea[], $7::text[], $8::bigint[])
+              AS u(id, source, client_ip, received_at, routes, body, seen_id, seen_until)
+     ), taken AS (
+         INSERT INTO seen_ids (source, id, expires_at)
+         SELECT source, seen_id, seen_until FROM input WHERE seen_id IS NOT NULL
+         ORDER BY source, seen_id
+         ON CONFLICT (source, id) DO UPDATE SET expires_at = EXCLUDED.expires_at
+             WHERE seen_ids.expires_at <= $9
+         RETURNING source, id
+     )
+     INSERT INTO events (id, source, client_ip, received_at, routes, body)
+     SELECT i.id, i.source, i.client_ip, i.received_at, i.routes, i.body FROM input i
+     WHERE i.seen_id IS NULL
+        OR EXISTS (SELECT 1 FROM taken t WHERE t.source = i.source AND t.id = i.seen_id)
+     RETURNING id";
 
 // Ids are drawn in the input's order inside a materialized CTE, so the answer
 // lines up with the input without relying on RETURNING's order. The rows are
@@ -336,6 +373,21 @@ const INSERT_DELIVERIES: &str = "WITH input AS MATERIALIZED (
      )
      SELECT id FROM input ORDER BY n";
 
+/// For each accept of the batch, false if an earlier one in it has the same
+/// source and `webhook-id` (a statement must not take one key twice).
+fn first_of_their_ids(work: &Work) -> Vec<bool> {
+    let mut keys = HashSet::new();
+    work.accepts
+        .iter()
+        .map(|(event, _, _)| {
+            event
+                .seen
+                .as_ref()
+                .is_none_or(|seen| keys.insert((event.source.as_str(), seen.id.as_str())))
+        })
+        .collect()
+}
+
 async fn insert(
     tx: &Transaction<'_>,
     work: &Work,
@@ -347,6 +399,7 @@ async fn insert(
     if work.accepts.is_empty() {
         return Ok(());
     }
+    let mut fresh = first_of_their_ids(work);
     let n = work.accepts.len();
     let (mut ids, mut sources, mut ips, mut received, mut routes, mut bodies) = (
         Vec::with_capacity(n),
@@ -356,9 +409,8 @@ async fn insert(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    let (mut d_events, mut d_targets, mut d_routes, mut d_bodies, mut d_sizes) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (event, deliveries, _) in &work.accepts {
+    let (mut seen_ids, mut seen_until) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for ((event, _, _), _) in work.accepts.iter().zip(&fresh).filter(|(_, f)| **f) {
         ids.push(event.id);
         sources.push(text(&event.source));
         ips.push(text(&event.client_ip));
@@ -367,6 +419,35 @@ async fn insert(
             &serde_json::to_string(&event.routes).unwrap_or_default(),
         ));
         bodies.push(event.body.as_ref());
+        seen_ids.push(event.seen.as_ref().map(|seen| text(&seen.id)));
+        seen_until.push(event.seen.as_ref().map(|seen| seen.expires_ms));
+    }
+    if !ids.is_empty() {
+        let stmt = tx.prepare_cached(INSERT_EVENTS).await?;
+        let rows = tx
+            .query(
+                &stmt,
+                &[
+                    &ids,
+                    &sources,
+                    &ips,
+                    &received,
+                    &routes,
+                    &bodies,
+                    &seen_ids,
+                    &seen_until,
+                    &now,
+                ],
+            )
+            .await?;
+        let stored: HashSet<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+        for ((event, _, _), fresh) in work.accepts.iter().zip(fresh.iter_mut()) {
+            *fresh = *fresh && stored.contains(&event.id);
+        }
+    }
+    let (mut d_events, mut d_targets, mut d_routes, mut d_bodies, mut d_sizes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((event, deliveries, _), _) in work.accepts.iter().zip(&fresh).filter(|(_, f)| **f) {
         for d in deliveries {
             d_events.push(event.id);
             d_targets.push(text(&d.target));
@@ -375,9 +456,6 @@ async fn insert(
             d_sizes.push(d.body.as_ref().map_or(event.body.len(), Bytes::len) as i64);
         }
     }
-    let stmt = tx.prepare_cached(INSERT_EVENTS).await?;
-    tx.execute(&stmt, &[&ids, &sources, &ips, &received, &routes, &bodies])
-        .await?;
     let mut new_ids = Vec::new();
     if !d_events.is_empty() {
         let stmt = tx.prepare_cached(INSERT_DELIVERIES).await?;
@@ -392,7 +470,11 @@ async fn insert(
         new_ids = rows.iter().map(|r| r.get::<_, i64>(0)).collect();
     }
     let mut next = new_ids.into_iter();
-    for (event, deliveries, _) in &work.accepts {
+    for ((event, deliveries, _), fresh) in work.accepts.iter().zip(fresh) {
+        if !fresh {
+            done.accepted.push(None);
+            continue;
+        }
         let mut bytes = 0;
         for d in deliveries {
             let Some(id) = next.next() else {
@@ -411,7 +493,7 @@ async fn insert(
                 body,
             });
         }
-        done.accepted.push((deliveries.len() as u64, bytes));
+        done.accepted.push(Some((deliveries.len() as u64, bytes)));
     }
     Ok(())
 }
@@ -650,9 +732,14 @@ pub(super) async fn count_pending(
     })
 }
 
-/// Deletes delivered records and their events older than `cutoff`, a slice
-/// at a time, by one replica at a time (the others skip their turn).
-pub(super) async fn prune(client: &Object, cutoff: i64) -> Result<(u64, u64), SpoolError> {
+/// Deletes delivered records and their events older than `cutoff`, and
+/// `webhook-id`s expired at `now`, a slice at a time, by one replica at a
+/// time (the others skip their turn).
+pub(super) async fn prune(
+    client: &Object,
+    cutoff: i64,
+    now: i64,
+) -> Result<(u64, u64), SpoolError> {
     const SLICE: i64 = 5_000;
     let (mut deliveries, mut events) = (0, 0);
     for _ in 0..100 {
@@ -683,7 +770,14 @@ pub(super) async fn prune(client: &Object, cutoff: i64) -> Result<(u64, u64), Sp
                     &[&cutoff, &SLICE],
                 )
                 .await?;
-            Ok::<_, SpoolError>((d, e))
+            let s = client
+                .execute(
+                    "DELETE FROM seen_ids WHERE (source, id) IN (
+                         SELECT source, id FROM seen_ids WHERE expires_at <= $1 LIMIT $2)",
+                    &[&now, &SLICE],
+                )
+                .await?;
+            Ok::<_, SpoolError>((d, e, s))
         }
         .await;
         client
@@ -692,10 +786,10 @@ pub(super) async fn prune(client: &Object, cutoff: i64) -> Result<(u64, u64), Sp
                 &[&super::schema::PRUNE_LOCK],
             )
             .await?;
-        let (d, e) = result?;
+        let (d, e, s) = result?;
         deliveries += d;
         events += e;
-        if (d as i64) < SLICE && (e as i64) < SLICE {
+        if (d as i64) < SLICE && (e as i64) < SLICE && (s as i64) < SLICE {
             break;
         }
     }
