@@ -3,13 +3,21 @@
 //! Every struct here is what the operator writes, field for field, with its
 //! defaults. Turning it into something that can run (URLs, header maps, regexes,
 //! jq programs, rate quotas) is `runtime.rs`'s job, so this module must not touch
-//! tokio, warp, reqwest or the environment. Unknown and duplicate keys are
-//! rejected by the parser, with line and column.
+//! tokio, warp, reqwest or the environment. [`Config::read`] reports every
+//! unknown key, duplicate key and wrong type at once, with its place, line
+//! and column: `tree` reads the YAML with positions, `shape` checks it
+//! against [`Config::schema`] and repairs it, `de` fills these types from it.
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
+
+use crate::problems::Problems;
+
+mod de;
+mod shape;
+mod tree;
 
 pub use crate::circuit::CircuitConfig;
 pub use crate::retry::RetryConfig;
@@ -394,7 +402,7 @@ pub struct HeaderConditionConfig {
     pub matches: Option<String>,
 }
 
-/// Why `routes.yaml` could not be read as YAML of this shape.
+/// Why `routes.yaml` could not be read as a config.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
     #[error("cannot read {path}: {source}")]
@@ -403,36 +411,51 @@ pub enum ParseError {
         #[source]
         source: std::io::Error,
     },
-    /// Rendered with [`Suggesting`]: a mistyped key names the likely one.
-    #[error("{}", .0.render_with_formatter(&Suggesting))]
-    Yaml(#[from] serde_saphyr::Error),
+    /// Every problem with the file's shape, each with its place.
+    #[error("{0}")]
+    Invalid(Problems),
 }
 
-/// serde-saphyr's messages, plus ``, did you mean `headers`?`` after an
-/// unknown key or variant that is a small edit away from a valid one.
-struct Suggesting;
+/// A config read as far as it goes: every problem with the file's syntax and
+/// shape, and, unless the text is not YAML at all, a config in which each
+/// wrong value was replaced by a stand-in, so that compiling it finds the
+/// problems with its meaning too.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The config, with stand-ins where values were wrong.
+    pub config: Option<Config>,
+    /// Every problem with the syntax and shape, in file order.
+    pub problems: Problems,
+    /// Places whose value is a stand-in: a complaint about them (or within
+    /// them) repeats one already in `problems`.
+    replaced: Vec<String>,
+    /// Positions of the values that need the environment (`${NAME}` without
+    /// a default) or a file (`{file: ...}`).
+    uses_environment: Vec<(u64, u64)>,
+}
 
-impl serde_saphyr::MessageFormatter for Suggesting {
-    fn format_message<'a>(&self, err: &'a serde_saphyr::Error) -> std::borrow::Cow<'a, str> {
-        use serde_saphyr::Error;
-        let message = serde_saphyr::DefaultMessageFormatter.format_message(err);
-        let (Error::SerdeUnknownField {
-            field: typo,
-            expected,
-            ..
-        }
-        | Error::SerdeUnknownVariant {
-            variant: typo,
-            expected,
-            ..
-        }) = err
-        else {
-            return message;
-        };
-        match closest(typo, expected) {
-            Some(best) => format!("{message}, did you mean `{best}`?").into(),
-            None => message,
-        }
+impl Parsed {
+    /// `problems` and those of `later` (compiling) that are not about a
+    /// stand-in, in one list.
+    pub fn with(self, later: Problems) -> Problems {
+        let mut all = self.problems;
+        let replaced = self.replaced;
+        all.extend(later.into_iter().filter(|p| {
+            !replaced.iter().any(|r| {
+                r.is_empty()
+                    || p.place == *r
+                    || p.place
+                        .strip_prefix(r.as_str())
+                        .is_some_and(|rest| rest.starts_with(['.', '[']))
+            })
+        }));
+        all
+    }
+
+    /// Whether a problem at `position` may come from a value that needs the
+    /// environment or a file.
+    pub fn uses_environment(&self, position: Option<(u64, u64)>) -> bool {
+        position.is_some_and(|at| self.uses_environment.contains(&at))
     }
 }
 
@@ -450,16 +473,59 @@ fn closest<'c>(typo: &str, candidates: &[&'c str]) -> Option<&'c str> {
         .map(|(_, c)| c)
 }
 
+static SCHEMA: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(Config::schema);
+
 impl Config {
-    /// Parses YAML text. `${NAME}` is left as written: the environment is
-    /// consulted later, per field, never by editing this text.
+    /// Parses YAML text; any problem is an error. `${NAME}` is left as
+    /// written: the environment is consulted later, per field, never by
+    /// editing this text.
     pub fn parse(yaml: &str) -> Result<Config, ParseError> {
-        Ok(serde_saphyr::from_str(yaml)?)
+        let parsed = Config::read(yaml);
+        match parsed.config {
+            Some(config) if parsed.problems.is_empty() => Ok(config),
+            _ => Err(ParseError::Invalid(parsed.problems)),
+        }
+    }
+
+    /// Parses YAML text as far as it goes: see [`Parsed`].
+    pub fn read(yaml: &str) -> Parsed {
+        let mut problems = Problems::default();
+        let mut root = match tree::parse(yaml) {
+            Ok(root) => root,
+            Err(e) => {
+                problems.push_at("", Some(e.at), format!("not valid YAML: {}", e.message));
+                return Parsed {
+                    config: None,
+                    problems,
+                    replaced: Vec::new(),
+                    uses_environment: Vec::new(),
+                };
+            }
+        };
+        let report = shape::check(&mut root, &SCHEMA);
+        for found in report.found {
+            problems.push_at(found.place, Some(found.at), found.message);
+        }
+        let config = de::from_node::<Config>(&root)
+            .map_err(|e| {
+                // The schema and serde disagree here; say what serde says.
+                problems.push_at("", e.at, e.message);
+            })
+            .ok();
+        let mut uses_environment = Vec::new();
+        environment_positions(&root, &mut uses_environment);
+        Parsed {
+            config,
+            problems,
+            replaced: report.replaced,
+            uses_environment,
+        }
     }
 
     /// The JSON Schema of `routes.yaml`, derived from these types: every
     /// key with its doc as description, unknown keys rejected. Editors use
-    /// it for completion; `switchboard schema` prints it.
+    /// it for completion; `switchboard schema` prints it; [`Config::read`]
+    /// checks the file's shape against it.
     pub fn schema() -> serde_json::Value {
         let mut schema = schemars::schema_for!(Config);
         schema.insert("title".to_owned(), "switchboard routes.yaml".into());
@@ -468,11 +534,42 @@ impl Config {
 
     /// Reads and parses a file.
     pub fn load(path: &std::path::Path) -> Result<Config, ParseError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ParseError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Config::parse(&text)
+        Config::parse(&read_file(path)?)
+    }
+}
+
+/// The text of the config file.
+pub fn read_file(path: &std::path::Path) -> Result<String, ParseError> {
+    std::fs::read_to_string(path).map_err(|source| ParseError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Positions of scalars with a `${NAME}` that has no default, and of
+/// `{file: ...}` mappings.
+fn environment_positions(node: &tree::Node, out: &mut Vec<(u64, u64)>) {
+    match &node.value {
+        tree::Value::Scalar { text, .. } => {
+            let empty = crate::interpolate::Env::default();
+            if matches!(
+                crate::interpolate::resolve(text, &empty),
+                Err(crate::interpolate::InterpolateError::Missing(_))
+            ) {
+                out.push(node.at);
+            }
+        }
+        tree::Value::Seq(items) => items.iter().for_each(|i| environment_positions(i, out)),
+        tree::Value::Map(entries) => {
+            if let [(key, _)] = &entries[..]
+                && key.text() == Some("file")
+            {
+                out.push(node.at);
+            }
+            for (_, value) in entries {
+                environment_positions(value, out);
+            }
+        }
     }
 }
 
