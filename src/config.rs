@@ -429,8 +429,8 @@ pub struct Parsed {
     /// Places whose value is a stand-in: a complaint about them (or within
     /// them) repeats one already in `problems`.
     replaced: Vec<String>,
-    /// Positions of the values that need the environment (`${NAME}` without
-    /// a default) or a file (`{file: ...}`).
+    /// Positions of the values made only of `${NAME}`s without a default,
+    /// and of `{file: ...}` secrets: what `check --no-env` cannot judge.
     uses_environment: Vec<(u64, u64)>,
 }
 
@@ -546,16 +546,22 @@ pub fn read_file(path: &std::path::Path) -> Result<String, ParseError> {
     })
 }
 
-/// Positions of scalars with a `${NAME}` that has no default, and of
+/// Positions of scalars made only of `${NAME}`s without a default, and of
 /// `{file: ...}` mappings.
 fn environment_positions(node: &tree::Node, out: &mut Vec<(u64, u64)>) {
     match &node.value {
         tree::Value::Scalar { text, .. } => {
-            let empty = crate::interpolate::Env::default();
-            if matches!(
-                crate::interpolate::resolve(text, &empty),
-                Err(crate::interpolate::InterpolateError::Missing(_))
-            ) {
+            // Only a value made of variables alone: around text, the stand-in
+            // word is a fair host name, user, password or token, so the rest
+            // is still checked (an `ftp://` URL is wrong whatever the host).
+            use crate::interpolate::{Env, InterpolateError, STAND_IN, resolve};
+            let needs = matches!(
+                resolve(text, &Env::default()),
+                Err(InterpolateError::Missing(_))
+            );
+            let alone = resolve(text, &Env::stand_in())
+                .is_ok_and(|filled| filled.replace(STAND_IN, "").trim().is_empty());
+            if needs && alone {
                 out.push(node.at);
             }
         }

@@ -281,7 +281,10 @@ mod tests {
             .recv_timeout(std::time::Duration::from_secs(10))
             .expect("reading a FIFO secret must not block")
             .unwrap_err();
-        assert!(e.ends_with("is not a regular file (a FIFO, socket or device)"), "{e}");
+        assert!(
+            e.ends_with("is not a regular file (a FIFO, socket or device)"),
+            "{e}"
+        );
         let e = parse("secret: {file: /dev/zero}")
             .unwrap()
             .resolve(&Env::default())

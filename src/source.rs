@@ -275,10 +275,7 @@ mod tests {
             parse_net("::ffff:10.0.0.0/104").unwrap(),
             "10.0.0.0/8".parse::<IpNet>().unwrap()
         );
-        assert_eq!(
-            parse_net("::/0").unwrap(),
-            "::/0".parse::<IpNet>().unwrap()
-        );
+        assert_eq!(parse_net("::/0").unwrap(), "::/0".parse::<IpNet>().unwrap());
     }
 
     #[test]

@@ -195,7 +195,11 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
         self.deserialize_any(visitor)
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_any(visitor)
     }
 
@@ -307,7 +311,10 @@ impl<'de, 'a> EnumAccess<'de> for Variant<'a> {
     type Error = Error;
     type Variant = NodeDe<'a>;
 
-    fn variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<(S::Value, NodeDe<'a>), Error> {
+    fn variant_seed<S: DeserializeSeed<'de>>(
+        self,
+        seed: S,
+    ) -> Result<(S::Value, NodeDe<'a>), Error> {
         Ok((seed.deserialize(NodeDe(self.key))?, NodeDe(self.value)))
     }
 }
@@ -412,12 +419,15 @@ mod tests {
 
     #[test]
     fn fills_types_and_spans_from_the_tree() {
-        let node = tree::parse("name: 8\ncount: 3\nmaybe: ~\nany: {a: [1, x, \"2\", true]}\n")
-            .unwrap();
+        let node =
+            tree::parse("name: 8\ncount: 3\nmaybe: ~\nany: {a: [1, x, \"2\", true]}\n").unwrap();
         let sample: Sample = from_node(&node).unwrap();
         assert_eq!(sample.name.value, "8");
         assert_eq!(
-            (sample.name.referenced.line(), sample.name.referenced.column()),
+            (
+                sample.name.referenced.line(),
+                sample.name.referenced.column()
+            ),
             (1, 7)
         );
         assert_eq!(sample.count, 3);

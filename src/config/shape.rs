@@ -307,7 +307,10 @@ impl<'s> Walker<'s> {
                 self.describe(property)
             );
             self.problem(&child, node.at, message);
-            kept.push((Node::string(name, node.at), self.placeholder(property, node.at)));
+            kept.push((
+                Node::string(name, node.at),
+                self.placeholder(property, node.at),
+            ));
             self.report.replaced.push(child);
         }
         node.value = Value::Map(kept);
@@ -508,13 +511,15 @@ fn single_key(object: &Map<String, Json>) -> Option<&str> {
 fn fits(node: &Node, t: &str) -> bool {
     match (t, &node.value) {
         ("object", Value::Map(_)) | ("array", Value::Seq(_)) => true,
-        (_, Value::Scalar { .. }) => matches!(
-            (t, node.scalar()),
-            ("null", Some(Scalar::Null))
-                | ("boolean", Some(Scalar::Bool(_)))
-                | ("integer", Some(Scalar::Int(_)))
-                | ("number", Some(Scalar::Int(_) | Scalar::Float(_)))
-        ) || (t == "string" && !node.is_null()),
+        (_, Value::Scalar { .. }) => {
+            matches!(
+                (t, node.scalar()),
+                ("null", Some(Scalar::Null))
+                    | ("boolean", Some(Scalar::Bool(_)))
+                    | ("integer", Some(Scalar::Int(_)))
+                    | ("number", Some(Scalar::Int(_) | Scalar::Float(_)))
+            ) || (t == "string" && !node.is_null())
+        }
         _ => false,
     }
 }
@@ -527,7 +532,9 @@ fn found(node: &Node) -> String {
         None => "a mapping".to_owned(),
         Some(Scalar::Null) => "nothing".to_owned(),
         Some(Scalar::Bool(b)) => format!("`{b}`"),
-        Some(Scalar::Int(_) | Scalar::Float(_)) => "a number".to_owned(),
+        Some(Scalar::Int(_) | Scalar::Float(_)) => {
+            format!("the number `{}`", node.text().unwrap_or_default())
+        }
         Some(Scalar::Str(_)) => "a string".to_owned(),
     }
 }

@@ -235,7 +235,10 @@ impl Builder {
                 key: None,
             }),
             Event::SequenceEnd | Event::MappingEnd => {
-                if let Some(Open { mut node, anchor, .. }) = self.open.pop() {
+                if let Some(Open {
+                    mut node, anchor, ..
+                }) = self.open.pop()
+                {
                     if let Value::Map(entries) = &mut node.value {
                         merge(entries);
                     }
@@ -270,7 +273,8 @@ impl Builder {
 /// Applies `<<: *defaults` (or a list of them): their keys join the mapping
 /// unless it sets them itself.
 fn merge(entries: &mut Vec<(Node, Node)>) {
-    let is_merge = |key: &Node| matches!(&key.value, Value::Scalar { text, plain: true } if text == "<<");
+    let is_merge =
+        |key: &Node| matches!(&key.value, Value::Scalar { text, plain: true } if text == "<<");
     if !entries.iter().any(|(k, _)| is_merge(k)) {
         return;
     }
@@ -290,7 +294,10 @@ fn merge(entries: &mut Vec<(Node, Node)>) {
                 continue;
             };
             for (k, v) in inherited {
-                if !own.iter().any(|(o, _)| o.text().is_some() && o.text() == k.text()) {
+                if !own
+                    .iter()
+                    .any(|(o, _)| o.text().is_some() && o.text() == k.text())
+                {
                     own.push((k, v));
                 }
             }
