@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio::signal::unix::{SignalKind, signal};
 
-use switchboard::config::Config;
+use switchboard::config::{Config, ParseError};
 use switchboard::explain;
 use switchboard::interpolate::Env;
 use switchboard::relay::{self, LoadError, Options, Relay};
@@ -417,7 +417,7 @@ fn time(ms: i64) -> String {
 
 fn report(path: &std::path::Path, error: &LoadError) {
     match error {
-        LoadError::Invalid(problems) => {
+        LoadError::Invalid(problems) | LoadError::Parse(ParseError::Invalid(problems)) => {
             let n = problems.iter().count();
             eprintln!(
                 "{}: {n} problem{}:",

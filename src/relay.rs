@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use warp::Filter;
 
-use crate::config::ParseError;
+use crate::config::{Config, ParseError};
 use crate::deliver::USER_AGENT;
 use crate::dispatch::Dispatcher;
 use crate::ingress::{self, Ingress};
@@ -56,8 +56,11 @@ pub fn load(
     env: &Env,
     previous: Option<&Runtime>,
 ) -> Result<Runtime, LoadError> {
-    let text = crate::config::read_file(path)?;
-    Runtime::from_yaml(&text, env, previous).map_err(LoadError::Invalid)
+    let parsed = Config::read(&crate::config::read_file(path)?);
+    if parsed.config.is_none() {
+        return Err(ParseError::Invalid(parsed.problems).into());
+    }
+    Runtime::from_parsed(parsed, env, previous).map_err(LoadError::Invalid)
 }
 
 /// How the relay finds its config again on reload.

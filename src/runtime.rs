@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use ipnet::IpNet;
 
 use crate::circuit;
-use crate::config::{Config, Located, TransformConfig};
+use crate::config::{Config, Located, Parsed, TransformConfig};
 use crate::interpolate::{self, Env};
 use crate::jq::Program;
 use crate::path::Path;
@@ -95,7 +95,15 @@ impl Runtime {
         env: &Env,
         previous: Option<&Runtime>,
     ) -> Result<Runtime, Problems> {
-        let mut parsed = Config::read(yaml);
+        Runtime::from_parsed(Config::read(yaml), env, previous)
+    }
+
+    /// [`Runtime::from_yaml`] for a config already read.
+    pub fn from_parsed(
+        mut parsed: Parsed,
+        env: &Env,
+        previous: Option<&Runtime>,
+    ) -> Result<Runtime, Problems> {
         let Some(config) = parsed.config.take() else {
             return Err(parsed.problems);
         };

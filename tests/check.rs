@@ -148,7 +148,7 @@ routes:
             at("targets.crm.concurrency", yaml, "[8]"),
             at("targets.crm.transform", yaml, "nonee"),
             at("targets.archive.url", yaml, "method"),
-            at("routes[0].transform", yaml, "{selct"),
+            at("routes[0].transform.selct", yaml, "selct"),
             at("server.max_body", yaml, "1TB"),
             at("routes[1].when.has", yaml, "\"a..b"),
             at("routes[1].to[1]", yaml, "billing"),
@@ -174,7 +174,10 @@ routes:
         ("targets.crm.concurrency", "found a list"),
         ("targets.crm.transform", "did you mean `none`?"),
         ("targets.archive.url", "the key `url` is missing"),
-        ("routes[0].transform", "did you mean `select`?"),
+        (
+            "routes[0].transform.selct",
+            "unknown key `selct`, did you mean `select`?",
+        ),
     ];
     for (place, words) in expectations {
         let message = message(place);
@@ -374,4 +377,34 @@ async fn a_fifo_as_secret_file_fails_the_reload_instead_of_hanging_it() {
         "{found:#?}"
     );
     assert!(Path::new(&fifo).exists());
+}
+
+#[test]
+fn serve_refuses_to_start_and_prints_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("routes.yaml");
+    std::fs::write(&path, THREE_MISTAKES).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env_clear()
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}: 3 problems:", path.display())),
+        "{stderr}"
+    );
+    for place in [
+        "targets.crm.heders",
+        "targets.crm.timeot",
+        "routes[1].to[0]",
+    ] {
+        assert_eq!(
+            stderr.matches(&format!(": {place}: ")).count(),
+            1,
+            "{place}:\n{stderr}"
+        );
+    }
 }

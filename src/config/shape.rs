@@ -207,6 +207,20 @@ impl<'s> Walker<'s> {
                 .filter_map(|a| a.get("properties").and_then(Json::as_object))
                 .flat_map(|p| p.keys().cloned())
                 .collect();
+            if let Some((key, _)) = entries.first().filter(|_| !first.is_empty()) {
+                let guess = match closest(first, &keys) {
+                    Some(best) => format!(", did you mean `{best}`?"),
+                    None => String::new(),
+                };
+                let message = format!(
+                    "unknown key `{first}`{guess} (expected {})",
+                    self.describe(schema)
+                );
+                self.problem(&join(place, first), key.at, message);
+                *node = self.placeholder(schema, node.at);
+                self.report.replaced.push(place.to_owned());
+                return;
+            }
             let extra = suggestion(first, &keys);
             return self.mismatch(node, schema, place, &extra);
         }
