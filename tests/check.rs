@@ -42,11 +42,17 @@ fn pos(yaml: &str, needle: &str) -> (u64, u64) {
 
 /// `switchboard check` on `yaml` in a temporary file, with an empty environment.
 fn check(yaml: &str, args: &[&str]) -> (Output, String, tempfile::TempDir) {
+    run("check", yaml, args)
+}
+
+/// `switchboard COMMAND --config FILE ARGS` on `yaml` in a temporary file,
+/// with an empty environment.
+fn run(command: &str, yaml: &str, args: &[&str]) -> (Output, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("routes.yaml");
     std::fs::write(&path, yaml).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["check", "--config"])
+        .args([command, "--config"])
         .arg(&path)
         .args(args)
         .env_clear()
@@ -381,21 +387,10 @@ async fn a_fifo_as_secret_file_fails_the_reload_instead_of_hanging_it() {
 
 #[test]
 fn serve_refuses_to_start_and_prints_every_problem() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("routes.yaml");
-    std::fs::write(&path, THREE_MISTAKES).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .env_clear()
-        .output()
-        .unwrap();
+    let (output, file, _dir) = run("serve", THREE_MISTAKES, &[]);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains(&format!("{}: 3 problems:", path.display())),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("{file}: 3 problems:")), "{stderr}");
     for place in [
         "targets.crm.heders",
         "targets.crm.timeot",
@@ -407,4 +402,26 @@ fn serve_refuses_to_start_and_prints_every_problem() {
             "{place}:\n{stderr}"
         );
     }
+}
+
+#[test]
+fn deeply_nested_conditions_are_checked_quickly() {
+    // Each level is an optional condition; a mistake at the bottom once
+    // made the checker try every level twice.
+    let mut when = String::from("{has: a, colour: red}");
+    for _ in 0..60 {
+        when = format!("{{not: {when}}}");
+    }
+    let yaml = format!(
+        "sources:\n  s: {{allow: [127.0.0.1]}}\ntargets:\n  t: {{url: \"http://127.0.0.1:9/\"}}\nroutes:\n  - to: [t]\n    when: {when}\n"
+    );
+    let started = std::time::Instant::now();
+    let all = problems(&yaml);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert!(all[0].place.ends_with(".not.colour"), "{}", all[0]);
 }

@@ -158,6 +158,11 @@ impl<'s> Walker<'s> {
         if node.is_null() && real.len() < alternatives.len() {
             return;
         }
+        // `Option<T>`: no trial runs, which nested conditions (`not: {not:
+        // ..}`) would make exponential.
+        if let [only] = real[..] {
+            return self.visit(node, only, place);
+        }
         for alternative in &real {
             let mut trial = Walker {
                 defs: self.defs,

@@ -171,13 +171,23 @@ fn syntax(error: ScanError) -> SyntaxError {
     }
 }
 
+/// Deepest nesting read: a routes.yaml needs a dozen levels; the checker
+/// and the deserializer recurse, so a hostile file must not go deeper.
+const MAX_DEPTH: usize = 128;
+
+/// Most nodes in the tree, aliases counted as what they expand to: a file
+/// of nested aliases ("billion laughs") must not fill memory.
+const MAX_NODES: usize = 1_000_000;
+
 /// Collections being built, innermost last.
 #[derive(Default)]
 struct Builder {
     open: Vec<Open>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes with their size in nodes.
+    anchors: HashMap<usize, (Node, usize)>,
     document: Option<Node>,
     documents: usize,
+    nodes: usize,
 }
 
 struct Open {
@@ -189,6 +199,27 @@ struct Open {
 
 impl Builder {
     fn event(&mut self, event: Event<'_>, at: Position) -> Result<(), SyntaxError> {
+        let too = |what: &str| SyntaxError {
+            message: format!("{what}; is this really routes.yaml?"),
+            at,
+        };
+        match &event {
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.open.len() >= MAX_DEPTH => {
+                return Err(too(&format!("nested more than {MAX_DEPTH} levels deep")));
+            }
+            Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..) => {
+                self.nodes += 1;
+            }
+            Event::Alias(id) => {
+                self.nodes += self.anchors.get(id).map_or(1, |(_, size)| *size);
+            }
+            _ => {}
+        }
+        if self.nodes > MAX_NODES {
+            return Err(too(&format!(
+                "more than {MAX_NODES} values (aliases counted as what they repeat)"
+            )));
+        }
         match event {
             Event::DocumentStart(..) => {
                 self.documents += 1;
@@ -214,7 +245,7 @@ impl Builder {
                 self.finish(node, anchor);
             }
             Event::Alias(id) => {
-                let mut node = self.anchors.get(&id).cloned().ok_or(SyntaxError {
+                let (mut node, _) = self.anchors.get(&id).cloned().ok_or(SyntaxError {
                     message: "an alias (`*name`) names no anchor defined before it".into(),
                     at,
                 })?;
@@ -253,7 +284,7 @@ impl Builder {
     /// A complete node: into its parent, or the document.
     fn finish(&mut self, node: Node, anchor: usize) {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), size(&node)));
         }
         let Some(parent) = self.open.last_mut() else {
             self.document = Some(node);
@@ -266,6 +297,20 @@ impl Builder {
                 Some(key) => entries.push((key, node)),
             },
             Value::Scalar { .. } => {}
+        }
+    }
+}
+
+/// Nodes in a tree, itself included.
+fn size(node: &Node) -> usize {
+    match &node.value {
+        Value::Scalar { .. } => 1,
+        Value::Seq(items) => 1 + items.iter().map(size).sum::<usize>(),
+        Value::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|(k, v)| size(k) + size(v))
+                .sum::<usize>()
         }
     }
 }
@@ -353,5 +398,25 @@ mod tests {
         let e = parse("a: \"open\n").unwrap_err();
         assert!(e.message.contains("quote"), "{e:?}");
         assert!(parse("a: 1\n---\nb: 2\n").is_err());
+    }
+
+    #[test]
+    fn deep_nesting_and_alias_bombs_are_refused() {
+        // Flow collections meet the YAML parser's own limit first.
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse(&deep).is_err());
+        let deep: String = (0..200).map(|i| format!("{}a:\n", " ".repeat(i))).collect();
+        let e = parse(&deep).unwrap_err();
+        assert!(e.message.contains("nested more than 128"), "{e:?}");
+
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let e = parse(&bomb).unwrap_err();
+        assert!(e.message.contains("more than 1000000 values"), "{e:?}");
     }
 }
