@@ -425,3 +425,37 @@ fn deeply_nested_conditions_are_checked_quickly() {
     assert_eq!(all.len(), 1, "{all:#?}");
     assert!(all[0].place.ends_with(".not.colour"), "{}", all[0]);
 }
+
+#[test]
+fn a_wrong_optional_value_does_not_make_its_parent_wrong_too() {
+    // `equals: [1]` is one mistake: the answer condition still has its test.
+    let yaml = "\
+sources:
+  s:
+    allow: 127.0.0.1
+    verify: {hmac: {header: X-Sig, algorithm: sha1, secret: x}}
+targets:
+  t: {url: \"http://127.0.0.1:9/\"}
+routes:
+  - to: [t]
+    when: {topic: [a, [b]], answer: {question: q, equals: [1]}}
+";
+    let all = problems(yaml);
+    assert_eq!(
+        places(&all),
+        [
+            at("sources.s.allow", yaml, "127.0.0.1\n"),
+            at("sources.s.verify.hmac.algorithm", yaml, "sha1"),
+            at("routes[0].when.topic[1]", yaml, "[b]"),
+            at("routes[0].when.answer.equals", yaml, "[1]"),
+        ],
+        "{all:#?}"
+    );
+    assert!(
+        all[1]
+            .message
+            .contains("expected `sha256` or `sha512`, found `sha1`"),
+        "{}",
+        all[1]
+    );
+}

@@ -2,8 +2,8 @@
 //! types (`Config::schema()`, the one description of the file's shape), finds
 //! every unknown key, duplicate key, missing key and wrong type, each with its
 //! place, and repairs the tree so that it deserializes: unknown and repeated
-//! keys are dropped, a wrong value is replaced by a stand-in (null where the
-//! key is optional, else the default or an empty value). The places replaced
+//! keys are dropped, a wrong value is replaced by a stand-in (its default or
+//! an empty value of the right type). The places replaced
 //! are returned too, so that later complaints about the stand-ins are not
 //! reported as well.
 //!
@@ -89,9 +89,27 @@ impl<'s> Walker<'s> {
             self.describe(schema),
             found(node)
         );
+        self.replace(node, schema, place, message);
+    }
+
+    /// Reports `message` at the node and puts a stand-in there.
+    fn replace(&mut self, node: &mut Node, schema: &'s Json, place: &str, message: String) {
         self.problem(place, node.at, message);
         *node = self.placeholder(schema, node.at);
         self.report.replaced.push(place.to_owned());
+    }
+
+    /// [`Walker::mismatch`] for a word that is not one of a few choices
+    /// (`sha1` for `sha256` or `sha512`): the word is shown, being no secret.
+    fn mismatch_choice(&mut self, node: &mut Node, schema: &'s Json, place: &str, extra: &str) {
+        match node.scalar() {
+            Some(Scalar::Str(text)) => {
+                let shown: String = text.chars().take(40).collect();
+                let message = format!("expected {}, found `{shown}`{extra}", self.describe(schema));
+                self.replace(node, schema, place, message);
+            }
+            _ => self.mismatch(node, schema, place, extra),
+        }
     }
 
     fn visit(&mut self, node: &mut Node, schema: &'s Json, place: &str) {
@@ -112,7 +130,7 @@ impl<'s> Walker<'s> {
                 return;
             }
             let extra = suggestion(text.unwrap_or_default(), &choices);
-            return self.mismatch(node, schema, place, &extra);
+            return self.mismatch_choice(node, schema, place, &extra);
         }
         let types = types(object);
         if types.is_empty() {
@@ -189,7 +207,7 @@ impl<'s> Walker<'s> {
                 .flatten()
                 .collect();
             let extra = suggestion(text, &all);
-            return self.mismatch(node, schema, place, &extra);
+            return self.mismatch_choice(node, schema, place, &extra);
         }
         if let [only] = same_kind[..] {
             return self.visit(node, only, place);
@@ -309,13 +327,7 @@ impl<'s> Walker<'s> {
             }
             kept.push((key, value));
         }
-        for name in object
-            .get("required")
-            .and_then(Json::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Json::as_str)
-        {
+        for name in required(object) {
             if seen.iter().any(|(seen, _)| seen == name) {
                 continue;
             }
@@ -373,9 +385,14 @@ impl<'s> Walker<'s> {
                     "number" => "a number".to_owned(),
                     "boolean" => "`true` or `false`".to_owned(),
                     "array" => "a list".to_owned(),
-                    "object" => single_key(object)
-                        .map(|key| format!("`{{{key}: ...}}`"))
-                        .unwrap_or_else(|| "a mapping".to_owned()),
+                    "object" => match (single_key(object), required(object)) {
+                        (Some(key), _) => format!("`{{{key}: ...}}`"),
+                        (None, keys) if keys.is_empty() => "a mapping".to_owned(),
+                        (None, keys) => {
+                            let keys: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+                            format!("a mapping with {}", join_and(&keys))
+                        }
+                    },
                     _ => continue,
                 };
                 parts.push(part);
@@ -385,8 +402,11 @@ impl<'s> Walker<'s> {
         join_or(&parts)
     }
 
-    /// A value that deserializes as `schema` wants: null where allowed,
-    /// else the default, else an empty value with the required keys.
+    /// A value that deserializes as `schema` wants: the default, else an
+    /// empty value of the type (with the required keys), not null even where
+    /// null is allowed: a missing value could make its parent wrong too
+    /// (`answer` without a test), while a complaint about the stand-in
+    /// itself is at the replaced place, which is not reported twice.
     fn placeholder(&self, schema: &'s Json, at: Position) -> Node {
         let schema = self.resolve(schema);
         let Some(object) = schema.as_object() else {
@@ -397,11 +417,10 @@ impl<'s> Walker<'s> {
             .or_else(|| object.get("oneOf"))
             .and_then(Json::as_array)
         {
-            let resolved: Vec<&Json> = alternatives.iter().map(|a| self.resolve(a)).collect();
-            if resolved.iter().any(|a| is_null_schema(a)) {
-                return Node::plain("~", at);
-            }
-            return match resolved.first() {
+            return match alternatives
+                .iter()
+                .find(|a| !is_null_schema(self.resolve(a)))
+            {
                 Some(first) => self.placeholder(first, at),
                 None => Node::plain("~", at),
             };
@@ -413,10 +432,7 @@ impl<'s> Walker<'s> {
             return Node::string(&first, at);
         }
         let types = types(object);
-        if types.iter().any(|t| t == "null") {
-            return Node::plain("~", at);
-        }
-        match types.first().map(String::as_str) {
+        match types.iter().map(String::as_str).find(|t| *t != "null") {
             Some("string") => Node::string("", at),
             Some("integer" | "number") => {
                 let low = range(object).map_or(0, |(low, _)| low.max(0));
@@ -433,12 +449,8 @@ impl<'s> Walker<'s> {
                     .get("properties")
                     .and_then(Json::as_object)
                     .unwrap_or(&empty);
-                let entries = object
-                    .get("required")
-                    .and_then(Json::as_array)
+                let entries = required(object)
                     .into_iter()
-                    .flatten()
-                    .filter_map(Json::as_str)
                     .map(|name| {
                         let property = properties.get(name).unwrap_or(&Json::Bool(true));
                         (Node::string(name, at), self.placeholder(property, at))
@@ -514,6 +526,25 @@ fn range(object: &Map<String, Json>) -> Option<(i128, i128)> {
         high = high.min(max.floor() as i128);
     }
     (low != i128::MIN || high != i128::MAX).then_some((low, high))
+}
+
+/// The keys an object schema requires.
+fn required(object: &Map<String, Json>) -> Vec<&str> {
+    object
+        .get("required")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Json::as_str)
+        .collect()
+}
+
+fn join_and(parts: &[String]) -> String {
+    match parts {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }
 
 /// A mapping with exactly one key, which it requires: `{file: ...}`.
