@@ -597,9 +597,18 @@ fn suggestion(typo: &str, choices: &[String]) -> String {
     }
 }
 
+/// The candidate fewest edits away from `typo` (case aside), if it is close
+/// enough to be a typo rather than another word: at most a third of the
+/// letters, and at least one edit allowed for short keys.
 fn closest<'c>(typo: &str, candidates: &'c [String]) -> Option<&'c str> {
-    let refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
-    super::closest(typo, &refs)
+    let typo = typo.to_lowercase();
+    let allowed = (typo.chars().count() / 3).max(1);
+    candidates
+        .iter()
+        .map(|c| (strsim::levenshtein(&typo, &c.to_lowercase()), c.as_str()))
+        .filter(|(distance, _)| *distance <= allowed)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
 }
 
 fn join_or(parts: &[String]) -> String {
