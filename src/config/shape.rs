@@ -13,6 +13,11 @@ use serde_json::{Map, Value as Json};
 
 use super::tree::{Node, Position, Scalar, Value};
 
+mod stand_in;
+mod words;
+
+use words::{closest, found, suggestion};
+
 /// One problem with the file's shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
@@ -346,124 +351,6 @@ impl<'s> Walker<'s> {
         }
         node.value = Value::Map(kept);
     }
-
-    /// What `schema` wants, in plain words.
-    fn describe(&self, schema: &'s Json) -> String {
-        let schema = self.resolve(schema);
-        let Some(object) = schema.as_object() else {
-            return "any value".to_owned();
-        };
-        let mut parts: Vec<String> = Vec::new();
-        if let Some(alternatives) = object
-            .get("anyOf")
-            .or_else(|| object.get("oneOf"))
-            .and_then(Json::as_array)
-        {
-            for alternative in alternatives {
-                if !is_null_schema(self.resolve(alternative)) {
-                    parts.push(self.describe(alternative));
-                }
-            }
-        } else if let Some(choices) = choices(object) {
-            parts.extend(choices.iter().map(|c| format!("`{c}`")));
-        } else {
-            for t in types(object) {
-                let part = match t.as_str() {
-                    "string" => match object.get("default").and_then(Json::as_str) {
-                        Some(example) if !example.is_empty() => {
-                            format!("a string such as `{example}`")
-                        }
-                        _ => "a string".to_owned(),
-                    },
-                    "integer" => match range(object) {
-                        Some((0, high)) if high == i128::from(u32::MAX) => {
-                            format!("a whole number from 0 to {high}")
-                        }
-                        Some((0, _)) => "a whole number, 0 or more".to_owned(),
-                        _ => "a whole number".to_owned(),
-                    },
-                    "number" => "a number".to_owned(),
-                    "boolean" => "`true` or `false`".to_owned(),
-                    "array" => "a list".to_owned(),
-                    "object" => match (single_key(object), required(object)) {
-                        (Some(key), _) => format!("`{{{key}: ...}}`"),
-                        (None, keys) if keys.is_empty() => "a mapping".to_owned(),
-                        (None, keys) => {
-                            let keys: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
-                            format!("a mapping with {}", join_and(&keys))
-                        }
-                    },
-                    _ => continue,
-                };
-                parts.push(part);
-            }
-        }
-        parts.dedup();
-        join_or(&parts)
-    }
-
-    /// A value that deserializes as `schema` wants: the default, else an
-    /// empty value of the type (with the required keys), not null even where
-    /// null is allowed: a missing value could make its parent wrong too
-    /// (`answer` without a test), while a complaint about the stand-in
-    /// itself is at the replaced place, which is not reported twice.
-    fn placeholder(&self, schema: &'s Json, at: Position) -> Node {
-        let schema = self.resolve(schema);
-        let Some(object) = schema.as_object() else {
-            return Node::plain("~", at);
-        };
-        if let Some(alternatives) = object
-            .get("anyOf")
-            .or_else(|| object.get("oneOf"))
-            .and_then(Json::as_array)
-        {
-            return match alternatives
-                .iter()
-                .find(|a| !is_null_schema(self.resolve(a)))
-            {
-                Some(first) => self.placeholder(first, at),
-                None => Node::plain("~", at),
-            };
-        }
-        if let Some(default) = object.get("default") {
-            return from_json(default, at);
-        }
-        if let Some(first) = choices(object).and_then(|c| c.into_iter().next()) {
-            return Node::string(&first, at);
-        }
-        let types = types(object);
-        match types.iter().map(String::as_str).find(|t| *t != "null") {
-            Some("string") => Node::string("", at),
-            Some("integer" | "number") => {
-                let low = range(object).map_or(0, |(low, _)| low.max(0));
-                Node::plain(&low.to_string(), at)
-            }
-            Some("boolean") => Node::plain("false", at),
-            Some("array") => Node {
-                value: Value::Seq(Vec::new()),
-                at,
-            },
-            Some("object") => {
-                let empty = Map::new();
-                let properties = object
-                    .get("properties")
-                    .and_then(Json::as_object)
-                    .unwrap_or(&empty);
-                let entries = required(object)
-                    .into_iter()
-                    .map(|name| {
-                        let property = properties.get(name).unwrap_or(&Json::Bool(true));
-                        (Node::string(name, at), self.placeholder(property, at))
-                    })
-                    .collect();
-                Node {
-                    value: Value::Map(entries),
-                    at,
-                }
-            }
-            _ => Node::plain("~", at),
-        }
-    }
 }
 
 fn join(place: &str, key: &str) -> String {
@@ -539,14 +426,6 @@ fn required(object: &Map<String, Json>) -> Vec<&str> {
         .collect()
 }
 
-fn join_and(parts: &[String]) -> String {
-    match parts {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
-    }
-}
-
 /// A mapping with exactly one key, which it requires: `{file: ...}`.
 fn single_key(object: &Map<String, Json>) -> Option<&str> {
     let properties = object.get("properties")?.as_object()?;
@@ -572,66 +451,4 @@ fn fits(node: &Node, t: &str) -> bool {
         }
         _ => false,
     }
-}
-
-/// What the node is, in plain words. Text is not quoted: it may be a secret
-/// written under the wrong key.
-fn found(node: &Node) -> String {
-    match node.scalar() {
-        None if matches!(node.value, Value::Seq(_)) => "a list".to_owned(),
-        None => "a mapping".to_owned(),
-        Some(Scalar::Null) => "nothing".to_owned(),
-        Some(Scalar::Bool(b)) => format!("`{b}`"),
-        Some(Scalar::Int(_) | Scalar::Float(_)) => {
-            format!("the number `{}`", node.text().unwrap_or_default())
-        }
-        Some(Scalar::Str(_)) => "a string".to_owned(),
-    }
-}
-
-/// `, did you mean `none`?` when `typo` is a small edit from a choice.
-fn suggestion(typo: &str, choices: &[String]) -> String {
-    match closest(typo, choices) {
-        Some(best) if best != typo => format!("; did you mean `{best}`?"),
-        _ => String::new(),
-    }
-}
-
-/// The candidate fewest edits away from `typo` (case aside), if it is close
-/// enough to be a typo rather than another word: at most a third of the
-/// letters, and at least one edit allowed for short keys.
-fn closest<'c>(typo: &str, candidates: &'c [String]) -> Option<&'c str> {
-    let typo = typo.to_lowercase();
-    let allowed = (typo.chars().count() / 3).max(1);
-    candidates
-        .iter()
-        .map(|c| (strsim::levenshtein(&typo, &c.to_lowercase()), c.as_str()))
-        .filter(|(distance, _)| *distance <= allowed)
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, c)| c)
-}
-
-fn join_or(parts: &[String]) -> String {
-    match parts {
-        [] => "nothing".to_owned(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
-    }
-}
-
-fn from_json(value: &Json, at: Position) -> Node {
-    let value = match value {
-        Json::Null => return Node::plain("~", at),
-        Json::Bool(b) => return Node::plain(&b.to_string(), at),
-        Json::Number(n) => return Node::plain(&n.to_string(), at),
-        Json::String(s) => return Node::string(s, at),
-        Json::Array(items) => Value::Seq(items.iter().map(|i| from_json(i, at)).collect()),
-        Json::Object(entries) => Value::Map(
-            entries
-                .iter()
-                .map(|(k, v)| (Node::string(k, at), from_json(v, at)))
-                .collect(),
-        ),
-    };
-    Node { value, at }
 }
