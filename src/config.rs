@@ -3,13 +3,23 @@
 //! Every struct here is what the operator writes, field for field, with its
 //! defaults. Turning it into something that can run (URLs, header maps, regexes,
 //! jq programs, rate quotas) is `runtime.rs`'s job, so this module must not touch
-//! tokio, warp, reqwest or the environment. Unknown and duplicate keys are
-//! rejected by the parser, with line and column.
+//! tokio, warp, reqwest or the environment. [`Config::read`] reports every
+//! unknown key, duplicate key and wrong type at once, with its place, line
+//! and column: `tree` reads the YAML with positions, `shape` checks it
+//! against [`Config::schema`] and repairs it, `de` fills these types from
+//! it, `read` puts the three together.
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
+
+mod de;
+mod read;
+mod shape;
+mod tree;
+
+pub use read::{ParseError, Parsed, read_file};
 
 pub use crate::circuit::CircuitConfig;
 pub use crate::retry::RetryConfig;
@@ -439,85 +449,15 @@ pub struct HeaderConditionConfig {
     pub matches: Option<String>,
 }
 
-/// Why `routes.yaml` could not be read as YAML of this shape.
-#[derive(Debug, thiserror::Error)]
-pub enum ParseError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// Rendered with [`Suggesting`]: a mistyped key names the likely one.
-    #[error("{}", .0.render_with_formatter(&Suggesting))]
-    Yaml(#[from] serde_saphyr::Error),
-}
-
-/// serde-saphyr's messages, plus ``, did you mean `headers`?`` after an
-/// unknown key or variant that is a small edit away from a valid one.
-struct Suggesting;
-
-impl serde_saphyr::MessageFormatter for Suggesting {
-    fn format_message<'a>(&self, err: &'a serde_saphyr::Error) -> std::borrow::Cow<'a, str> {
-        use serde_saphyr::Error;
-        let message = serde_saphyr::DefaultMessageFormatter.format_message(err);
-        let (Error::SerdeUnknownField {
-            field: typo,
-            expected,
-            ..
-        }
-        | Error::SerdeUnknownVariant {
-            variant: typo,
-            expected,
-            ..
-        }) = err
-        else {
-            return message;
-        };
-        match closest(typo, expected) {
-            Some(best) => format!("{message}, did you mean `{best}`?").into(),
-            None => message,
-        }
-    }
-}
-
-/// The candidate fewest edits away from `typo` (case aside), if it is close
-/// enough to be a typo rather than another word: at most a third of the
-/// letters, and at least one edit allowed for short keys.
-fn closest<'c>(typo: &str, candidates: &[&'c str]) -> Option<&'c str> {
-    let typo = typo.to_lowercase();
-    let allowed = (typo.chars().count() / 3).max(1);
-    candidates
-        .iter()
-        .map(|c| (strsim::levenshtein(&typo, &c.to_lowercase()), *c))
-        .filter(|(distance, _)| *distance <= allowed)
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, c)| c)
-}
-
 impl Config {
-    /// Parses YAML text. `${NAME}` is left as written: the environment is
-    /// consulted later, per field, never by editing this text.
-    pub fn parse(yaml: &str) -> Result<Config, ParseError> {
-        Ok(serde_saphyr::from_str(yaml)?)
-    }
-
     /// The JSON Schema of `routes.yaml`, derived from these types: every
     /// key with its doc as description, unknown keys rejected. Editors use
-    /// it for completion; `switchboard schema` prints it.
+    /// it for completion; `switchboard schema` prints it; [`Config::read`]
+    /// checks the file's shape against it.
     pub fn schema() -> serde_json::Value {
         let mut schema = schemars::schema_for!(Config);
         schema.insert("title".to_owned(), "switchboard routes.yaml".into());
         schema.to_value()
-    }
-
-    /// Reads and parses a file.
-    pub fn load(path: &std::path::Path) -> Result<Config, ParseError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ParseError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Config::parse(&text)
     }
 }
 

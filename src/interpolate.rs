@@ -11,30 +11,59 @@ use std::collections::HashMap;
 
 /// The environment as it was when the config was loaded.
 #[derive(Debug, Clone, Default)]
-pub struct Env(HashMap<String, String>);
+pub struct Env {
+    vars: HashMap<String, String>,
+    /// `check --no-env`: no variable is set, and none is missing either.
+    stand_in: bool,
+}
+
+/// What `${NAME}` and a `{file: ...}` secret read as under
+/// [`Env::stand_in`]: a word that is valid as a host name, a password or a
+/// token, so that the text around it is still checked.
+pub const STAND_IN: &str = "switchboard-no-env";
 
 impl Env {
     /// The process environment, read now.
     pub fn from_process() -> Env {
-        Env(std::env::vars().collect())
+        Env::from_map(std::env::vars().collect())
     }
 
     /// A fixed map, for tests and tools.
     pub fn from_map(vars: HashMap<String, String>) -> Env {
-        Env(vars)
+        Env {
+            vars,
+            stand_in: false,
+        }
+    }
+
+    /// For checking a config away from its deployment (`check --no-env`):
+    /// the process environment is not read, `${NAME}` without a default
+    /// reads as [`STAND_IN`] instead of being an error (with a default it is
+    /// the default), and secrets files are not read.
+    pub fn stand_in() -> Env {
+        Env {
+            vars: HashMap::new(),
+            stand_in: true,
+        }
+    }
+
+    /// Whether this is [`Env::stand_in`].
+    pub fn is_stand_in(&self) -> bool {
+        self.stand_in
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.vars.get(name).map(String::as_str)
     }
 }
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Env {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Env(iter
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect())
+        Env::from_map(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
 
@@ -76,6 +105,7 @@ pub fn resolve(text: &str, env: &Env) -> Result<String, InterpolateError> {
                 (Some(""), Some(default)) => out.push_str(default),
                 (Some(value), _) => out.push_str(value),
                 (None, Some(default)) => out.push_str(default),
+                (None, None) if env.stand_in => out.push_str(STAND_IN),
                 (None, None) => return Err(InterpolateError::Missing(name.to_owned())),
             }
             rest = &after[close + 1..];
@@ -117,6 +147,20 @@ mod tests {
         assert_eq!(
             resolve("${CRM_TOKEN}", &env),
             Err(InterpolateError::Missing("CRM_TOKEN".into()))
+        );
+        assert_eq!(resolve("${OPEN", &env), Err(InterpolateError::Unterminated));
+        assert!(matches!(
+            resolve("${a-b}", &env),
+            Err(InterpolateError::BadName(_))
+        ));
+    }
+
+    #[test]
+    fn stand_in_env_fills_missing_variables_and_keeps_defaults_and_syntax_errors() {
+        let env = Env::stand_in();
+        assert_eq!(
+            resolve("https://${HOST}/x?${Q:-a=1}", &env).unwrap(),
+            format!("https://{STAND_IN}/x?a=1")
         );
         assert_eq!(resolve("${OPEN", &env), Err(InterpolateError::Unterminated));
         assert!(matches!(

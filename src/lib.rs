@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //!
-//! - `config`: the serde mirror of `routes.yaml`, parsing only.
+//! - `config`: the serde mirror of `routes.yaml`, parsing only; its `tree`,
+//!   `shape` and `de` read the YAML with positions, check it against the
+//!   JSON Schema (every problem at once) and fill the types.
 //! - `runtime`: compiles a config into the immutable snapshot requests read;
 //!   the one validation path for start-up, `check` and reload.
 //! - `source`, `target`: one compiled sender and one compiled downstream.

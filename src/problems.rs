@@ -38,6 +38,20 @@ impl Problems {
         });
     }
 
+    /// Records a problem at `place`, at a line and column when known.
+    pub fn push_at(
+        &mut self,
+        place: impl Into<String>,
+        position: Option<(u64, u64)>,
+        message: impl Into<String>,
+    ) {
+        self.0.push(Problem {
+            place: place.into(),
+            position: position.filter(|(line, _)| *line > 0),
+            message: message.into(),
+        });
+    }
+
     /// Whether nothing was found.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -46,6 +60,11 @@ impl Problems {
     /// The problems, in the order they were found.
     pub fn iter(&self) -> impl Iterator<Item = &Problem> {
         self.0.iter()
+    }
+
+    /// Keeps only the problems `keep` says yes to.
+    pub fn retain(&mut self, keep: impl FnMut(&Problem) -> bool) {
+        self.0.retain(keep);
     }
 
     /// `Ok(value)` when nothing was found.
@@ -58,9 +77,48 @@ impl Problems {
     }
 }
 
+impl Extend<Problem> for Problems {
+    fn extend<I: IntoIterator<Item = Problem>>(&mut self, problems: I) {
+        self.0.extend(problems);
+    }
+}
+
+impl IntoIterator for Problems {
+    type Item = Problem;
+    type IntoIter = std::vec::IntoIter<Problem>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl Problem {
+    /// The problem as editors and CI read it: `routes.yaml:12:9: place: message`.
+    pub fn in_file<'a>(&'a self, file: &'a std::path::Path) -> impl fmt::Display + 'a {
+        struct InFile<'a>(&'a Problem, &'a std::path::Path);
+        impl fmt::Display for InFile<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let InFile(problem, file) = self;
+                write!(f, "{}:", file.display())?;
+                if let Some((line, column)) = problem.position {
+                    write!(f, "{line}:{column}:")?;
+                }
+                if !problem.place.is_empty() {
+                    write!(f, " {}:", problem.place)?;
+                }
+                write!(f, " {}", problem.message)
+            }
+        }
+        InFile(self, file)
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.place, self.message)?;
+        if !self.place.is_empty() {
+            write!(f, "{}: ", self.place)?;
+        }
+        f.write_str(&self.message)?;
         if let Some((line, column)) = self.position {
             write!(f, " (line {line} column {column})")?;
         }

@@ -52,8 +52,11 @@ pub fn load(
     env: &Env,
     previous: Option<&Runtime>,
 ) -> Result<Runtime, LoadError> {
-    let config = Config::load(path)?;
-    let mut runtime = Runtime::compile(config, env, previous).map_err(LoadError::Invalid)?;
+    let parsed = Config::read(&crate::config::read_file(path)?);
+    if parsed.config.is_none() {
+        return Err(ParseError::Invalid(parsed.problems).into());
+    }
+    let mut runtime = Runtime::from_parsed(parsed, env, previous).map_err(LoadError::Invalid)?;
     // The same file whatever directory a command runs in (`serve` from a
     // unit file, `dlq` from a shell).
     if let Some(dir) = path.parent() {

@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use ipnet::IpNet;
 
 use crate::circuit;
-use crate::config::{ClientIpHeader, Config, Located, TransformConfig};
+use crate::config::{ClientIpHeader, Config, Located, Parsed, TransformConfig};
 use crate::interpolate::{self, Env};
 use crate::jq::Program;
 use crate::path::Path;
@@ -83,7 +83,67 @@ pub struct Runtime {
     pub routes: Routes,
 }
 
+/// What `check --no-env` found: a config whose structure and rules are valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Sources defined.
+    pub sources: usize,
+    /// Targets defined.
+    pub targets: usize,
+    /// Routes defined.
+    pub routes: usize,
+}
+
 impl Runtime {
+    /// Parses and compiles `routes.yaml`'s text: every problem with its
+    /// syntax, its shape and its meaning, each once, in one run. Start-up,
+    /// `check` and reload all come through here.
+    pub fn from_yaml(
+        yaml: &str,
+        env: &Env,
+        previous: Option<&Runtime>,
+    ) -> Result<Runtime, Problems> {
+        Runtime::from_parsed(Config::read(yaml), env, previous)
+    }
+
+    /// [`Runtime::from_yaml`] for a config already read.
+    pub fn from_parsed(
+        mut parsed: Parsed,
+        env: &Env,
+        previous: Option<&Runtime>,
+    ) -> Result<Runtime, Problems> {
+        let Some(config) = parsed.config.take() else {
+            return Err(parsed.problems);
+        };
+        if parsed.problems.is_empty() {
+            return Runtime::compile(config, env, previous);
+        }
+        // Compiled for its problems only: the stand-ins in it must not run.
+        let later = Runtime::compile(config, env, previous).err();
+        Err(parsed.with(later.unwrap_or_default()))
+    }
+
+    /// Checks `routes.yaml`'s text away from its deployment: everything
+    /// [`Runtime::from_yaml`] checks, except that no environment variable
+    /// and no secrets file is read, and a value that needs one is checked
+    /// only for its `${...}` syntax (see [`Env::stand_in`]).
+    pub fn check_without_env(yaml: &str) -> Result<Summary, Problems> {
+        let mut parsed = Config::read(yaml);
+        let Some(config) = parsed.config.take() else {
+            return Err(parsed.problems);
+        };
+        let summary = Summary {
+            sources: config.sources.len(),
+            targets: config.targets.len(),
+            routes: config.routes.len(),
+        };
+        let mut later = Runtime::compile(config, &Env::stand_in(), None)
+            .err()
+            .unwrap_or_default();
+        later.retain(|p| !parsed.uses_environment(p.position));
+        parsed.with(later).into_result(summary)
+    }
+
     /// Compiles a parsed config. `previous` is the config in force (on
     /// reload), whose unchanged rate limiters are carried over.
     pub fn compile(

@@ -70,14 +70,58 @@ impl SecretConfig {
             SecretSource::Text(text) => interpolate::resolve(text, env).map_err(|e| e.to_string()),
             SecretSource::File(path) => {
                 let path = interpolate::resolve(path, env).map_err(|e| e.to_string())?;
+                if env.is_stand_in() {
+                    return Ok(interpolate::STAND_IN.to_owned());
+                }
                 read(&path)
             }
         }
     }
 }
 
+/// The largest secrets file read: keys and tokens are far smaller, and a
+/// file this big is a wrong path.
+pub const MAX_FILE: u64 = 64 * 1024;
+
+/// Reads a secrets file: a regular file (a symlink to one is fine) of at
+/// most [`MAX_FILE`] bytes. A FIFO, a socket or a device is refused before it
+/// is opened: opening a FIFO blocks until someone writes, and `/dev/zero`
+/// never ends, which would hang `check`, start-up and every reload.
 fn read(path: &str) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read secret file {path}: {e}"))?;
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read secret file {path}: {e}");
+    let kind = |meta: &std::fs::Metadata| {
+        let kind = meta.file_type();
+        if kind.is_file() {
+            None
+        } else if kind.is_dir() {
+            Some("a directory")
+        } else {
+            Some("not a regular file (a FIFO, socket or device)")
+        }
+    };
+    let too_big = || format!("secret file {path} is larger than {MAX_FILE} bytes");
+    let meta = std::fs::metadata(path).map_err(cannot)?;
+    if let Some(kind) = kind(&meta) {
+        return Err(format!("secret file {path} is {kind}"));
+    }
+    if meta.len() > MAX_FILE {
+        return Err(too_big());
+    }
+    // Checked again on the opened file, and read with a bound, for a path
+    // swapped or grown since (the window left is between `metadata` and
+    // `open`, in a directory the operator controls).
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    if let Some(kind) = file.metadata().ok().as_ref().and_then(kind) {
+        return Err(format!("secret file {path} is {kind}"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(too_big());
+    }
     // The contents are not quoted in any error: a file that is not text may
     // still be a secret.
     let text =
@@ -202,11 +246,60 @@ mod tests {
         let e = from_file.resolve(&env).unwrap_err();
         assert!(e.ends_with("is empty"), "{e}");
 
+        std::fs::write(&file, vec![b'k'; MAX_FILE as usize + 1]).unwrap();
+        let e = from_file.resolve(&env).unwrap_err();
+        assert!(e.ends_with("is larger than 65536 bytes"), "{e}");
+        let e = parse("secret: {file: \"${DIR}\"}")
+            .unwrap()
+            .resolve(&env)
+            .unwrap_err();
+        assert!(e.ends_with("is a directory"), "{e}");
+
         let unset = parse("secret: \"${NOPE}\"").unwrap();
         let e = unset.resolve(&env).unwrap_err();
         assert!(
             e.contains("NOPE is not set") && !e.contains("hunter2"),
             "{e}"
         );
+    }
+
+    /// Opening a FIFO for reading blocks until a writer comes: before the
+    /// fix, this test hung (and so did `check` and reload).
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let secret = parse(&format!("secret: {{file: {}}}", fifo.display())).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(secret.resolve(&Env::default())));
+        let e = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("reading a FIFO secret must not block")
+            .unwrap_err();
+        assert!(
+            e.ends_with("is not a regular file (a FIFO, socket or device)"),
+            "{e}"
+        );
+        let e = parse("secret: {file: /dev/zero}")
+            .unwrap()
+            .resolve(&Env::default())
+            .unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn stand_in_env_reads_no_file() {
+        let secret = parse("secret: {file: /nonexistent/x}").unwrap();
+        assert_eq!(
+            secret.resolve(&Env::stand_in()).unwrap(),
+            interpolate::STAND_IN
+        );
+        let broken = parse("secret: {file: \"${OPEN\"}").unwrap();
+        assert!(broken.resolve(&Env::stand_in()).is_err());
     }
 }

@@ -97,12 +97,25 @@ impl Source {
 }
 
 /// Parses an allow-list or trusted-proxy entry: a CIDR, or a bare address as
-/// a single-host network.
+/// a single-host network. An IPv4-mapped entry (`::ffff:127.0.0.1`,
+/// `::ffff:10.0.0.0/104`) becomes the IPv4 network it names, because clients
+/// are compared in canonical form (a mapped client address is IPv4), so the
+/// entry as written would never match.
 pub fn parse_net(text: &str) -> Result<IpNet, String> {
     let text = text.trim();
-    text.parse::<IpNet>()
+    let net = text
+        .parse::<IpNet>()
         .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("`{text}` is not an IP address or CIDR (e.g. 217.116.118.254, 10.0.0.0/8, 2001:db8::/32)"))
+        .map_err(|_| format!("`{text}` is not an IP address or CIDR (e.g. 217.116.118.254, 10.0.0.0/8, 2001:db8::/32)"))?;
+    Ok(match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .map(IpNet::V4)
+                .unwrap_or(net),
+            None => net,
+        },
+        other => other,
+    })
 }
 
 /// Parses a list of networks, recording each bad entry.
@@ -244,6 +257,25 @@ mod tests {
         let s = compile("s", cfg, &Env::default(), None, &mut problems).unwrap();
         assert!(problems.is_empty(), "{problems}");
         s
+    }
+
+    #[test]
+    fn mapped_v4_entries_match_v4_clients() {
+        let s = source(&["::ffff:127.0.0.2", "::ffff:10.0.0.0/104"]);
+        for (ip, ok) in [
+            ("127.0.0.2", true),
+            ("::ffff:127.0.0.2", true),
+            ("127.0.0.3", false),
+            ("10.200.1.1", true),
+            ("11.0.0.1", false),
+        ] {
+            assert_eq!(s.admits(ip.parse().unwrap()), ok, "{ip}");
+        }
+        assert_eq!(
+            parse_net("::ffff:10.0.0.0/104").unwrap(),
+            "10.0.0.0/8".parse::<IpNet>().unwrap()
+        );
+        assert_eq!(parse_net("::/0").unwrap(), "::/0".parse::<IpNet>().unwrap());
     }
 
     #[test]

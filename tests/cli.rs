@@ -425,16 +425,20 @@ fn check_suggests_the_key_a_typo_meant() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = std::fs::read_to_string(example()).unwrap();
     for (from, to, hint) in [
-        ("    headers:", "    heders:", "unknown field `heders`"),
+        (
+            "    headers:",
+            "    heders:",
+            "targets.crm.heders: unknown key `heders`",
+        ),
         (
             "      select: [call.id, call.from, assist.callScenarios]",
             "      selct: [call.id, call.from, assist.callScenarios]",
-            "unknown variant `selct`",
+            ".transform.selct: unknown key `selct`",
         ),
         (
             "    attempts: 12",
             "    atempts: 12",
-            "unknown field `atempts`",
+            ".retry.atempts: unknown key `atempts`",
         ),
     ] {
         let path = dir.path().join("routes.yaml");
@@ -442,11 +446,15 @@ fn check_suggests_the_key_a_typo_meant() {
         let output = switchboard(&["check", "--config", path.to_str().unwrap()]);
         let stderr = text(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{stderr}");
-        let line = stderr.lines().next().unwrap();
+        assert!(
+            stderr.starts_with(&format!("{}: 1 problem:\n", path.display())),
+            "{stderr}"
+        );
+        let line = stderr.lines().nth(1).unwrap();
         let want = from.split(':').next().unwrap().trim();
         assert!(line.contains(hint), "{line}");
         assert!(
-            line.ends_with(&format!(", did you mean `{want}`?")),
+            line.contains(&format!("{hint}, did you mean `{want}`?")),
             "{line}"
         );
     }
@@ -460,7 +468,7 @@ fn check_suggests_the_key_a_typo_meant() {
     .unwrap();
     let stderr = text(&switchboard(&["check", "--config", path.to_str().unwrap()]).stderr);
     assert!(
-        stderr.contains("unknown field `colour`, expected one of"),
+        stderr.contains("unknown key `colour` (valid keys here: url, method, headers,"),
         "{stderr}"
     );
     assert!(!stderr.contains("did you mean"), "{stderr}");
