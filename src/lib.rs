@@ -22,6 +22,8 @@
 //!   PostgreSQL shared by several replicas (leases, heartbeats).
 //! - `retry`, `circuit`: when to try again, when to pause a target.
 //! - `admin`, `metrics`: the operator's listener and Prometheus metrics.
+//! - `logfmt`: log lines with every logged value's control characters
+//!   escaped, so input cannot forge a line.
 //! - `relay`: wiring: the accept loop, reload and shutdown.
 //! - `explain`: `switchboard explain`: routes, reasons and bodies for one
 //!   payload, by the code `serve` runs, without sending anything.
@@ -37,6 +39,7 @@ pub mod ingress;
 pub mod interpolate;
 pub mod jq;
 pub mod json;
+pub mod logfmt;
 pub mod metrics;
 pub mod path;
 pub mod problems;
