@@ -207,7 +207,12 @@ impl<'t> Cursor<'t> {
 
     /// Whether a path ends at this value: it is selected, or omitted, whole.
     pub fn ends(&self, level: Level) -> bool {
-        self.stack[level.start..level.end].iter().any(|n| n.end)
+        self.nodes(level).iter().any(|n| n.end)
+    }
+
+    /// The nodes at `level`; none for a level this cursor did not make.
+    fn nodes(&self, level: Level) -> &[&'t Tree] {
+        self.stack.get(level.start..level.end).unwrap_or_default()
     }
 
     /// Runs `f` with the nodes that apply to the child `at` of a value at
@@ -219,8 +224,10 @@ impl<'t> Cursor<'t> {
         f: impl FnOnce(&mut Cursor<'t>, Level) -> R,
     ) -> R {
         let start = self.stack.len();
-        for n in level.start..level.end {
-            let node = self.stack[n];
+        for n in level.start..level.end.min(start) {
+            let Some(&node) = self.stack.get(n) else {
+                break;
+            };
             match at {
                 At::Key(key) => self.stack.extend(node.keys.get(key)),
                 At::Index(i) => {
