@@ -4,14 +4,18 @@
 //! and a ~210 KB call with a long transcription (`large-transcription.json`);
 //! plus the JSON parse of the same bytes for scale: serde_json's, and the
 //! strict one ingress runs (the relay parses each webhook once, then renders
-//! once per target).
+//! once per target). `omit_wildcard` is the hostile case: `[*]` over a 1 MiB
+//! array of 69,902 small objects, which took 6-9 s per webhook while omit
+//! was quadratic in the array's length (issue 13); it should stay well under
+//! 50 ms.
 //!
 //!   cargo bench --bench transforms -- --warm-up-time 1 --measurement-time 3
+//!   cargo bench --bench transforms -- omit_wildcard
 
 use std::hint::black_box;
 
 use bytes::Bytes;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use serde_json::Value;
 use switchboard::jq::Program;
 use switchboard::path::Path;
@@ -90,5 +94,38 @@ fn parse(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, render, parse);
+/// `{"call":{"users":[{"fullName":1},...]}}`: 69,902 elements, just over
+/// 1 MiB, the body of the issue 13 attack.
+fn wide_body() -> Bytes {
+    const ELEMENTS: usize = 69_902;
+    let mut text = String::from(r#"{"call":{"users":["#);
+    for i in 0..ELEMENTS {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(r#"{"fullName":1}"#);
+    }
+    text.push_str("]}}");
+    Bytes::from(text)
+}
+
+fn omit_wildcard(c: &mut Criterion) {
+    let raw = wide_body();
+    let doc: Value = serde_json::from_slice(&raw).unwrap();
+    let transform = Transform::Omit(paths(&["call.users[*].fullName"]));
+    let out = transform.render(&raw, &doc).unwrap();
+    eprintln!("omit_wildcard: {} -> {} bytes", raw.len(), out.len());
+    let mut group = c.benchmark_group("render");
+    group.throughput(Throughput::Bytes(raw.len() as u64));
+    // Flat: ten equal samples, so the quadratic code took about a minute
+    // rather than the 55 iterations of linear sampling.
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.bench_function("omit_wildcard/1MiB", |b| {
+        b.iter(|| transform.render(black_box(&raw), black_box(&doc)).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, render, parse, omit_wildcard);
 criterion_main!(benches);

@@ -1,9 +1,10 @@
 //! `switchboard explain`: what the relay would do with one payload, and why.
 //!
-//! Runs the code `serve` runs on an accepted webhook: the source's `fields`,
-//! [`Routes::select`](crate::rules::Routes::select) for the choices and
-//! [`Transform::render`] for each body, plus
-//! [`Condition::explain`](crate::rules::Condition::explain) for the reasons. Nothing is sent or spooled. Secrets stay out of the output:
+//! Runs the code `serve` runs on an accepted webhook: the strict parse
+//! ([`crate::json::parse`]), then [`accept::render`] for the choices and each
+//! body (shown byte for byte as it would be sent), plus
+//! [`Condition::explain`](crate::rules::Condition::explain) for the reasons.
+//! Nothing is sent or spooled. Secrets stay out of the output:
 //! configured header values print as `<redacted>` and target URLs show their
 //! origin only, since a path or query may carry a token (chat webhooks do).
 
@@ -14,6 +15,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, header};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::accept;
 use crate::deliver::USER_AGENT;
 use crate::rules::Trace;
 use crate::runtime::Runtime;
@@ -92,7 +94,7 @@ pub enum ExplainError {
     NeedSource(Vec<String>),
     #[error("unknown source \"{name}\" (sources: {})", .known.join(", "))]
     UnknownSource { name: String, known: Vec<String> },
-    #[error("the payload is not JSON, so `serve` would answer 400: {0}")]
+    #[error("the payload is not JSON (or repeats a key), so `serve` would answer 400")]
     NotJson(#[source] serde_json::Error),
 }
 
@@ -141,7 +143,7 @@ pub fn explain(
     let doc: Value = if probe {
         Value::Null
     } else {
-        serde_json::from_slice(raw).map_err(ExplainError::NotJson)?
+        crate::json::parse(raw).map_err(ExplainError::NotJson)?
     };
     if probe || doc.is_null() || doc.as_object().is_some_and(|o| o.is_empty()) {
         return Ok(Explanation {
@@ -187,13 +189,14 @@ pub fn explain(
         })
         .collect();
 
-    let decision = runtime.routes.select(&event);
-    let deliveries = decision
-        .choices
+    let rendered = accept::render(runtime, source, headers, raw, &doc);
+    let deliveries = rendered
+        .targets
         .iter()
-        .map(|choice| {
-            let (body, error) = match choice.transform.render(raw, &doc) {
-                Ok(body) => (Some(shown_body(choice.transform, &body)), None),
+        .map(|outgoing| {
+            let choice = &outgoing.choice;
+            let (body, error) = match outgoing.wire_body(raw) {
+                Ok(body) => (Some(String::from_utf8_lossy(body).into_owned()), None),
                 Err(e) => (None, Some(e.to_string())),
             };
             let target = runtime.targets.get(choice.target);
@@ -236,17 +239,6 @@ fn kind(transform: &Transform) -> &'static str {
         Transform::Omit(_) => "omit",
         Transform::Jq(_) => "jq",
     }
-}
-
-/// A rendered body pretty-printed, or the exact bytes when untransformed.
-fn shown_body(transform: &Transform, body: &Bytes) -> String {
-    if !matches!(transform, Transform::None)
-        && let Ok(value) = serde_json::from_slice::<Value>(body)
-        && let Ok(pretty) = serde_json::to_string_pretty(&value)
-    {
-        return pretty;
-    }
-    String::from_utf8_lossy(body).into_owned()
 }
 
 /// The headers `deliver::attempt` sends, in its order, configured values

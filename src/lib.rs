@@ -28,6 +28,8 @@
 //! - `descriptors`: the open files a config needs; raising the limit to fit.
 //! - `dead_letters`: which dead letters a `dlq` command or API call names.
 //! - `logs`: the JSON log line (lists as arrays).
+//! - `logfmt`: log lines with every logged value's control characters
+//!   escaped, so input cannot forge a line.
 //! - `relay`: wiring: start, reload and shutdown.
 //! - `explain`: `switchboard explain`: routes, reasons and bodies for one
 //!   payload, by the code `serve` runs, without sending anything.
@@ -46,6 +48,7 @@ pub mod interpolate;
 pub mod jq;
 pub mod json;
 pub mod listener;
+pub mod logfmt;
 pub mod logs;
 pub mod metrics;
 pub mod path;

@@ -245,11 +245,18 @@ fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(writer);
+        .with_ansi(ansi);
+    // Logged values carry input (source names, addresses, parse errors,
+    // target answers): escaped, so that none can start a forged line.
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.event_format(switchboard::logs::JsonLines).init(),
+        LogFormat::Text => builder
+            .fmt_fields(switchboard::logfmt::EscapedFields)
+            .with_writer(writer)
+            .init(),
+        LogFormat::Json => builder
+            .event_format(switchboard::logs::JsonLines)
+            .with_writer(switchboard::logfmt::JsonSafe(writer))
+            .init(),
     }
     guard
 }

@@ -3,10 +3,13 @@
 //!
 //! A path is parsed once, at config compile time, into steps. Conditions ask
 //! whether any value at a path satisfies a predicate ([`Path::any`]), without
-//! allocating; `select` and `omit` transforms walk the same steps. Absent keys,
-//! `null` and empty arrays yield no value at all, so every condition treats
-//! them alike. An array at the end of a path yields its elements.
+//! allocating; `select` and `omit` transforms merge their paths into a
+//! [`Tree`] and walk it alongside the document with a [`Cursor`], once, in
+//! time linear in the document. Absent keys, `null` and empty arrays yield no
+//! value at all, so every condition treats them alike. An array at the end of
+//! a path yields its elements.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::Value;
@@ -130,6 +133,113 @@ fn any_at(value: &Value, steps: &[Step], pred: &mut dyn FnMut(&Value) -> bool) -
         }
         (Step::Each, Value::Array(items)) => items.iter().any(|v| any_at(v, rest, pred)),
         _ => false,
+    }
+}
+
+/// Several paths merged into one tree of steps, so that a document is walked
+/// once however many paths there are.
+#[derive(Debug, Default, Clone)]
+pub struct Tree {
+    /// A path ends here.
+    end: bool,
+    keys: BTreeMap<String, Tree>,
+    indexes: BTreeMap<usize, Tree>,
+    each: Option<Box<Tree>>,
+}
+
+impl Tree {
+    /// Merges the paths.
+    pub fn new(paths: &[Path]) -> Tree {
+        let mut root = Tree::default();
+        for path in paths {
+            let mut node = &mut root;
+            for step in path.steps() {
+                node = match step {
+                    Step::Key(key) => node.keys.entry(key.clone()).or_default(),
+                    Step::Index(i) => node.indexes.entry(*i).or_default(),
+                    Step::Each => node.each.get_or_insert_default(),
+                };
+            }
+            node.end = true;
+        }
+        root
+    }
+}
+
+/// One concrete step into a document: a member or an array position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The tree nodes that apply to one value of a document: a range of its
+/// [`Cursor`]'s stack.
+#[derive(Debug, Clone, Copy)]
+pub struct Level {
+    start: usize,
+    end: usize,
+}
+
+impl Level {
+    /// No path goes through this value.
+    pub fn is_empty(self) -> bool {
+        self.start == self.end
+    }
+}
+
+/// Walks a [`Tree`] alongside a document. A value can be reached by several
+/// paths at once (`a[*].x` and `a[1].y` both reach `a[1]`), so each value
+/// has a set of nodes, not one: kept on one stack, so that stepping costs
+/// a map lookup per node and allocates nothing once the stack has grown.
+/// (Resolving every path to concrete places first and looking each value
+/// up among them made `[*]` quadratic in the array's length: issue 13.)
+#[derive(Debug)]
+pub struct Cursor<'t> {
+    stack: Vec<&'t Tree>,
+}
+
+impl<'t> Cursor<'t> {
+    /// A cursor at a document's root.
+    pub fn new(tree: &'t Tree) -> (Cursor<'t>, Level) {
+        (Cursor { stack: vec![tree] }, Level { start: 0, end: 1 })
+    }
+
+    /// Whether a path ends at this value: it is selected, or omitted, whole.
+    pub fn ends(&self, level: Level) -> bool {
+        self.nodes(level).iter().any(|n| n.end)
+    }
+
+    /// The nodes at `level`; none for a level this cursor did not make.
+    fn nodes(&self, level: Level) -> &[&'t Tree] {
+        self.stack.get(level.start..level.end).unwrap_or_default()
+    }
+
+    /// Runs `f` with the nodes that apply to the child `at` of a value at
+    /// `level`.
+    pub fn descend<R>(
+        &mut self,
+        level: Level,
+        at: At<'_>,
+        f: impl FnOnce(&mut Cursor<'t>, Level) -> R,
+    ) -> R {
+        let start = self.stack.len();
+        for n in level.start..level.end.min(start) {
+            let Some(&node) = self.stack.get(n) else {
+                break;
+            };
+            match at {
+                At::Key(key) => self.stack.extend(node.keys.get(key)),
+                At::Index(i) => {
+                    self.stack.extend(node.each.as_deref());
+                    self.stack.extend(node.indexes.get(&i));
+                }
+            }
+        }
+        let end = self.stack.len();
+        let out = f(self, Level { start, end });
+        self.stack.truncate(start);
+        out
     }
 }
 

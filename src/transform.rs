@@ -6,13 +6,11 @@
 //! re-serialization, so signatures over the body and number formatting
 //! survive. No I/O here.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::jq::{JqError, Program};
-use crate::path::{Path, Step};
+use crate::path::{At, Cursor, Level, Path, Tree};
 
 /// A compiled transform.
 #[derive(Debug)]
@@ -54,224 +52,118 @@ impl Transform {
 /// A set of `select` paths merged into one tree, so the document is walked
 /// once however many paths there are.
 #[derive(Debug, Default, Clone)]
-pub struct Selection {
-    /// The whole value at this point is kept.
-    keep: bool,
-    children: BTreeMap<Step, Selection>,
-}
+pub struct Selection(Tree);
 
 impl Selection {
     /// Merges the paths into a tree.
     pub fn new(paths: &[Path]) -> Selection {
-        let mut root = Selection::default();
-        for path in paths {
-            let mut node = &mut root;
-            for step in path.steps() {
-                node = node.children.entry(step.clone()).or_default();
-            }
-            node.keep = true;
-        }
-        root
+        Selection(Tree::new(paths))
     }
 
     /// The selected sub-document; `{}` when nothing is selected.
     pub fn apply(&self, doc: &Value) -> Value {
-        self.prune(doc).unwrap_or_else(|| Value::Object(Map::new()))
-    }
-
-    fn prune(&self, value: &Value) -> Option<Value> {
-        if self.keep {
-            return Some(value.clone());
-        }
-        match value {
-            Value::Object(map) => {
-                let out: Map<String, Value> = map
-                    .iter()
-                    .filter_map(|(key, v)| {
-                        let child = self.children.get(&Step::Key(key.clone()))?;
-                        Some((key.clone(), child.prune(v)?))
-                    })
-                    .collect();
-                (!out.is_empty()).then_some(Value::Object(out))
-            }
-            Value::Array(items) => {
-                let each = self.children.get(&Step::Each);
-                let out: Vec<Value> = items
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, v)| match (each, self.children.get(&Step::Index(i))) {
-                        (Some(a), Some(b)) => a.union(b).prune(v),
-                        (Some(node), None) | (None, Some(node)) => node.prune(v),
-                        (None, None) => None,
-                    })
-                    .collect();
-                (!out.is_empty()).then_some(Value::Array(out))
-            }
-            _ => None,
-        }
-    }
-
-    fn union(&self, other: &Selection) -> Selection {
-        let mut merged = self.clone();
-        merged.keep |= other.keep;
-        for (step, child) in &other.children {
-            let entry = merged.children.entry(step.clone()).or_default();
-            *entry = entry.union(child);
-        }
-        merged
+        let (mut cursor, root) = Cursor::new(&self.0);
+        prune(&mut cursor, root, doc).unwrap_or_else(|| Value::Object(Map::new()))
     }
 }
 
-/// The document without the values at `paths`, serialized. Every path is
-/// resolved against the original document first (`[*]` to each index), so
-/// indexes mean original positions; the places are then skipped while
-/// writing, without copying the document.
-fn omit(doc: &Value, paths: &[Path]) -> Vec<u8> {
-    let mut cut = Cut::default();
-    let mut place = Vec::new();
-    for path in paths {
-        resolve(doc, path.steps(), &mut place, &mut |place: &[At<'_>]| {
-            cut.add(place)
-        });
+/// The parts of `value` the paths at `level` reach; `None` when none.
+fn prune(cursor: &mut Cursor<'_>, level: Level, value: &Value) -> Option<Value> {
+    if level.is_empty() {
+        return None;
     }
+    if cursor.ends(level) {
+        return Some(value.clone());
+    }
+    match value {
+        Value::Object(map) => {
+            let out: Map<String, Value> = map
+                .iter()
+                .filter_map(|(key, v)| {
+                    let kept = cursor.descend(level, At::Key(key), |c, l| prune(c, l, v))?;
+                    Some((key.clone(), kept))
+                })
+                .collect();
+            (!out.is_empty()).then_some(Value::Object(out))
+        }
+        Value::Array(items) => {
+            let out: Vec<Value> = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| cursor.descend(level, At::Index(i), |c, l| prune(c, l, v)))
+                .collect();
+            (!out.is_empty()).then_some(Value::Array(out))
+        }
+        _ => None,
+    }
+}
+
+/// The document without the values at `paths`, serialized. Indexes mean
+/// original positions: the document is written as it is walked, skipping
+/// what a path ends at, without copying it. The paths are merged here, per
+/// render: a handful of steps, next to a walk of the whole body.
+fn omit(doc: &Value, paths: &[Path]) -> Vec<u8> {
+    let tree = Tree::new(paths);
+    let (mut cursor, root) = Cursor::new(&tree);
     let mut out = Vec::with_capacity(256);
-    write_without(&mut out, doc, &cut);
+    write_without(&mut out, &mut cursor, root, doc);
     out
 }
 
-/// One concrete step: a member or an array position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum At<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-/// The places to leave out, as a tree over the document.
-#[derive(Debug, Default)]
-struct Cut<'a> {
-    /// This value is left out whole.
-    gone: bool,
-    /// Places below this value (few: a linear search beats hashing).
-    below: Vec<(At<'a>, Cut<'a>)>,
-}
-
-impl<'a> Cut<'a> {
-    fn add(&mut self, place: &[At<'a>]) {
-        let Some((first, rest)) = place.split_first() else {
-            self.gone = true;
-            return;
-        };
-        let i = match self.below.iter().position(|(at, _)| at == first) {
-            Some(i) => i,
-            None => {
-                self.below.push((*first, Cut::default()));
-                self.below.len() - 1
-            }
-        };
-        self.below[i].1.add(rest);
-    }
-
-    fn get(&self, at: At<'_>) -> Option<&Cut<'a>> {
-        self.below
-            .iter()
-            .find(|(here, _)| *here == at)
-            .map(|(_, cut)| cut)
-    }
-}
-
-/// Collects the concrete places `steps` reaches in `value`.
-fn resolve<'a>(
-    value: &'a Value,
-    steps: &[Step],
-    prefix: &mut Vec<At<'a>>,
-    found: &mut dyn FnMut(&[At<'a>]),
-) {
-    let Some((step, rest)) = steps.split_first() else {
-        found(prefix);
-        return;
-    };
-    let mut visit = |at: At<'a>, next: &'a Value| {
-        prefix.push(at);
-        resolve(next, rest, prefix, found);
-        prefix.pop();
-    };
-    match (step, value) {
-        (Step::Key(key), Value::Object(map)) => {
-            if let Some((key, next)) = map.get_key_value(key) {
-                visit(At::Key(key), next);
-            }
-        }
-        (Step::Index(i), Value::Array(items)) => {
-            if let Some(next) = items.get(*i) {
-                visit(At::Index(*i), next);
-            }
-        }
-        (Step::Each, Value::Array(items)) => {
-            for (i, next) in items.iter().enumerate() {
-                visit(At::Index(i), next);
-            }
-        }
-        _ => {}
-    }
-}
-
 /// Writes `value` as compact JSON (exactly as `serde_json::to_vec` would)
-/// without the places in `cut`.
-fn write_without(out: &mut Vec<u8>, value: &Value, cut: &Cut<'_>) {
+/// without the values a path at `level` ends at below it.
+fn write_without(out: &mut Vec<u8>, cursor: &mut Cursor<'_>, level: Level, value: &Value) {
     // Serializing a `Value` into a `Vec` cannot fail: its keys are strings.
-    if cut.below.is_empty() {
+    if level.is_empty() {
         let _ = serde_json::to_writer(&mut *out, value);
         return;
     }
     match value {
         Value::Object(map) => {
-            out.push(b'{');
-            let mut first = true;
-            for (key, v) in map {
-                let below = cut.get(At::Key(key));
-                if below.is_some_and(|c| c.gone) {
-                    continue;
-                }
-                if !first {
-                    out.push(b',');
-                }
-                first = false;
-                let _ = serde_json::to_writer(&mut *out, key);
-                out.push(b':');
-                match below {
-                    Some(below) => write_without(out, v, below),
-                    None => {
-                        let _ = serde_json::to_writer(&mut *out, v);
-                    }
-                }
-            }
-            out.push(b'}');
+            let members = map.iter().map(|(key, v)| (At::Key(key), Some(key), v));
+            write_members(out, cursor, level, [b'{', b'}'], members);
         }
         Value::Array(items) => {
-            out.push(b'[');
-            let mut first = true;
-            for (i, v) in items.iter().enumerate() {
-                let below = cut.get(At::Index(i));
-                if below.is_some_and(|c| c.gone) {
-                    continue;
-                }
-                if !first {
-                    out.push(b',');
-                }
-                first = false;
-                match below {
-                    Some(below) => write_without(out, v, below),
-                    None => {
-                        let _ = serde_json::to_writer(&mut *out, v);
-                    }
-                }
-            }
-            out.push(b']');
+            let members = items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (At::Index(i), None, v));
+            write_members(out, cursor, level, [b'[', b']'], members);
         }
         leaf => {
             let _ = serde_json::to_writer(&mut *out, leaf);
         }
     }
+}
+
+/// Writes an object's members (with their keys) or an array's elements
+/// between `brackets`, leaving out those a path ends at.
+fn write_members<'v>(
+    out: &mut Vec<u8>,
+    cursor: &mut Cursor<'_>,
+    level: Level,
+    brackets: [u8; 2],
+    members: impl Iterator<Item = (At<'v>, Option<&'v String>, &'v Value)>,
+) {
+    out.push(brackets[0]);
+    let mut first = true;
+    for (at, key, v) in members {
+        cursor.descend(level, at, |cursor, below| {
+            if cursor.ends(below) {
+                return;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            if let Some(key) = key {
+                let _ = serde_json::to_writer(&mut *out, key);
+                out.push(b':');
+            }
+            write_without(out, cursor, below, v);
+        });
+    }
+    out.push(brackets[1]);
 }
 
 #[cfg(test)]
@@ -356,6 +248,70 @@ mod tests {
         assert_eq!(render(&t, &doc), serde_json::to_string(&expected).unwrap());
         let all = Transform::Omit(paths(&["k\"ey", "ü", "n", "e", "z"]));
         assert_eq!(render(&all, &doc), "{}");
+    }
+
+    /// Select and omit on a grid of documents and paths, with the output
+    /// the first (quadratic) implementation gave: the linear walk must not
+    /// change a byte.
+    #[test]
+    fn select_and_omit_outputs_are_unchanged() {
+        let doc = json!({
+            "call": {"id": "c1", "users": [
+                {"fullName": "A", "id": 1, "tags": ["x", "y"]},
+                {"fullName": "B", "id": 2, "tags": []},
+                {"id": 3, "tags": ["z"]},
+                "not an object",
+                null
+            ]},
+            "m": [[1, 2, 3], [4], [], [[5, 6], [7]]],
+            "s": [1, "two", 3.5, null, true],
+            "o": {"a": {"b": {"c": 1, "d": 2}}, "e": [{"f": {"g": 1, "h": 2}}]},
+            "k": {"with space": 1, "ü": 2}
+        });
+        #[rustfmt::skip]
+        let table: &[(&[&str], &str, &str)] = &[
+            (&["call.users[*].fullName"],
+             r#"{"call":{"users":[{"fullName":"A"},{"fullName":"B"}]}}"#,
+             r#"{"call":{"id":"c1","users":[{"id":1,"tags":["x","y"]},{"id":2,"tags":[]},{"id":3,"tags":["z"]},"not an object",null]},"m":[[1,2,3],[4],[],[[5,6],[7]]],"s":[1,"two",3.5,null,true],"o":{"a":{"b":{"c":1,"d":2}},"e":[{"f":{"g":1,"h":2}}]},"k":{"with space":1,"ü":2}}"#),
+            (&["call.users[*].tags[*]"],
+             r#"{"call":{"users":[{"tags":["x","y"]},{"tags":["z"]}]}}"#,
+             r#"{"call":{"id":"c1","users":[{"fullName":"A","id":1,"tags":[]},{"fullName":"B","id":2,"tags":[]},{"id":3,"tags":[]},"not an object",null]},"m":[[1,2,3],[4],[],[[5,6],[7]]],"s":[1,"two",3.5,null,true],"o":{"a":{"b":{"c":1,"d":2}},"e":[{"f":{"g":1,"h":2}}]},"k":{"with space":1,"ü":2}}"#),
+            (&["call.users[*].tags[0]", "call.users[1]"],
+             r#"{"call":{"users":[{"tags":["x"]},{"fullName":"B","id":2,"tags":[]},{"tags":["z"]}]}}"#,
+             r#"{"call":{"id":"c1","users":[{"fullName":"A","id":1,"tags":["y"]},{"id":3,"tags":[]},"not an object",null]},"m":[[1,2,3],[4],[],[[5,6],[7]]],"s":[1,"two",3.5,null,true],"o":{"a":{"b":{"c":1,"d":2}},"e":[{"f":{"g":1,"h":2}}]},"k":{"with space":1,"ü":2}}"#),
+            (&["m[*][*]"],
+             r#"{"m":[[1,2,3],[4],[[5,6],[7]]]}"#,
+             r#"{"call":{"id":"c1","users":[{"fullName":"A","id":1,"tags":["x","y"]},{"fullName":"B","id":2,"tags":[]},{"id":3,"tags":["z"]},"not an object",null]},"m":[[],[],[],[]],"s":[1,"two",3.5,null,true],"o":{"a":{"b":{"c":1,"d":2}},"e":[{"f":{"g":1,"h":2}}]},"k":{"with space":1,"ü":2}}"#),
+            (&["m[*][*][1]", "m[0][2]"],
+             r#"{"m":[[3],[[6]]]}"#,
+             r#"{"call":{"id":"c1","users":[{"fullName":"A","id":1,"tags":["x","y"]},{"fullName":"B","id":2,"tags":[]},{"id":3,"tags":["z"]},"not an object",null]},"m":[[1,2],[4],[],[[5],[7]]],"s":[1,"two",3.5,null,true],"o":{"a":{"b":{"c":1,"d":2}},"e":[{"f":{"g":1,"h":2}}]},"k":{"with space":1,"ü":2}}"#),
+            (&["s[*]"],
+             r#"{"s":[1,"two",3.5,null,true]}"#,
+             r#"{"call":{"id":"c1","users":[{"fullName":"A","id":1,"tags":["x","y"]},{"fullName":"B","id":2,"tags":[]},{"id":3,"tags":["z"]},"not an object",null]},"m":[[1,2,3],[4],[],[[5,6],[7]]],"s":[],"o":{"a":{"b":{"c":1,"d":2}},"e":[{"f":{"g":1,"h":2}}]},"k":{"with space":1,"ü":2}}"#),
+            (&["s[1]", "s[3]", "s[9]", "s[*].x"],
+             r#"{"s":["two",null]}"#,
+             r#"{"call":{"id":"c1","users":[{"fullName":"A","id":1,"tags":["x","y"]},{"fullName":"B","id":2,"tags":[]},{"id":3,"tags":["z"]},"not an object",null]},"m":[[1,2,3],[4],[],[[5,6],[7]]],"s":[1,3.5,true],"o":{"a":{"b":{"c":1,"d":2}},"e":[{"f":{"g":1,"h":2}}]},"k":{"with space":1,"ü":2}}"#),
+            (&["missing", "call.missing", "call.id.deeper", "call.users[99]", "call[*]", "s.x", "o.a[0]"],
+             r#"{}"#,
+             r#"{"call":{"id":"c1","users":[{"fullName":"A","id":1,"tags":["x","y"]},{"fullName":"B","id":2,"tags":[]},{"id":3,"tags":["z"]},"not an object",null]},"m":[[1,2,3],[4],[],[[5,6],[7]]],"s":[1,"two",3.5,null,true],"o":{"a":{"b":{"c":1,"d":2}},"e":[{"f":{"g":1,"h":2}}]},"k":{"with space":1,"ü":2}}"#),
+            (&["o.a.b.c", "o.e[*].f.h", "o.a"],
+             r#"{"o":{"a":{"b":{"c":1,"d":2}},"e":[{"f":{"h":2}}]}}"#,
+             r#"{"call":{"id":"c1","users":[{"fullName":"A","id":1,"tags":["x","y"]},{"fullName":"B","id":2,"tags":[]},{"id":3,"tags":["z"]},"not an object",null]},"m":[[1,2,3],[4],[],[[5,6],[7]]],"s":[1,"two",3.5,null,true],"o":{"e":[{"f":{"g":1}}]},"k":{"with space":1,"ü":2}}"#),
+            (&["k.with space", "k.ü", "call.users[*]"],
+             r#"{"call":{"users":[{"fullName":"A","id":1,"tags":["x","y"]},{"fullName":"B","id":2,"tags":[]},{"id":3,"tags":["z"]},"not an object",null]},"k":{"with space":1,"ü":2}}"#,
+             r#"{"call":{"id":"c1","users":[]},"m":[[1,2,3],[4],[],[[5,6],[7]]],"s":[1,"two",3.5,null,true],"o":{"a":{"b":{"c":1,"d":2}},"e":[{"f":{"g":1,"h":2}}]},"k":{}}"#),
+        ];
+        for (list, selected, omitted) in table {
+            let select = Transform::Select(Selection::new(&paths(list)));
+            assert_eq!(render(&select, &doc), *selected, "select {list:?}");
+            let omit = Transform::Omit(paths(list));
+            assert_eq!(render(&omit, &doc), *omitted, "omit {list:?}");
+        }
+        let top = json!([{"a": 1, "b": 2}, [3], 4]);
+        let select = Transform::Select(Selection::new(&paths(&["[*].a", "[1]"])));
+        assert_eq!(render(&select, &top), r#"[{"a":1},[3]]"#);
+        let omit = Transform::Omit(paths(&["[*].a", "[2]"]));
+        assert_eq!(render(&omit, &top), r#"[{"b":2},[3]]"#);
     }
 
     #[test]
