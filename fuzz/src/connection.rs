@@ -45,22 +45,30 @@ fn routes() -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let hooks = warp::path!("hooks" / String)
         .and(warp::post())
         .and(warp::body::stream())
-        .then(|_source: String, mut body| async move {
-            let mut bytes = 0usize;
-            while let Some(chunk) = body.next().await {
-                match chunk {
-                    Ok(chunk) => bytes += Buf::remaining(&chunk),
-                    Err(_) => {
-                        return warp::reply::with_status("slow", http::StatusCode::REQUEST_TIMEOUT)
-                            .into_response();
-                    }
-                }
-            }
-            warp::reply::with_status(bytes.to_string(), http::StatusCode::ACCEPTED).into_response()
-        });
+        .then(|_source: String, body| consume(body));
     hooks
         .recover(|_| async { Ok::<_, Infallible>(warp::reply::with_status("no", http::StatusCode::NOT_FOUND).into_response()) })
         .unify()
+}
+
+/// Reads a body to its end as ingress does; 408 when it fails (its
+/// deadline passed).
+async fn consume<S, B>(mut body: S) -> Response
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let mut bytes = 0usize;
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(chunk) => bytes += chunk.remaining(),
+            Err(_) => {
+                return warp::reply::with_status("slow", http::StatusCode::REQUEST_TIMEOUT)
+                    .into_response();
+            }
+        }
+    }
+    warp::reply::with_status(bytes.to_string(), http::StatusCode::ACCEPTED).into_response()
 }
 
 /// Runs `data` as one client. The first byte's low bit says whether the
