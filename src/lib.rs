@@ -27,9 +27,8 @@
 //! - `listener`: the capped, timed, HTTP/1.1 accept loop of both listeners.
 //! - `descriptors`: the open files a config needs; raising the limit to fit.
 //! - `dead_letters`: which dead letters a `dlq` command or API call names.
-//! - `logs`: the JSON log line (lists as arrays).
-//! - `logfmt`: log lines with every logged value's control characters
-//!   escaped, so input cannot forge a line.
+//! - `logs`: how log lines are written: JSON lines with lists as arrays,
+//!   and every logged value's control characters escaped.
 //! - `relay`: wiring: start, reload and shutdown.
 //! - `explain`: `switchboard explain`: routes, reasons and bodies for one
 //!   payload, by the code `serve` runs, without sending anything.
@@ -48,7 +47,6 @@ pub mod interpolate;
 pub mod jq;
 pub mod json;
 pub mod listener;
-pub mod logfmt;
 pub mod logs;
 pub mod metrics;
 pub mod path;

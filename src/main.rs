@@ -250,12 +250,12 @@ fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
     // target answers): escaped, so that none can start a forged line.
     match format {
         LogFormat::Text => builder
-            .fmt_fields(switchboard::logfmt::EscapedFields)
+            .fmt_fields(switchboard::logs::EscapedFields)
             .with_writer(writer)
             .init(),
         LogFormat::Json => builder
             .event_format(switchboard::logs::JsonLines)
-            .with_writer(switchboard::logfmt::JsonSafe(writer))
+            .with_writer(switchboard::logs::JsonSafe(writer))
             .init(),
     }
     guard

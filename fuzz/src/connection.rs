@@ -47,7 +47,11 @@ fn routes() -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
         .and(warp::body::stream())
         .then(|_source: String, body| consume(body));
     hooks
-        .recover(|_| async { Ok::<_, Infallible>(warp::reply::with_status("no", http::StatusCode::NOT_FOUND).into_response()) })
+        .recover(|_| async {
+            Ok::<_, Infallible>(
+                warp::reply::with_status("no", http::StatusCode::NOT_FOUND).into_response(),
+            )
+        })
         .unify()
 }
 
