@@ -326,7 +326,7 @@ fn pool(config: &tokio_postgres::Config, size: usize) -> Result<Pool, SpoolError
         config.application_name("switchboard");
     }
     // NoTls: reach the database over a local socket, a private network or a
-    // TLS-terminating pooler (see the README); rustls can be added here.
+    // TLS-terminating pooler (see docs/operating.md); rustls can be added here.
     let manager = Manager::from_config(
         config,
         NoTls,
