@@ -14,7 +14,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http::HeaderMap;
 use serde_json::Value;
 use switchboard::config::Config;
-use switchboard::interpolate::Env;
+use switchboard::config::interpolate::Env;
 use switchboard::rules::Event;
 use switchboard::runtime::Runtime;
 

@@ -17,8 +17,8 @@ use std::hint::black_box;
 use bytes::Bytes;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use serde_json::Value;
-use switchboard::jq::Program;
-use switchboard::path::Path;
+use switchboard::rules::path::Path;
+use switchboard::transform::jq::Program;
 use switchboard::transform::{Selection, Transform};
 
 const FIXTURES: &[&str] = &["full.json", "large-transcription.json"];
@@ -88,7 +88,7 @@ fn parse(c: &mut Criterion) {
         });
         // What ingress runs: the same, refusing duplicate keys.
         group.bench_function(format!("strict/{name}"), |b| {
-            b.iter(|| switchboard::json::parse(black_box(&raw)).unwrap())
+            b.iter(|| switchboard::ingress::json::parse(black_box(&raw)).unwrap())
         });
     }
     group.finish();

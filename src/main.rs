@@ -9,10 +9,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio::signal::unix::{SignalKind, signal};
 
+use switchboard::admin::dead_letters::{SelectError, Selection, Use};
+use switchboard::cli::explain;
+use switchboard::config::interpolate::Env;
 use switchboard::config::{Config, ParseError};
-use switchboard::dead_letters::{SelectError, Selection, Use};
-use switchboard::explain;
-use switchboard::interpolate::Env;
 use switchboard::relay::{self, LoadError, Options, Relay};
 use switchboard::runtime::Runtime;
 use switchboard::spool::{Ledger, LedgerBackend};
@@ -442,12 +442,12 @@ fn broken_pipe(error: &anyhow::Error) -> bool {
 /// `7d` (that long ago) or an RFC 3339 time, as unix milliseconds.
 fn parse_before(text: &str) -> anyhow::Result<i64> {
     let now = std::time::SystemTime::now();
-    let at = match switchboard::units::duration(text) {
+    let at = match switchboard::config::units::duration(text) {
         Ok(ago) => now - ago,
         Err(_) => humantime::parse_rfc3339_weak(text)
             .map_err(|_| anyhow::anyhow!("--before `{text}`: not a duration (7d, 24h) or an RFC 3339 time (2026-11-01T00:00:00Z)"))?,
     };
-    Ok(switchboard::deliver::unix_ms(at))
+    Ok(switchboard::dispatch::deliver::unix_ms(at))
 }
 
 fn time(ms: i64) -> String {

@@ -13,12 +13,12 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::interpolate::Env;
+use crate::config::problems::Problems;
 use crate::config::{Config, ParseError};
-use crate::deliver::USER_AGENT;
 use crate::dispatch::Dispatcher;
+use crate::dispatch::deliver::USER_AGENT;
 use crate::ingress::{self, Ingress};
-use crate::interpolate::Env;
-use crate::problems::Problems;
 use crate::runtime::{Runtime, Snapshot};
 use crate::spool::{Backend, Spool, SpoolError};
 
@@ -182,7 +182,7 @@ impl Relay {
         tokio::spawn(prune_client_limits(snapshot.clone(), stop.clone()));
         let server = {
             let ingress = ingress.clone();
-            tokio::spawn(crate::listener::serve(
+            tokio::spawn(crate::ingress::listener::serve(
                 "ingress",
                 listener,
                 limits(
@@ -327,7 +327,7 @@ impl Core {
             Err(error) => Err(error),
         };
         let now = std::time::SystemTime::now();
-        let at_ms = crate::deliver::unix_ms(now);
+        let at_ms = crate::dispatch::deliver::unix_ms(now);
         crate::metrics::reload(result.is_ok(), at_ms as f64 / 1000.0);
         let status = |ok: bool, problems: Vec<String>| {
             Some(ReloadStatus {
@@ -387,8 +387,11 @@ async fn prune_client_limits(snapshot: Arc<Snapshot>, stop: CancellationToken) {
 }
 
 /// A listener's limits from the server settings, with its own cap.
-fn limits(server: &crate::runtime::Server, max_connections: usize) -> crate::listener::Limits {
-    crate::listener::Limits {
+fn limits(
+    server: &crate::runtime::Server,
+    max_connections: usize,
+) -> crate::ingress::listener::Limits {
+    crate::ingress::listener::Limits {
         max_connections,
         header_timeout: server.header_timeout,
         body_timeout: server.body_timeout,

@@ -12,18 +12,18 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use ipnet::IpNet;
 
-use crate::circuit;
+use crate::config::interpolate::{self, Env};
+use crate::config::problems::Problems;
+use crate::config::units;
 use crate::config::{ClientIpHeader, Config, Located, Parsed, TransformConfig};
-use crate::interpolate::{self, Env};
-use crate::jq::Program;
-use crate::path::Path;
-use crate::problems::Problems;
-use crate::retry;
+use crate::dispatch::circuit;
+use crate::dispatch::retry;
+use crate::dispatch::target::{self, Defaults, Target};
+use crate::ingress::source::{self, Source};
+use crate::rules::path::Path;
 use crate::rules::{self, Route, Routes};
-use crate::source::{self, Source};
-use crate::target::{self, Defaults, Target};
+use crate::transform::jq::Program;
 use crate::transform::{Selection, Transform};
-use crate::units;
 
 /// Process-wide settings.
 #[derive(Debug, Clone)]

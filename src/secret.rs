@@ -15,7 +15,7 @@ use serde::de::{self, Deserializer, EnumAccess, VariantAccess, Visitor};
 use serde_saphyr::Location;
 
 use crate::config::Located;
-use crate::interpolate::{self, Env};
+use crate::config::interpolate::{self, Env};
 
 /// A secret as written in `routes.yaml`: `"Bearer ${CRM_TOKEN}"`, a plain
 /// string, or `{file: /run/secrets/crm_token}`.

@@ -11,8 +11,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::{FakeTarget, TestRelay, WAIT, fixture};
-use switchboard::interpolate::Env;
-use switchboard::problems::Problem;
+use switchboard::config::interpolate::Env;
+use switchboard::config::problems::Problem;
 use switchboard::relay::LoadError;
 use switchboard::runtime::Runtime;
 

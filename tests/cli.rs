@@ -507,13 +507,13 @@ fn every_subcommand_help_shows_an_example() {
 #[test]
 fn explain_agrees_with_the_library_decision() {
     // The binary's verdicts are `Routes::select`'s: same config, same payload.
-    use switchboard::interpolate::Env;
+    use switchboard::config::interpolate::Env;
     let runtime =
         switchboard::relay::load(&example(), &Env::from_iter([("CRM_TOKEN", SECRET)]), None)
             .unwrap();
     let raw = bytes::Bytes::from(common::fixture("multiple-playbooks.json"));
     let explanation =
-        switchboard::explain::explain(&runtime, None, &http::HeaderMap::new(), &raw).unwrap();
+        switchboard::cli::explain::explain(&runtime, None, &http::HeaderMap::new(), &raw).unwrap();
     let doc = common::fixture_json("multiple-playbooks.json");
     let source = &runtime.sources["sipgate"];
     let headers = http::HeaderMap::new();

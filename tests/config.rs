@@ -10,9 +10,9 @@ use std::process::{Command, Output};
 
 use common::fixture_json;
 use http::HeaderMap;
+use switchboard::config::interpolate::Env;
+use switchboard::config::problems::Problem;
 use switchboard::config::{Config, ParseError};
-use switchboard::interpolate::Env;
-use switchboard::problems::Problem;
 use switchboard::rules::Event;
 use switchboard::runtime::Runtime;
 

@@ -20,13 +20,13 @@ use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use serde_json::{Map, Number, Value};
 use switchboard::config::Config;
-use switchboard::interpolate::Env;
-use switchboard::path::{Path, Step};
+use switchboard::config::interpolate::Env;
+use switchboard::dispatch::sign::Signer;
+use switchboard::ingress::verify::Verdict;
 use switchboard::rules::Event;
+use switchboard::rules::path::{Path, Step};
 use switchboard::runtime::Runtime;
-use switchboard::sign::Signer;
 use switchboard::transform::{Selection, Transform};
-use switchboard::verify::Verdict;
 
 fn config() -> ProptestConfig {
     ProptestConfig {

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use bytes::Bytes;
 use http::HeaderMap;
-use switchboard::accept;
-use switchboard::interpolate::Env;
+use switchboard::config::interpolate::Env;
+use switchboard::ingress::accept;
 use switchboard::relay;
 
 fn fixtures() -> Vec<(String, Vec<u8>)> {

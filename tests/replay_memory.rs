@@ -14,8 +14,8 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use common::{FakeTarget, TestRelay, WAIT, fixture};
-use switchboard::interpolate::Env;
-use switchboard::sign::Signer;
+use switchboard::config::interpolate::Env;
+use switchboard::dispatch::sign::Signer;
 use switchboard::spool::{
     Admitted, Backend, Ledger, Location, NewDelivery, NewEvent, SeenId, Spool,
 };

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use common::fixture_json;
 use http::HeaderMap;
 use switchboard::config::Config;
-use switchboard::interpolate::Env;
+use switchboard::config::interpolate::Env;
 use switchboard::rules::Event;
 use switchboard::runtime::Runtime;
 

@@ -12,10 +12,10 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use standardwebhooks::Webhook;
 use switchboard::config::Config;
-use switchboard::interpolate::Env;
-use switchboard::problems::Problem;
+use switchboard::config::interpolate::Env;
+use switchboard::config::problems::Problem;
+use switchboard::dispatch::sign::Signer;
 use switchboard::runtime::Runtime;
-use switchboard::sign::Signer;
 
 const SECRET_A: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 const SECRET_B: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

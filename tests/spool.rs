@@ -14,7 +14,7 @@ use bytes::Bytes;
 use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
 
-use switchboard::interpolate::Env;
+use switchboard::config::interpolate::Env;
 use switchboard::spool::{
     Backend, Claimed, DeadFilter, Ledger, LedgerBackend, Location, NewDelivery, NewEvent, Ready,
     Record, Spool, Window,
@@ -78,7 +78,7 @@ macro_rules! on_both {
 }
 
 fn now_ms() -> i64 {
-    switchboard::deliver::unix_ms(std::time::SystemTime::now())
+    switchboard::dispatch::deliver::unix_ms(std::time::SystemTime::now())
 }
 
 fn event(body: &str) -> NewEvent {

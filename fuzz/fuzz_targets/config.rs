@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use switchboard::config::Config;
-use switchboard::interpolate::Env;
+use switchboard::config::interpolate::Env;
 use switchboard::runtime::Runtime;
 
 fuzz_target!(|data: &[u8]| {

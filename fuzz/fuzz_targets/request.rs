@@ -25,10 +25,10 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use libfuzzer_sys::fuzz_target;
 use switchboard::config::{ClientIpHeader, Config};
-use switchboard::interpolate::Env;
+use switchboard::config::interpolate::Env;
 use switchboard::runtime::Runtime;
-use switchboard::sign::Signer;
-use switchboard::verify::Verdict;
+use switchboard::dispatch::sign::Signer;
+use switchboard::ingress::verify::Verdict;
 
 const SW_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 /// The Standard Webhooks test vector's time: the seeds are signed for it.
@@ -95,7 +95,7 @@ fn split(data: &[u8]) -> Request {
                     }
                 }
                 "trusted" => {
-                    if let Ok(net) = switchboard::source::parse_net(value) {
+                    if let Ok(net) = switchboard::ingress::source::parse_net(value) {
                         request.trusted.push(net);
                     }
                 }
@@ -114,7 +114,7 @@ fn split(data: &[u8]) -> Request {
         // values may be any visible byte, not only UTF-8).
         if let Some((name, value)) = std::str::from_utf8(line)
             .ok()
-            .and_then(|l| switchboard::explain::parse_header(l).ok())
+            .and_then(|l| switchboard::cli::explain::parse_header(l).ok())
         {
             request.headers.append(name, value);
         } else if let Some(colon) = line.iter().position(|b| *b == b':') {
@@ -246,7 +246,7 @@ fn check(data: &[u8]) {
     }
     let authentic = source.authenticates(headers);
     // explain runs whatever the token says (it notes a missing one).
-    let explained = switchboard::explain::explain(runtime, Some(&request.source), headers, raw);
+    let explained = switchboard::cli::explain::explain(runtime, Some(&request.source), headers, raw);
     if !authentic || raw.len() > runtime.server.max_body {
         return;
     }
@@ -263,7 +263,7 @@ fn check(data: &[u8]) {
     if is_probe_body(raw) {
         return;
     }
-    let strict = switchboard::json::parse(raw);
+    let strict = switchboard::ingress::json::parse(raw);
     let lenient = serde_json::from_slice::<serde_json::Value>(raw);
     let doc = match (strict, lenient) {
         (Ok(doc), Ok(same)) => {
@@ -273,7 +273,7 @@ fn check(data: &[u8]) {
         (Ok(doc), Err(e)) => panic!("strict parse took what serde_json refuses ({e}): {doc}"),
         (Err(_), _) => return,
     };
-    let accepted = switchboard::accept::accept(runtime, source, headers, raw, &doc);
+    let accepted = switchboard::ingress::accept::accept(runtime, source, headers, raw, &doc);
     let chosen = accepted.deliveries.len() + accepted.failed.len();
     if let Ok(explanation) = explained {
         // Same payload, same routes, same targets.

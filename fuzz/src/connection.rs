@@ -1,6 +1,6 @@
 //! The request target's wire half: the input's raw bytes, cut into pieces
 //! at `~~` with a pause of virtual time between them, written to one
-//! connection served by `switchboard::listener::connection` (the code the
+//! connection served by `switchboard::ingress::listener::connection` (the code the
 //! accept loop runs) over an in-memory stream. Whatever the bytes, pieces
 //! and pauses (silence, one byte, half a header, an HTTP/2 preface, a
 //! trickled body, pipelining with answers never read), the relay must end
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Buf;
 use futures_util::StreamExt;
-use switchboard::listener::{Limits, connection};
+use switchboard::ingress::listener::{Limits, connection};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use warp::Filter;
 use warp::reply::{Reply, Response};

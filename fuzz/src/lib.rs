@@ -11,8 +11,8 @@ use bytes::Bytes;
 use http::HeaderMap;
 use serde_json::Value;
 use switchboard::config::Config;
-use switchboard::interpolate::Env;
-use switchboard::path::Step;
+use switchboard::config::interpolate::Env;
+use switchboard::rules::path::Step;
 use switchboard::runtime::Runtime;
 use switchboard::transform::Transform;
 

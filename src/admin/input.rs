@@ -9,7 +9,7 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
 use super::problem::Problem;
-use crate::dead_letters::Selection;
+use crate::admin::dead_letters::Selection;
 use crate::ingress::BodyError;
 
 /// Largest request body the API reads (a dead-letter selection).

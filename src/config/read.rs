@@ -2,7 +2,7 @@
 //! syntax and shape, by way of [`tree`], [`shape`] and [`de`].
 
 use super::{Config, de, shape, tree};
-use crate::problems::Problems;
+use crate::config::problems::Problems;
 
 /// Why `routes.yaml` could not be read as a config.
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +133,7 @@ fn environment_positions(node: &tree::Node, out: &mut Vec<(u64, u64)>) {
             // Only a value made of variables alone: around text, the stand-in
             // word is a fair host name, user, password or token, so the rest
             // is still checked (an `ftp://` URL is wrong whatever the host).
-            use crate::interpolate::{Env, InterpolateError, STAND_IN, resolve};
+            use crate::config::interpolate::{Env, InterpolateError, STAND_IN, resolve};
             let needs = matches!(
                 resolve(text, &Env::default()),
                 Err(InterpolateError::Missing(_))

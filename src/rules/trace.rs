@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{Condition, Event, Op, Text, eq_ci, eq_fold};
-use crate::jq;
-use crate::path::{Path, Step};
+use crate::rules::path::{Path, Step};
+use crate::transform::jq;
 
 /// How many found values a "did not match" line lists before `…`.
 const SHOWN: usize = 5;
@@ -330,7 +330,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::config::Config;
-    use crate::interpolate::Env;
+    use crate::config::interpolate::Env;
     use crate::runtime::Runtime;
     use http::HeaderMap;
 

@@ -16,7 +16,7 @@ use super::{
     Admitted, Backlog, Claimed, DeadFilter, DeadLetter, EventView, Ledger, NewDelivery, NewEvent,
     Pending, Record, Spool, SpoolError, Window,
 };
-use crate::interpolate::{self, Env};
+use crate::config::interpolate::{self, Env};
 
 /// Where the spool lives, as `server.spool` says.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use switchboard::interpolate::Env;
+use switchboard::config::interpolate::Env;
 use switchboard::relay::{self, LoadError, Options, Relay};
 
 pub use fake::{FakeTarget, Reply};

@@ -19,8 +19,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::interpolate::Env;
-use crate::problems::Problems;
+use crate::config::interpolate::Env;
+use crate::config::problems::Problems;
 use crate::secret::SecretConfig;
 
 /// What a Standard Webhooks secret starts with.

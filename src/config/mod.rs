@@ -14,6 +14,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+pub mod interpolate;
+pub mod problems;
+pub mod units;
+
 mod de;
 mod read;
 mod shape;
@@ -21,11 +25,11 @@ mod tree;
 
 pub use read::{ParseError, Parsed, read_file};
 
-pub use crate::circuit::CircuitConfig;
-pub use crate::retry::RetryConfig;
+pub use crate::dispatch::circuit::CircuitConfig;
+pub use crate::dispatch::retry::RetryConfig;
+pub use crate::dispatch::sign::WebhookSecretsConfig;
+pub use crate::ingress::verify::VerifyConfig;
 pub use crate::secret::SecretConfig;
-pub use crate::sign::WebhookSecretsConfig;
-pub use crate::verify::VerifyConfig;
 
 /// A value together with the place in `routes.yaml` it came from, so that a
 /// compile error can say "line 12 column 9".

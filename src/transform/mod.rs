@@ -6,11 +6,13 @@
 //! re-serialization, so signatures over the body and number formatting
 //! survive. No I/O here.
 
+pub mod jq;
+
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::jq::{JqError, Program};
-use crate::path::{At, Cursor, Level, Path, Tree};
+use crate::rules::path::{At, Cursor, Level, Path, Tree};
+use crate::transform::jq::{JqError, Program};
 
 /// A compiled transform.
 #[derive(Debug)]

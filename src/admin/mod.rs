@@ -28,11 +28,12 @@ use tokio_util::sync::CancellationToken;
 use warp::Filter;
 use warp::reply::{Reply, Response};
 
+pub mod dead_letters;
 mod guard;
 mod input;
 mod problem;
 
-use crate::dead_letters::{SelectError, Selection, Use};
+use crate::admin::dead_letters::{SelectError, Selection, Use};
 use crate::relay::Core;
 use crate::spool::{Ledger, LedgerBackend, Spool};
 use guard::Endpoint;
@@ -70,11 +71,11 @@ impl Admin {
 pub async fn serve(
     listener: TcpListener,
     admin: Arc<Admin>,
-    limits: crate::listener::Limits,
+    limits: crate::ingress::listener::Limits,
     stop: CancellationToken,
 ) {
     let routes = routes(admin);
-    crate::listener::serve("admin", listener, limits, move |_| routes.clone(), stop).await;
+    crate::ingress::listener::serve("admin", listener, limits, move |_| routes.clone(), stop).await;
 }
 
 /// The whole admin API as one filter. Routing is one `match` on method and

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use crate::config::Located;
-use crate::problems::Problems;
-use crate::units;
+use crate::config::problems::Problems;
+use crate::config::units;
 
 /// `server.circuit` and `targets.NAME.circuit`. A target's fields override
 /// the server's one by one (see [`compile_over`]).

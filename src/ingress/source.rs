@@ -12,14 +12,14 @@ use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::config::interpolate::Env;
+use crate::config::problems::Problems;
+use crate::config::units;
 use crate::config::{Located, SourceConfig};
-use crate::interpolate::Env;
-use crate::path::Path;
-use crate::problems::Problems;
+use crate::ingress::throttle::ClientLimit;
+use crate::ingress::verify::{self, Claim, Verdict, Verifier};
+use crate::rules::path::Path;
 use crate::rules::{Event, Fields};
-use crate::throttle::ClientLimit;
-use crate::units;
-use crate::verify::{self, Claim, Verdict, Verifier};
 
 /// A compiled source.
 #[derive(Debug)]

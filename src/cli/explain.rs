@@ -1,7 +1,7 @@
 //! `switchboard explain`: what the relay would do with one payload, and why.
 //!
 //! Runs the code `serve` runs on an accepted webhook: the strict parse
-//! ([`crate::json::parse`]), then [`accept::render`] for the choices and each
+//! ([`crate::ingress::json::parse`]), then [`accept::render`] for the choices and each
 //! body (shown byte for byte as it would be sent), plus
 //! [`Condition::explain`](crate::rules::Condition::explain) for the reasons.
 //! Nothing is sent or spooled. Secrets stay out of the output:
@@ -15,11 +15,11 @@ use http::{HeaderMap, HeaderName, HeaderValue, header};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::accept;
-use crate::deliver::USER_AGENT;
+use crate::dispatch::deliver::USER_AGENT;
+use crate::dispatch::sign::SIGNATURE_HEADER;
+use crate::ingress::accept;
 use crate::rules::Trace;
 use crate::runtime::Runtime;
-use crate::sign::SIGNATURE_HEADER;
 use crate::transform::Transform;
 
 /// Printed in place of every configured header value.
@@ -143,7 +143,7 @@ pub fn explain(
     let doc: Value = if probe {
         Value::Null
     } else {
-        crate::json::parse(raw).map_err(ExplainError::NotJson)?
+        crate::ingress::json::parse(raw).map_err(ExplainError::NotJson)?
     };
     if probe || doc.is_null() || doc.as_object().is_some_and(|o| o.is_empty()) {
         return Ok(Explanation {

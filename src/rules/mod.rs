@@ -12,12 +12,13 @@ use http::{HeaderMap, HeaderName};
 use regex::Regex;
 use serde_json::Value;
 
+use crate::config::problems::Problems;
 use crate::config::{AnswerConfig, ConditionConfig, HeaderConditionConfig, Located};
-use crate::jq::{self, Program};
-use crate::path::Path;
-use crate::problems::Problems;
+use crate::rules::path::Path;
 use crate::transform::Transform;
+use crate::transform::jq::{self, Program};
 
+pub mod path;
 mod trace;
 pub use trace::Trace;
 

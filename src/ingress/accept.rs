@@ -14,9 +14,9 @@ use http::HeaderMap;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::ingress::source::Source;
 use crate::rules::Choice;
 use crate::runtime::Runtime;
-use crate::source::Source;
 use crate::spool::NewDelivery;
 use crate::transform::{RenderError, Transform};
 
@@ -75,7 +75,7 @@ impl Outgoing<'_> {
 
 /// Routes one webhook and renders each chosen target's body. Pure: `raw` is
 /// the request body as received, `doc` its strict parse
-/// ([`crate::json::parse`]).
+/// ([`crate::ingress::json::parse`]).
 pub fn render<'r>(
     runtime: &'r Runtime,
     source: &Source,

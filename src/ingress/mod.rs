@@ -12,6 +12,13 @@
 //! warp's `path::full`, `tail` and `peek` are not used: they panic on a
 //! `CONNECT` request in warp 0.4.3.
 
+pub mod accept;
+pub mod json;
+pub mod listener;
+pub mod source;
+pub mod throttle;
+pub mod verify;
+
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -24,11 +31,10 @@ use serde_json::json;
 use warp::Filter;
 use warp::reply::{Reply, Response};
 
-use crate::accept;
 use crate::config::ClientIpHeader;
+use crate::ingress::verify::Verdict;
 use crate::runtime::Snapshot;
 use crate::spool::{Admitted, NewEvent, SeenId, Spool};
-use crate::verify::Verdict;
 
 /// What ingress needs from the relay.
 pub struct Ingress<S: Spool> {
@@ -196,7 +202,7 @@ impl<S: Spool> Ingress<S> {
         if is_probe_body(&raw) {
             return probe();
         }
-        let doc: serde_json::Value = match crate::json::parse(&raw) {
+        let doc: serde_json::Value = match crate::ingress::json::parse(&raw) {
             Ok(doc) => doc,
             Err(e) => {
                 tracing::warn!(source = name, client_ip = %client, error = %e, "rejected: body is not JSON");
@@ -248,7 +254,7 @@ impl<S: Spool> Ingress<S> {
             id,
             source: name.to_owned(),
             client_ip: client.to_string(),
-            received_ms: crate::deliver::unix_ms(std::time::SystemTime::now()),
+            received_ms: crate::dispatch::deliver::unix_ms(std::time::SystemTime::now()),
             routes: accepted.matched,
             body: raw,
             seen,
@@ -358,7 +364,7 @@ where
     let mut buf = BytesMut::with_capacity(declared.map_or(8192, |n| n as usize));
     while let Some(chunk) = body.next().await {
         let mut chunk = chunk.map_err(|e| {
-            if crate::listener::BodyTimedOut::caused(&e) {
+            if crate::ingress::listener::BodyTimedOut::caused(&e) {
                 BodyError::TooSlow
             } else {
                 BodyError::Broken

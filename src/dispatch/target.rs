@@ -15,13 +15,13 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use tokio::sync::Semaphore;
 use url::Url;
 
-use crate::circuit::{self, CircuitPolicy};
 use crate::config::TargetConfig;
-use crate::interpolate::{self, Env};
-use crate::problems::Problems;
-use crate::retry::{self, RetryPolicy};
-use crate::sign::{self, Signer};
-use crate::units::{self, Rate};
+use crate::config::interpolate::{self, Env};
+use crate::config::problems::Problems;
+use crate::config::units::{self, Rate};
+use crate::dispatch::circuit::{self, CircuitPolicy};
+use crate::dispatch::retry::{self, RetryPolicy};
+use crate::dispatch::sign::{self, Signer};
 
 /// A compiled target.
 #[derive(Debug)]

@@ -28,10 +28,10 @@ use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 use crate::config::Located;
-use crate::interpolate::Env;
-use crate::problems::Problems;
+use crate::config::interpolate::Env;
+use crate::config::problems::Problems;
+use crate::dispatch::sign::{self, Key, WebhookSecretsConfig};
 use crate::secret::SecretConfig;
-use crate::sign::{self, Key, WebhookSecretsConfig};
 
 /// How far `webhook-timestamp` may be from now, either way, in seconds: the
 /// reference libraries' five minutes.
@@ -494,7 +494,7 @@ pub fn compile(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::sign::Signer;
+    use crate::dispatch::sign::Signer;
     use proptest::prelude::*;
 
     const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";

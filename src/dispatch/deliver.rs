@@ -9,9 +9,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use http::header;
 
-use crate::retry::{RetryPolicy, parse_retry_after};
+use crate::dispatch::retry::{RetryPolicy, parse_retry_after};
+use crate::dispatch::target::Target;
 use crate::spool::{Ready, Record};
-use crate::target::Target;
 
 /// The `user-agent` of every delivery.
 pub const USER_AGENT: &str = concat!("switchboard/", env!("CARGO_PKG_VERSION"));
@@ -107,7 +107,7 @@ pub async fn attempt(client: &reqwest::Client, target: &Target, ready: &Ready) -
     if let Some(signer) = &target.sign {
         // Over the exact bytes below, with the id and timestamp sent beside it.
         let signature = signer.sign(&id, timestamp, &ready.body);
-        request = request.header(crate::sign::SIGNATURE_HEADER, signature);
+        request = request.header(crate::dispatch::sign::SIGNATURE_HEADER, signature);
     }
     request = request
         .header("webhook-id", id)

@@ -12,7 +12,7 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::units::Rate;
+use crate::config::units::Rate;
 
 /// A compiled `sources.NAME.rate`.
 #[derive(Debug)]
@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn each_client_has_its_own_budget_and_v6_counts_per_64() {
-        let limit = ClientLimit::new(crate::units::rate("1/min").unwrap(), 2).unwrap();
+        let limit = ClientLimit::new(crate::config::units::rate("1/min").unwrap(), 2).unwrap();
         let a: IpAddr = "203.0.113.1".parse().unwrap();
         let b: IpAddr = "203.0.113.2".parse().unwrap();
         assert!(limit.check(a).is_ok());

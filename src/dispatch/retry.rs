@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 
 use crate::config::Located;
-use crate::problems::Problems;
-use crate::units;
+use crate::config::problems::Problems;
+use crate::config::units;
 
 /// `server.retry` and `targets.NAME.retry`.
 ///

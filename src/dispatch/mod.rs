@@ -13,6 +13,12 @@
 //! Target settings are looked up by name when sending, so a reload's rotated
 //! token applies to queued deliveries.
 
+pub mod circuit;
+pub mod deliver;
+pub mod retry;
+pub mod sign;
+pub mod target;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -25,11 +31,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::circuit::{Circuit, Permit, State as CircuitState};
-use crate::deliver::{self, Health};
+use crate::dispatch::circuit::{Circuit, Permit, State as CircuitState};
+use crate::dispatch::deliver::Health;
+use crate::dispatch::target::{Limit, Target};
 use crate::runtime::{Runtime, Snapshot};
 use crate::spool::{Budget, Claimed, Ready, Spool, SpoolError, Window};
-use crate::target::{Limit, Target};
 
 /// How often an idle worker looks in the spool anyway (for dead letters
 /// replayed by another process).
