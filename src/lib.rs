@@ -40,6 +40,8 @@
 //! - `metrics`, `logs`: Prometheus metrics; log lines (JSON lines, control
 //!   characters escaped).
 //! - `secret`: a secret written as a string or `{file: /path}`.
+//! - `time`: unix milliseconds and seconds, the one place that reads the
+//!   wall clock for them.
 //! - `descriptors`: the open files a config needs; raising the limit to fit.
 
 pub mod admin;
@@ -55,4 +57,5 @@ pub mod rules;
 pub mod runtime;
 pub mod secret;
 pub mod spool;
+pub mod time;
 pub mod transform;

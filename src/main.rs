@@ -447,7 +447,7 @@ fn parse_before(text: &str) -> anyhow::Result<i64> {
         Err(_) => humantime::parse_rfc3339_weak(text)
             .map_err(|_| anyhow::anyhow!("--before `{text}`: not a duration (7d, 24h) or an RFC 3339 time (2026-11-01T00:00:00Z)"))?,
     };
-    Ok(switchboard::dispatch::deliver::unix_ms(at))
+    Ok(switchboard::time::unix_ms(at))
 }
 
 fn time(ms: i64) -> String {

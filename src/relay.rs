@@ -326,8 +326,7 @@ impl Core {
             },
             Err(error) => Err(error),
         };
-        let now = std::time::SystemTime::now();
-        let at_ms = crate::dispatch::deliver::unix_ms(now);
+        let at_ms = crate::time::now_ms();
         crate::metrics::reload(result.is_ok(), at_ms as f64 / 1000.0);
         let status = |ok: bool, problems: Vec<String>| {
             Some(ReloadStatus {

@@ -78,7 +78,7 @@ macro_rules! on_both {
 }
 
 fn now_ms() -> i64 {
-    switchboard::dispatch::deliver::unix_ms(std::time::SystemTime::now())
+    switchboard::time::now_ms()
 }
 
 fn event(body: &str) -> NewEvent {

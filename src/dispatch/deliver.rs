@@ -5,7 +5,7 @@
 //! result into what the spool stores: delivered, retry at a time, parked
 //! (410 Gone) or dead. Scheduling is the dispatcher's business.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use http::header;
 
@@ -75,7 +75,7 @@ pub fn decide(
     };
     let record = match policy.next_delay(made, retry_after, rng) {
         Some(delay) => Record::Retry {
-            due_ms: unix_ms(now + delay),
+            due_ms: crate::time::unix_ms(now + delay),
             status,
             error,
         },
@@ -87,18 +87,10 @@ pub fn decide(
     (record, Health::Failing)
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn unix_ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Sends `ready` to `target` once and logs the result.
 pub async fn attempt(client: &reqwest::Client, target: &Target, ready: &Ready) -> Attempt {
     let started = Instant::now();
-    let timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let timestamp = crate::time::now_secs();
     let id = ready.event.to_string();
     let mut request = client
         .request(target.method.clone(), target.url.clone())

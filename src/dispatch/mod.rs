@@ -642,6 +642,6 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 
 /// A tokio instant for a unix-milliseconds time.
 fn instant_at(ms: i64) -> Instant {
-    let now_ms = deliver::unix_ms(SystemTime::now());
+    let now_ms = crate::time::now_ms();
     Instant::now() + Duration::from_millis(ms.saturating_sub(now_ms).max(0) as u64)
 }

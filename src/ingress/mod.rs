@@ -188,7 +188,7 @@ impl<S: Spool> Ingress<S> {
             }
         };
         // Before the probe check: a signed source's probes are signed too.
-        let claim = match source.verify(&headers, &raw, unix_now()) {
+        let claim = match source.verify(&headers, &raw, crate::time::now_secs()) {
             Verdict::Accept(claim) => claim,
             Verdict::Replay => {
                 tracing::info!(source = name, client_ip = %client, "duplicate webhook-id: answered, not forwarded");
@@ -254,7 +254,7 @@ impl<S: Spool> Ingress<S> {
             id,
             source: name.to_owned(),
             client_ip: client.to_string(),
-            received_ms: crate::dispatch::deliver::unix_ms(std::time::SystemTime::now()),
+            received_ms: crate::time::now_ms(),
             routes: accepted.matched,
             body: raw,
             seen,
@@ -287,12 +287,6 @@ fn duplicate() -> Response {
         StatusCode::OK,
     )
     .into_response()
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn probe() -> Response {

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -33,6 +33,7 @@ use super::{
     Admitted, Announce, Backlog, Claimed, DeadFilter, DeadLetter, EventView, Ledger, NewDelivery,
     NewEvent, Pending, Ready, Record, SeenId, Spool, SpoolError, Window,
 };
+use crate::time::now_ms;
 
 /// The schema this build writes; older files are migrated forward.
 const SCHEMA_VERSION: i64 = 3;
@@ -336,12 +337,6 @@ fn open_connection(path: &Path) -> Result<Connection, SpoolError> {
         ))?;
     }
     Ok(conn)
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// How long the checkpointer lets commits gather after one before it copies

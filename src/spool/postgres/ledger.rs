@@ -8,8 +8,8 @@ use deadpool_postgres::Pool;
 use uuid::Uuid;
 
 use super::{pool, schema, shown};
-use crate::spool::sqlite::now_ms;
 use crate::spool::{Backlog, DeadFilter, DeadLetter, DeliveryView, EventView, Ledger, SpoolError};
+use crate::time::now_ms;
 
 /// Dead letters and status, for the admin API and the `dlq` commands.
 #[derive(Clone)]

@@ -44,10 +44,8 @@ use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
 
 use super::windows::{PendingCount, Windows};
-use super::{
-    Admitted, Claimed, NewDelivery, NewEvent, Pending, Record, Spool, SpoolError, Window,
-    sqlite::now_ms,
-};
+use super::{Admitted, Claimed, NewDelivery, NewEvent, Pending, Record, Spool, SpoolError, Window};
+use crate::time::now_ms;
 use writer::{Change, Command, Writer};
 
 /// The newest schema this build writes; older databases are migrated.

@@ -24,10 +24,10 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::{Shared, TRANSACTION_BUDGET};
-use crate::spool::sqlite::now_ms;
 use crate::spool::{
     Admitted, Announce, Claimed, NewDelivery, NewEvent, Pending, Ready, Record, SpoolError,
 };
+use crate::time::now_ms;
 
 /// A reply owed to a waiting caller.
 pub(super) type Reply<T> = oneshot::Sender<Result<T, SpoolError>>;
