@@ -17,8 +17,8 @@ use std::hint::black_box;
 use bytes::Bytes;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use serde_json::Value;
-use switchboard::rules::path::Path;
 use switchboard::transform::jq::Program;
+use switchboard::transform::path::Path;
 use switchboard::transform::{Selection, Transform};
 
 const FIXTURES: &[&str] = &["full.json", "large-transcription.json"];

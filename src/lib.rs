@@ -24,9 +24,9 @@
 //!   sender), `verify` (inbound signatures, timestamps, replays),
 //!   `throttle` (per-client rate limits), `json` (strict parsing),
 //!   `accept` (one admitted webhook into an id and its deliveries).
-//! - `rules`: which routes match (`path` walks dotted paths, `trace` says
-//!   why a route matched or not).
-//! - `transform`: which body each target gets (`jq` for programs).
+//! - `rules`: which routes match (`trace` says why a route matched or not).
+//! - `transform`: which body each target gets: `path` (dotted paths, which
+//!   rule conditions read too), `jq` (programs).
 //! - `spool`: the durable store between accept and dispatch: SQLite, or
 //!   PostgreSQL shared by several replicas (leases, heartbeats).
 //! - `dispatch`: per-target queues; `target` (one compiled downstream),

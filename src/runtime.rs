@@ -20,9 +20,9 @@ use crate::dispatch::circuit;
 use crate::dispatch::retry;
 use crate::dispatch::target::{self, Defaults, Target};
 use crate::ingress::source::{self, Source};
-use crate::rules::path::Path;
 use crate::rules::{self, Route, Routes};
 use crate::transform::jq::Program;
+use crate::transform::path::Path;
 use crate::transform::{Selection, Transform};
 
 /// Process-wide settings.

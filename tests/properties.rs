@@ -24,8 +24,8 @@ use switchboard::config::interpolate::Env;
 use switchboard::dispatch::sign::Signer;
 use switchboard::ingress::verify::Verdict;
 use switchboard::rules::Event;
-use switchboard::rules::path::{Path, Step};
 use switchboard::runtime::Runtime;
+use switchboard::transform::path::{Path, Step};
 use switchboard::transform::{Selection, Transform};
 
 fn config() -> ProptestConfig {

@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
-use switchboard::rules::path::{Path, Step};
+use switchboard::transform::path::{Path, Step};
 use switchboard::transform::{Selection, Transform};
 use switchboard_fuzz::{RUNTIME, is_subdocument, locations, reaches};
 

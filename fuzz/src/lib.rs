@@ -12,7 +12,7 @@ use http::HeaderMap;
 use serde_json::Value;
 use switchboard::config::Config;
 use switchboard::config::interpolate::Env;
-use switchboard::rules::path::Step;
+use switchboard::transform::path::Step;
 use switchboard::runtime::Runtime;
 use switchboard::transform::Transform;
 

@@ -18,8 +18,8 @@ use crate::config::units;
 use crate::config::{Located, SourceConfig};
 use crate::ingress::throttle::ClientLimit;
 use crate::ingress::verify::{self, Claim, Verdict, Verifier};
-use crate::rules::path::Path;
 use crate::rules::{Event, Fields};
+use crate::transform::path::Path;
 
 /// A compiled source.
 #[derive(Debug)]

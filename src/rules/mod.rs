@@ -14,11 +14,10 @@ use serde_json::Value;
 
 use crate::config::problems::Problems;
 use crate::config::{AnswerConfig, ConditionConfig, HeaderConditionConfig, Located};
-use crate::rules::path::Path;
 use crate::transform::Transform;
 use crate::transform::jq::{self, Program};
+use crate::transform::path::Path;
 
-pub mod path;
 mod trace;
 pub use trace::Trace;
 

@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{Condition, Event, Op, Text, eq_ci, eq_fold};
-use crate::rules::path::{Path, Step};
 use crate::transform::jq;
+use crate::transform::path::{Path, Step};
 
 /// How many found values a "did not match" line lists before `…`.
 const SHOWN: usize = 5;

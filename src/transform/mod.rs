@@ -7,12 +7,13 @@
 //! survive. No I/O here.
 
 pub mod jq;
+pub mod path;
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::rules::path::{At, Cursor, Level, Path, Tree};
 use crate::transform::jq::{JqError, Program};
+use crate::transform::path::{At, Cursor, Level, Path, Tree};
 
 /// A compiled transform.
 #[derive(Debug)]
