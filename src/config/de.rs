@@ -52,7 +52,7 @@ pub fn from_node<'de, T: serde::Deserialize<'de>>(node: &Node) -> Result<T, Erro
 // serde-saphyr's protocol for `Spanned<T>`: it asks for a newtype struct of
 // this name, then for a map whose first key is the marker, followed by
 // `value`, `referenced` and `defined`. Pinned by Cargo.lock; the position
-// tests in tests/config.rs fail if a new version changes it.
+// tests in tests/it/config.rs fail if a new version changes it.
 const SPANNED: &str = "__yaml_spanned";
 const SPANNED_MARKER: &str = "__serde_saphyr_private_spanned";
 
@@ -404,7 +404,6 @@ impl<'de> MapAccess<'de> for SpannedFields<'_> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::super::tree;
     use super::*;
     use serde_saphyr::Spanned;

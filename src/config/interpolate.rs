@@ -120,7 +120,6 @@ pub fn resolve(text: &str, env: &Env) -> Result<String, InterpolateError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -95,7 +95,6 @@ pub fn rate(text: &str) -> Result<Rate, String> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -283,7 +283,6 @@ fn reuse_limit(previous: Option<&Target>, rate: Rate, burst: u32) -> Option<Limi
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn limit(rate: &str, burst: u32) -> Limit {

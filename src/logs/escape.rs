@@ -177,7 +177,6 @@ impl<W: io::Write> io::Write for JsonSafeWriter<W> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use std::io::Write;
 

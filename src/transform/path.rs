@@ -251,7 +251,6 @@ impl fmt::Display for Path {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
 

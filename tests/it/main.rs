@@ -1,0 +1,38 @@
+//! The integration tests, as one binary: the relay in-process on
+//! `127.0.0.1:0`, fake downstreams on port 0, the `switchboard` binary where
+//! a test needs a process of its own. One binary links the crate once
+//! instead of once per file.
+
+// Helpers outside `#[test]` functions unwrap too; `clippy.toml`'s
+// allow-unwrap-in-tests covers only the tests themselves.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+mod admin;
+mod admin_guard;
+mod check;
+mod cli;
+mod config;
+mod connections;
+mod crash;
+mod delivery;
+mod delivery_logs;
+mod dlq;
+mod explain_agrees;
+mod fake_target;
+mod fanout;
+mod heavy_render;
+mod hostile;
+mod ingress;
+mod log_escaping;
+mod properties;
+mod proxy;
+mod recipes;
+mod reload;
+mod replay_memory;
+mod replicas;
+mod rules;
+mod shutdown;
+mod signing;
+mod spool;
