@@ -29,7 +29,10 @@
 //!   rule conditions read too), `jq` (programs).
 //! - `spool`: the durable store between accept and dispatch: SQLite, or
 //!   PostgreSQL shared by several replicas (leases, heartbeats).
-//! - `dispatch`: per-target queues; `target` (one compiled downstream),
+//! - `dispatch`: per-target queues; `worker` (one target's loop), `window`
+//!   (the deliveries it holds, claimed from the spool), `gate` (its circuit
+//!   and 410 switch), `rate` (its rate wait, split between replicas),
+//!   `attempt` (one attempt's task), `target` (one compiled downstream),
 //!   `deliver` (one attempt and its outcome), `retry` and `circuit` (when to
 //!   try again, when to pause a target), `sign` (Standard Webhooks
 //!   signatures).
