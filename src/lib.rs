@@ -38,7 +38,10 @@
 //!   signatures).
 //! - `admin`: the operator's listener and its API; `dead_letters` says which
 //!   dead letters a command names.
-//! - `cli`: what the subcommands print (`explain`).
+//! - `cli`: the command line: `args` (its shape), one module per
+//!   subcommand (`serve`, `check`, `explain_cmd` over `explain`, `dlq`,
+//!   `schema`, `sink`, a local downstream that prints what it gets), and
+//!   `malloc` (the allocator's tuning for `serve`).
 //! - `relay`: wiring: start, reload and shutdown.
 //! - `metrics`, `logs`: Prometheus metrics; log lines (JSON lines, control
 //!   characters escaped).
