@@ -20,8 +20,41 @@ pub(super) struct Gate {
     circuit: Circuit,
     /// Disabled by a 410 until a reload.
     disabled: bool,
-    /// The state shown to status pages: see [`super::circuit_label`].
+    /// The [`Status`] shown to status pages, as its code.
     shown: Arc<AtomicU8>,
+}
+
+/// What status pages and metrics show for a target. The codes are the
+/// `switchboard_circuit_state` gauge's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Closed = 0,
+    HalfOpen = 1,
+    Open = 2,
+    /// Disabled by a 410 until a reload.
+    Disabled = 3,
+}
+
+impl Status {
+    /// The status kept in an atomic (written by [`Gate`] only).
+    pub(super) fn from_code(code: u8) -> Status {
+        match code {
+            1 => Status::HalfOpen,
+            2 => Status::Open,
+            3 => Status::Disabled,
+            _ => Status::Closed,
+        }
+    }
+
+    /// For status pages: `closed`, `half_open`, `open` or `disabled`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Closed => "closed",
+            Status::HalfOpen => "half_open",
+            Status::Open => "open",
+            Status::Disabled => "disabled",
+        }
+    }
 }
 
 impl Gate {
@@ -71,17 +104,17 @@ impl Gate {
         let mut closed = false;
         match health {
             Health::Up => {
-                let was = self.circuit.label();
+                let was_closed = *self.circuit.state() == State::Closed;
                 self.circuit.record_success();
-                if was != "closed" {
+                if !was_closed {
                     tracing::info!(target = %self.name, "circuit closed: the target answers again");
                     closed = true;
                 }
             }
             Health::Failing => {
-                let was = self.circuit.label();
+                let was_open = self.open();
                 self.circuit.record_failure(now);
-                if was != "open" && self.circuit.label() == "open" {
+                if !was_open && self.open() {
                     tracing::warn!(target = %self.name, "circuit open: pausing deliveries to this target");
                 }
             }
@@ -98,14 +131,23 @@ impl Gate {
         closed
     }
 
-    /// Shows the circuit's state to status pages and metrics.
+    fn open(&self) -> bool {
+        matches!(self.circuit.state(), State::Open { .. })
+    }
+
+    /// What status pages show now.
+    fn status(&self) -> Status {
+        match (self.disabled, self.circuit.state()) {
+            (true, _) => Status::Disabled,
+            (false, State::Closed) => Status::Closed,
+            (false, State::HalfOpen) => Status::HalfOpen,
+            (false, State::Open { .. }) => Status::Open,
+        }
+    }
+
+    /// Shows the status to status pages and metrics.
     fn publish(&self) {
-        let code = match (self.disabled, self.circuit.label()) {
-            (true, _) => 3,
-            (false, "open") => 2,
-            (false, "half_open") => 1,
-            _ => 0,
-        };
+        let code = self.status() as u8;
         if self.shown.swap(code, Ordering::Relaxed) != code {
             crate::metrics::circuit(&self.name, code);
         }

@@ -33,7 +33,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::dispatch::gate::Gate;
+use crate::dispatch::gate::{Gate, Status};
 use crate::dispatch::worker::Worker;
 use crate::runtime::{Runtime, Snapshot};
 use crate::spool::{self, Budget, Spool};
@@ -52,7 +52,7 @@ pub struct Dispatcher<S: Spool> {
 
 struct Handle {
     stop: CancellationToken,
-    /// The circuit's state for status pages: see [`circuit_label`].
+    /// The target's [`Status`], as its code.
     circuit: Arc<AtomicU8>,
     /// Set by a reload: a target disabled by a 410 may send again.
     enable: Arc<AtomicBool>,
@@ -103,8 +103,8 @@ impl<S: Spool> Dispatcher<S> {
             let budget = Arc::new(Budget::new(runtime.server.window_bytes));
             let stop = self.stop.child_token();
             let enable = Arc::new(AtomicBool::new(false));
-            let circuit = Arc::new(AtomicU8::new(0));
-            crate::metrics::circuit(name, 0);
+            let circuit = Arc::new(AtomicU8::new(Status::Closed as u8));
+            crate::metrics::circuit(name, Status::Closed as u8);
             self.spool.attach(
                 name,
                 spool::Window {
@@ -149,7 +149,7 @@ impl<S: Spool> Dispatcher<S> {
             .map(|(name, h)| {
                 (
                     name.clone(),
-                    circuit_label(h.circuit.load(Ordering::Relaxed)),
+                    Status::from_code(h.circuit.load(Ordering::Relaxed)).label(),
                 )
             })
             .collect()
@@ -194,15 +194,5 @@ impl<S: Spool> Dispatcher<S> {
         tokio::time::timeout(grace, self.attempts.wait())
             .await
             .is_ok()
-    }
-}
-
-/// The words for [`Handle::circuit`]'s codes.
-fn circuit_label(code: u8) -> &'static str {
-    match code {
-        1 => "half_open",
-        2 => "open",
-        3 => "disabled",
-        _ => "closed",
     }
 }
