@@ -12,6 +12,11 @@
 //!
 //! Target settings are looked up by name when sending, so a reload's rotated
 //! token applies to queued deliveries.
+//!
+//! This file owns the set of workers (start on a reload, stop, wake, what
+//! status pages read); one worker's loop is `worker`, what it holds is
+//! `window`, whether it may send is `gate`, how fast is `rate`, and one
+//! attempt's task is `attempt`. Must not send or decide outcomes itself.
 
 mod attempt;
 pub mod circuit;
@@ -34,6 +39,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::dispatch::gate::{Gate, Status};
+use crate::dispatch::target::Target;
+use crate::dispatch::window::Window;
 use crate::dispatch::worker::Worker;
 use crate::runtime::{Runtime, Snapshot};
 use crate::spool::{self, Budget, Spool};
@@ -98,46 +105,51 @@ impl<S: Spool> Dispatcher<S> {
                 handle.wake.notify_one();
                 continue;
             }
-            let (tx, rx) = mpsc::channel(runtime.server.window);
-            let wake = Arc::new(Notify::new());
-            let budget = Arc::new(Budget::new(runtime.server.window_bytes));
-            let stop = self.stop.child_token();
-            let enable = Arc::new(AtomicBool::new(false));
-            let circuit = Arc::new(AtomicU8::new(Status::Closed as u8));
-            crate::metrics::circuit(name, Status::Closed as u8);
-            self.spool.attach(
-                name,
-                spool::Window {
-                    tx,
-                    wake: wake.clone(),
-                    budget: budget.clone(),
-                },
-            );
-            let worker = Worker {
-                name: name.clone(),
-                spool: self.spool.clone(),
-                client: self.client.clone(),
-                snapshot: self.snapshot.clone(),
-                attempts: self.attempts.clone(),
-                stop: stop.clone(),
-                enable: enable.clone(),
+            workers.insert(name.clone(), self.start(name, target, runtime));
+        }
+    }
+
+    /// Starts the worker of target `name`, hands its window to the spool,
+    /// and returns the handle that stops, wakes and watches it.
+    fn start(&self, name: &str, target: &Target, runtime: &Runtime) -> Handle {
+        let (tx, rx) = mpsc::channel(runtime.server.window);
+        let wake = Arc::new(Notify::new());
+        let budget = Arc::new(Budget::new(runtime.server.window_bytes));
+        let stop = self.stop.child_token();
+        let enable = Arc::new(AtomicBool::new(false));
+        let circuit = Arc::new(AtomicU8::new(Status::Closed as u8));
+        crate::metrics::circuit(name, Status::Closed as u8);
+        self.spool.attach(
+            name,
+            spool::Window {
+                tx,
                 wake: wake.clone(),
-                window: runtime.server.window,
                 budget: budget.clone(),
-                max_body: runtime.server.max_body as u64,
-            };
-            let gate = Gate::new(name, target.circuit, circuit.clone());
-            tokio::spawn(worker.run(gate, rx));
-            workers.insert(
-                name.clone(),
-                Handle {
-                    stop,
-                    circuit,
-                    enable,
-                    wake,
-                    budget,
-                },
-            );
+            },
+        );
+        let worker = Worker {
+            name: name.to_owned(),
+            spool: self.spool.clone(),
+            client: self.client.clone(),
+            snapshot: self.snapshot.clone(),
+            attempts: self.attempts.clone(),
+            stop: stop.clone(),
+            enable: enable.clone(),
+            wake: wake.clone(),
+        };
+        let window = Window::new(
+            runtime.server.window,
+            budget.clone(),
+            runtime.server.max_body as u64,
+        );
+        let gate = Gate::new(name, target.circuit, circuit.clone());
+        tokio::spawn(worker.run(window, gate, rx));
+        Handle {
+            stop,
+            circuit,
+            enable,
+            wake,
+            budget,
         }
     }
 

@@ -69,6 +69,11 @@ impl Window {
             && self.budget.has_room()
     }
 
+    /// Deliveries the window holds at most.
+    pub(super) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// The next delivery to send, if any.
     pub(super) fn pop(&mut self) -> Option<Ready> {
         self.queue.pop_front()
@@ -110,14 +115,11 @@ impl Window {
     ) {
         self.claiming = None;
         let settled = std::mem::take(&mut self.settled_meanwhile);
-        let answer = answer.unwrap_or_else(|e| Err(SpoolError::Commit(e.to_string())));
         let claimed = match answer {
-            Ok(claimed) => claimed,
-            Err(error) => {
-                tracing::error!(target = %name, %error, "could not read due deliveries from the spool; trying again");
-                self.next_due = Some(Instant::now() + Duration::from_secs(1));
-                return;
-            }
+            Ok(Ok(claimed)) => claimed,
+            Ok(Err(error)) => return self.claim_failed(name, &error),
+            // The claim's task panicked: a failed claim too.
+            Err(error) => return self.claim_failed(name, &error),
         };
         while let Ok(ready) = fresh.try_recv() {
             self.take_fresh(ready);
@@ -145,6 +147,12 @@ impl Window {
             self.look = true;
         }
         self.next_due = claimed.next_due_ms.map(instant_at);
+    }
+
+    /// Logs a failed claim and tries again in a second.
+    fn claim_failed(&mut self, name: &str, error: &dyn std::fmt::Display) {
+        tracing::error!(target = %name, %error, "could not read due deliveries from the spool; trying again");
+        self.next_due = Some(Instant::now() + Duration::from_secs(1));
     }
 
     /// Drops what is held in memory but not in flight; the spool keeps it.

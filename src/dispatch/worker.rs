@@ -24,7 +24,7 @@ use crate::dispatch::rate::Pace;
 use crate::dispatch::target::Target;
 use crate::dispatch::window::Window;
 use crate::runtime::Snapshot;
-use crate::spool::{Budget, Ready, Spool};
+use crate::spool::{Ready, Spool};
 
 /// How often an idle worker looks in the spool anyway (for dead letters
 /// replayed by another process).
@@ -40,12 +40,6 @@ pub(super) struct Worker<S: Spool> {
     /// Set by a reload: a target disabled by a 410 may send again.
     pub(super) enable: Arc<AtomicBool>,
     pub(super) wake: Arc<Notify>,
-    /// Deliveries the window holds at most.
-    pub(super) window: usize,
-    /// The window's bound in body bytes.
-    pub(super) budget: Arc<Budget>,
-    /// The largest body a webhook may have: the first guess of a body's size.
-    pub(super) max_body: u64,
 }
 
 /// A worker's memory: what it holds, whether it may send, and how fast.
@@ -78,11 +72,11 @@ struct Outcomes {
 impl<S: Spool> Worker<S> {
     /// Runs until stopped, or until a reload removes the target. `fresh`
     /// brings the deliveries the spool hands over after each commit.
-    pub(super) async fn run(self, gate: Gate, mut fresh: mpsc::Receiver<Ready>) {
-        let (tx, rx) = mpsc::channel::<Done>(self.window + 64);
+    pub(super) async fn run(self, window: Window, gate: Gate, mut fresh: mpsc::Receiver<Ready>) {
+        let (tx, rx) = mpsc::channel::<Done>(window.capacity() + 64);
         let mut outcomes = Outcomes { tx, rx };
         let mut state = State {
-            window: Window::new(self.window, self.budget.clone(), self.max_body),
+            window,
             gate,
             pace: Pace::default(),
             rng: fastrand::Rng::new(),
