@@ -48,10 +48,10 @@ PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] || die "PostgreSQL is needed (apt-get install -y postgresql)"
 
 if [ "$BUILD" = 1 ]; then
-  (cd "$REPO" && cargo build --release --bin switchboard --example sink) || die "build failed"
+  (cd "$REPO" && cargo build --release --bin switchboard) || die "build failed"
 fi
 RELAY_BIN=${RELAY_BIN:-$REPO/target/release/switchboard}
-SINK_BIN=${SINK_BIN:-$REPO/target/release/examples/sink}
+SINK_BIN=${SINK_BIN:-$RELAY_BIN}   # its `sink` subcommand runs the sinks
 [ -x "$RELAY_BIN" ] && [ -x "$SINK_BIN" ] || die "no release binaries (drop --no-build)"
 
 OUT=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-replicas.XXXXXX")
@@ -73,7 +73,7 @@ wait_port() { local i; for i in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1
 
 # ---- sinks and PostgreSQL -----------------------------------------------------------------
 SINK_PORTS=(); for i in $(seq 1 "$TARGETS"); do SINK_PORTS+=($((PORT_BASE + 10 + i))); done
-"$SINK_BIN" $(for p in "${SINK_PORTS[@]}"; do echo --listen "127.0.0.1:$p"; done) >"$OUT/sinks.log" 2>&1 &
+"$SINK_BIN" sink --quiet $(for p in "${SINK_PORTS[@]}"; do echo --listen "127.0.0.1:$p"; done) >"$OUT/sinks.log" 2>&1 &
 PIDS+=($!)
 for p in "${SINK_PORTS[@]}"; do wait_port "$p" || die "sinks did not start"; done
 sink_counts() { local p out=""; for p in "${SINK_PORTS[@]}"; do

@@ -2,7 +2,7 @@
 # bench/run.sh: Switchboard side by side with its ingress ceiling and nginx's
 # mirror fan-out, on loopback only, in one run. See bench/README.md.
 #
-#   A   the sink example answering 202 itself: the ingress ceiling (no fan-out)
+#   A   `switchboard sink` answering 202 itself: the ingress ceiling (no fan-out)
 #   B   nginx: proxy_pass to sink 1 + mirror to sinks 2..N (keepalive upstreams)
 #   R   switchboard, generated routes.yaml (topic / has / catch-all with omit), commit_batch 512
 #   R1  the same relay with commit_batch: 1 (group commit off)
@@ -24,7 +24,8 @@
 #
 # Environment: PORT_BASE (18000; A=+0 B=+1 R=+2 R1=+3, relay admin +4 +5, sinks +11..+10+N), NGINX_WORKERS (2),
 # RELAY_LOG (RUST_LOG of the relays, default info: the product default, one line per
-# webhook and per delivery), SETTLE_MAX (120 s), RELAY_BIN / SINK_BIN (skip lookup),
+# webhook and per delivery), SETTLE_MAX (120 s), RELAY_BIN (skip lookup), SINK_BIN (the
+# switchboard binary whose `sink` runs the sinks; default RELAY_BIN),
 # RELAY_SERVER_EXTRA (lines added under `server:` of the relays' routes.yaml, e.g.
 # $'  window: 1024' to try a setting).
 # Ports must be free: the script checks and stops otherwise.
@@ -88,13 +89,13 @@ command -v python3 >/dev/null || die "python3 is needed (routes generation)"
 
 # ---- build -------------------------------------------------------------------------
 if [ "$BUILD" = 1 ]; then
-  echo "building: cargo build --release --bin switchboard --example sink" >&2
-  (cd "$REPO" && cargo build --release --bin switchboard --example sink) || die "build failed"
+  echo "building: cargo build --release --bin switchboard" >&2
+  (cd "$REPO" && cargo build --release --bin switchboard) || die "build failed"
 fi
 TARGET_DIR=$(cd "$REPO" && cargo metadata --format-version 1 --no-deps 2>/dev/null \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])') || TARGET_DIR="$REPO/target"
 RELAY_BIN=${RELAY_BIN:-$TARGET_DIR/release/switchboard}
-SINK_BIN=${SINK_BIN:-$TARGET_DIR/release/examples/sink}
+SINK_BIN=${SINK_BIN:-$RELAY_BIN}
 [ -x "$RELAY_BIN" ] || die "no relay binary at $RELAY_BIN"
 [ -x "$SINK_BIN" ] || die "no sink binary at $SINK_BIN"
 
@@ -198,14 +199,14 @@ echo "# switchboard bench: $(date -u +%FT%TZ)  host $(nproc) cores, load $START_
 echo "# runs=$RUNS duration=${DURATION}s wrk -t$WRK_THREADS -c$CONNS targets=$TARGETS payload=$(basename "$PAYLOAD") ($(wc -c <"$PAYLOAD") bytes) systems=$SYSTEMS work=$OUT" >&2
 echo "# git $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO" && git diff --quiet 2>/dev/null || echo '+dirty'); $(wrk -v 2>&1 | head -1 | cut -c1-40); $("$NGINX" -v 2>&1)" >&2
 
-"$SINK_BIN" $(for p in "${SINK_PORTS[@]}"; do echo --listen "127.0.0.1:$p"; done) >"$OUT/sinks.log" 2>&1 &
+"$SINK_BIN" sink --quiet $(for p in "${SINK_PORTS[@]}"; do echo --listen "127.0.0.1:$p"; done) >"$OUT/sinks.log" 2>&1 &
 SINKS_PID=$!; PIDS+=("$SINKS_PID")
 for p in "${SINK_PORTS[@]}"; do wait_port "$p" "$SINKS_PID" 10 || { FAILED=1; die "sinks did not start (see $OUT/sinks.log)"; }; done
 
 # ---- A: the sink answering 202 ----------------------------------------------------------
 declare -A PID URL CHECK IDLE_RSS
 if want A; then
-  "$SINK_BIN" --listen "127.0.0.1:$PORT_A" --status 202 >"$OUT/A.log" 2>&1 &
+  "$SINK_BIN" sink --quiet --listen "127.0.0.1:$PORT_A" --status 202 >"$OUT/A.log" 2>&1 &
   PID[A]=$!; PIDS+=("${PID[A]}")
   wait_port "$PORT_A" "${PID[A]}" 10 || { FAILED=1; die "A: sink did not start (see $OUT/A.log)"; }
   URL[A]="http://127.0.0.1:$PORT_A/hooks/bench"; CHECK[A]=0

@@ -29,13 +29,19 @@
 //!   rule conditions read too), `jq` (programs).
 //! - `spool`: the durable store between accept and dispatch: SQLite, or
 //!   PostgreSQL shared by several replicas (leases, heartbeats).
-//! - `dispatch`: per-target queues; `target` (one compiled downstream),
+//! - `dispatch`: per-target queues; `worker` (one target's loop), `window`
+//!   (the deliveries it holds, claimed from the spool), `gate` (its circuit
+//!   and 410 switch), `rate` (its rate wait, split between replicas),
+//!   `attempt` (one attempt's task), `target` (one compiled downstream),
 //!   `deliver` (one attempt and its outcome), `retry` and `circuit` (when to
 //!   try again, when to pause a target), `sign` (Standard Webhooks
 //!   signatures).
 //! - `admin`: the operator's listener and its API; `dead_letters` says which
 //!   dead letters a command names.
-//! - `cli`: what the subcommands print (`explain`).
+//! - `cli`: the command line: `args` (its shape), one module per
+//!   subcommand (`serve`, `check`, `explain_cmd` over `explain`, `dlq`,
+//!   `schema`, `sink`, a local downstream that prints what it gets), and
+//!   `malloc` (the allocator's tuning for `serve`).
 //! - `relay`: wiring: start, reload and shutdown.
 //! - `metrics`, `logs`: Prometheus metrics; log lines (JSON lines, control
 //!   characters escaped).

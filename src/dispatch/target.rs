@@ -103,16 +103,6 @@ impl Target {
         }
         shown
     }
-
-    /// Waits for the rate limiter, if there is one.
-    pub async fn until_ready(&self) {
-        if let Some(limit) = &self.limit
-            && limit.limiter.check().is_err()
-        {
-            crate::metrics::rate_limited(&self.name);
-            limit.limiter.until_ready().await;
-        }
-    }
 }
 
 /// The server-wide policies a target inherits from.

@@ -1,6 +1,6 @@
 //! The operator's commands, run as the binary: `explain` on every fixture
 //! with the example config, `schema` against the example, `check`'s
-//! did-you-mean, and `--help` / `--version`.
+//! did-you-mean, `sink` receiving a delivery, and `--help` / `--version`.
 
 use crate::common;
 
@@ -475,7 +475,7 @@ fn check_suggests_the_key_a_typo_meant() {
 
 #[test]
 fn every_subcommand_help_shows_an_example() {
-    for command in ["serve", "check", "explain", "schema", "dlq"] {
+    for command in ["serve", "check", "explain", "schema", "dlq", "sink"] {
         let output = switchboard(&["help", command]);
         let stdout = text(&output.stdout);
         assert!(output.status.success(), "{output:?}");
@@ -529,4 +529,122 @@ fn explain_agrees_with_the_library_decision() {
         .map(|r| r.name.as_str())
         .collect();
     assert_eq!(matched, decision.matched);
+}
+
+/// A `switchboard sink` on a free port: the child, its address, and its
+/// standard output line by line.
+struct Sink {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Sink {
+    fn start(args: &[&str]) -> Sink {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["sink", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        stderr.read_line(&mut first).unwrap();
+        // "sink listening on http://127.0.0.1:PORT (status ...)"
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .parse()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Sink { child, addr, lines }
+    }
+
+    /// POSTs `body` to `path` and returns the response's status line.
+    fn post(&self, path: &str, body: &[u8]) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: sink\r\ncontent-type: application/json\r\n\
+             authorization: Bearer {SECRET}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response.lines().next().unwrap_or_default().to_owned()
+    }
+
+    /// The lines printed for one request (up to the blank line after it).
+    fn printed(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("the sink printed only {lines:?}"));
+            if line.is_empty() {
+                return lines;
+            }
+            lines.push(line);
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn sink_prints_the_whole_body_and_answers_the_scripted_status() {
+    let raw = std::fs::read(fixture_path("large-transcription.json")).unwrap();
+    let doc: Value = serde_json::from_slice(&raw).unwrap();
+    assert!(raw.len() > 2000, "a large body: {}", raw.len());
+
+    let sink = Sink::start(&[]);
+    assert_eq!(sink.post("/crm", &raw), "HTTP/1.1 200 OK");
+    let printed = sink.printed();
+    assert_eq!(printed[0], "POST /crm -> 200");
+    assert!(
+        printed.contains(&"content-type: application/json".to_owned()),
+        "{printed:?}"
+    );
+    assert!(
+        printed.contains(&"authorization: <redacted>".to_owned()),
+        "{printed:?}"
+    );
+    assert!(!printed.iter().any(|l| l.contains(SECRET)), "{printed:?}");
+    // The body whole, pretty-printed, after the headers.
+    let start = printed.iter().position(|l| l == "{").unwrap();
+    let body = printed[start..].join("\n");
+    assert_eq!(body, serde_json::to_string_pretty(&doc).unwrap());
+
+    let failing = Sink::start(&["--status", "503"]);
+    assert_eq!(
+        failing.post("/tickets", b"not json"),
+        "HTTP/1.1 503 Service Unavailable"
+    );
+    let printed = failing.printed();
+    assert_eq!(printed[0], "POST /tickets -> 503");
+    assert_eq!(printed.last().unwrap(), "not json");
 }

@@ -1,0 +1,179 @@
+//! `switchboard dlq list|replay|purge`: dead letters in the spool, worked on
+//! directly (also while relays run), and the table `list` prints.
+//!
+//! Which dead letters a command names is decided by
+//! [`crate::admin::dead_letters`], the same rules the admin API follows;
+//! this module reads the arguments, opens the ledger and prints. Must not
+//! create a spool that is not there.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::admin::dead_letters::{SelectError, Selection, Use};
+use crate::cli::args::{DlqAction, DlqSelect};
+use crate::config::interpolate::Env;
+use crate::relay::{self, LoadError};
+use crate::spool::{DeadLetter, Ledger, LedgerBackend, SpoolError};
+
+/// Why a `dlq` command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DlqError {
+    /// The config did not load. (Printed in one line, the problems joined:
+    /// the cause is part of the message.)
+    #[error("{}: {error}", path.display())]
+    Load { path: PathBuf, error: LoadError },
+    /// `--before` is neither a duration nor a time.
+    #[error("--before `{0}`: not a duration (7d, 24h) or an RFC 3339 time (2026-11-01T00:00:00Z)")]
+    Before(String),
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot open the spool {spool}")]
+    Open {
+        spool: String,
+        #[source]
+        source: SpoolError,
+    },
+    /// A change with no selector and no `--all`.
+    #[error(
+        "refusing to {verb} every dead letter: select some with --target, --id or --before, or pass --all"
+    )]
+    Everything { verb: &'static str },
+    #[error(transparent)]
+    Select(SelectError),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Write(#[from] std::io::Error),
+}
+
+impl DlqError {
+    /// Whether standard output's reader has gone (`dlq list | head`): the
+    /// reader has what it wanted, not an error.
+    pub fn broken_pipe(&self) -> bool {
+        matches!(self, DlqError::Write(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// Runs a `dlq` action against the spool `action`'s config names.
+pub fn run(action: DlqAction) -> Result<(), DlqError> {
+    let (select, all, used, verb) = match &action {
+        DlqAction::List { select, .. } => (select, false, Use::List, "list"),
+        DlqAction::Replay { select, all } => (select, *all, Use::Change, "replay"),
+        DlqAction::Purge { select, all } => (select, *all, Use::Change, "purge"),
+    };
+    let runtime = relay::load(&select.config, &Env::from_process(), None).map_err(|error| {
+        DlqError::Load {
+            path: select.config.clone(),
+            error,
+        }
+    })?;
+    let selection = selection(select, all)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(DlqError::Runtime)?;
+    let ledger = rt
+        .block_on(LedgerBackend::open(&runtime.server.spool))
+        .map_err(|source| DlqError::Open {
+            spool: runtime.server.spool.to_string(),
+            source,
+        })?;
+    let filter = rt
+        .block_on(selection.check(used, &runtime, || ledger.backlog()))
+        .map_err(|e| match e {
+            SelectError::Nothing => DlqError::Everything { verb },
+            other => DlqError::Select(other),
+        })?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match action {
+        DlqAction::List { json, .. } => {
+            list(&mut out, &rt.block_on(ledger.dead_letters(&filter))?, json)?
+        }
+        DlqAction::Replay { .. } => writeln!(
+            out,
+            "{} dead letter(s) due again",
+            rt.block_on(ledger.replay(&filter))?
+        )?,
+        DlqAction::Purge { .. } => writeln!(
+            out,
+            "{} dead letter(s) purged",
+            rt.block_on(ledger.purge(&filter))?
+        )?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The selection the arguments name.
+fn selection(select: &DlqSelect, all: bool) -> Result<Selection, DlqError> {
+    Ok(Selection {
+        target: select.target.clone(),
+        ids: select.ids.clone(),
+        before_ms: select.before.as_deref().map(parse_before).transpose()?,
+        all,
+    })
+}
+
+/// `7d` (that long ago) or an RFC 3339 time, as unix milliseconds.
+pub fn parse_before(text: &str) -> Result<i64, DlqError> {
+    let now = std::time::SystemTime::now();
+    let at = match crate::config::units::duration(text) {
+        Ok(ago) => now - ago,
+        Err(_) => {
+            humantime::parse_rfc3339_weak(text).map_err(|_| DlqError::Before(text.to_owned()))?
+        }
+    };
+    Ok(crate::time::unix_ms(at))
+}
+
+/// Lists dead letters: one JSON object per line, or a table with their
+/// number on standard error.
+fn list(out: &mut impl Write, dead: &[DeadLetter], json: bool) -> Result<(), DlqError> {
+    if json {
+        for letter in dead {
+            writeln!(out, "{}", serde_json::to_string(letter)?)?;
+        }
+        return Ok(());
+    }
+    table(out, dead)?;
+    out.flush()?;
+    eprintln!(
+        "{} dead letter{}",
+        dead.len(),
+        if dead.len() == 1 { "" } else { "s" }
+    );
+    Ok(())
+}
+
+/// Dead letters as a table, a header line first.
+fn table(out: &mut impl Write, dead: &[DeadLetter]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<36}  {:<12}  {:>8}  {:>6}  {:<20}  ERROR",
+        "WEBHOOK", "TARGET", "ATTEMPTS", "STATUS", "DEAD SINCE"
+    )?;
+    for d in dead {
+        let status = d
+            .last_status
+            .map_or_else(|| "-".to_owned(), |s| s.to_string());
+        writeln!(
+            out,
+            "{:<36}  {:<12}  {:>8}  {:>6}  {:<20}  {}",
+            d.event,
+            d.target,
+            d.attempts,
+            status,
+            time(d.dead_ms),
+            d.last_error.as_deref().unwrap_or("")
+        )?;
+    }
+    Ok(())
+}
+
+/// A unix-milliseconds time as RFC 3339, to the second.
+fn time(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
