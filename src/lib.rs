@@ -20,10 +20,13 @@
 //! - `runtime`: compiles a config into the snapshot requests read; the one
 //!   validation path for start-up, `check` and reload.
 //! - `ingress`: `POST /hooks/{source}`: `listener` (the capped, timed
-//!   HTTP/1.1 accept loop of both listeners), `source` (one compiled
-//!   sender), `verify` (inbound signatures, timestamps, replays),
-//!   `throttle` (per-client rate limits), `json` (strict parsing),
-//!   `accept` (one admitted webhook into an id and its deliveries).
+//!   HTTP/1.1 accept loop of both listeners), `accept` (the one stage from
+//!   request to [`ingress::outcome::Outcome`], which `outcome` turns into
+//!   the answer and the metric label), `client` (who sent it), `source` (one
+//!   compiled sender), `body` (read under a limit), `verify` (inbound
+//!   signatures, timestamps, replays), `throttle` (per-client rate limits),
+//!   `payload` (probe or JSON, parsed strictly by `json`), `render` (route
+//!   and render: what each target is sent; `explain` calls it too).
 //! - `rules`: which routes match (`trace` says why a route matched or not).
 //! - `transform`: which body each target gets: `path` (dotted paths, which
 //!   rule conditions read too), `jq` (programs).

@@ -165,11 +165,7 @@ impl Relay {
         let spool_location = runtime.server.spool.clone();
         let snapshot = Arc::new(Snapshot::new(runtime));
         let dispatcher = Dispatcher::new(spool.clone(), client, snapshot.clone());
-        let ingress = Arc::new(Ingress {
-            snapshot: snapshot.clone(),
-            spool: spool.clone(),
-            draining: false.into(),
-        });
+        let ingress = Arc::new(Ingress::new(snapshot.clone(), spool.clone()));
         let core = Arc::new(Core {
             options,
             snapshot: snapshot.clone(),
@@ -257,9 +253,7 @@ impl Relay {
     pub async fn shutdown(self) {
         let core = &self.core;
         let grace = core.snapshot.load().server.shutdown_grace;
-        core.ingress
-            .draining
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        core.ingress.drain();
         let pending = core.spool.pending().deliveries;
         tracing::info!(
             pending,

@@ -298,11 +298,7 @@ async fn render_metrics(admin: &Admin) -> Response {
 /// Ready: a config is in force, the spool takes writes, and the relay is not
 /// draining.
 async fn ready(admin: &Admin) -> Response {
-    let draining = admin
-        .core
-        .ingress
-        .draining
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let draining = admin.core.ingress.is_draining();
     let spool = tokio::time::timeout(Duration::from_secs(2), admin.core.spool.flush()).await;
     let spool_ok = matches!(spool, Ok(Ok(())));
     let ok = spool_ok && !draining;
@@ -371,7 +367,7 @@ async fn status(admin: &Admin) -> Response {
     warp::reply::json(&json!({
         "version": env!("CARGO_PKG_VERSION"),
         "listen": runtime.server.listen.to_string(),
-        "draining": admin.core.ingress.draining.load(std::sync::atomic::Ordering::Relaxed),
+        "draining": admin.core.ingress.is_draining(),
         "pending": {"deliveries": pending.deliveries, "bytes": pending.bytes},
         "last_reload": last_reload,
         "sources": sources,

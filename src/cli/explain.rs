@@ -1,7 +1,7 @@
 //! `switchboard explain`: what the relay would do with one payload, and why.
 //!
 //! Runs the code `serve` runs on an accepted webhook: the strict parse
-//! ([`crate::ingress::json::parse`]), then [`accept::render`] for the choices and each
+//! ([`crate::ingress::json::parse`]), then [`render::render`] for the choices and each
 //! body (shown byte for byte as it would be sent), plus
 //! [`Condition::explain`](crate::rules::Condition::explain) for the reasons.
 //! Nothing is sent or spooled. Secrets stay out of the output:
@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::dispatch::deliver::USER_AGENT;
 use crate::dispatch::sign::SIGNATURE_HEADER;
-use crate::ingress::accept;
+use crate::ingress::render;
 use crate::rules::Trace;
 use crate::runtime::Runtime;
 use crate::transform::Transform;
@@ -189,7 +189,7 @@ pub fn explain(
         })
         .collect();
 
-    let rendered = accept::render(runtime, source, headers, raw, &doc);
+    let rendered = render::render(runtime, source, headers, raw, &doc);
     let deliveries = rendered
         .targets
         .iter()
