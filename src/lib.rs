@@ -36,8 +36,10 @@
 //!   `deliver` (one attempt and its outcome), `retry` and `circuit` (when to
 //!   try again, when to pause a target), `sign` (Standard Webhooks
 //!   signatures).
-//! - `admin`: the operator's listener and its API; `dead_letters` says which
-//!   dead letters a command names.
+//! - `admin`: the operator's listener and its API; it sees the relay only
+//!   through `control` (a trait `relay` implements); `probes`, `status` and
+//!   `webhooks` are its endpoints, `guard` its request checks;
+//!   `dead_letters` says which dead letters a command names.
 //! - `cli`: what the subcommands print (`explain`).
 //! - `relay`: wiring: start, reload and shutdown.
 //! - `metrics`, `logs`: Prometheus metrics; log lines (JSON lines, control

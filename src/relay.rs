@@ -5,6 +5,7 @@
 //! spawns is tracked, so [`Relay::shutdown`] can stop accepting, finish what
 //! was accepted within the grace period, and return.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::{Control, ReloadStatus};
 use crate::config::interpolate::Env;
 use crate::config::problems::Problems;
 use crate::config::{Config, ParseError};
@@ -20,7 +22,7 @@ use crate::dispatch::Dispatcher;
 use crate::dispatch::deliver::USER_AGENT;
 use crate::ingress::{self, Ingress};
 use crate::runtime::{Runtime, Snapshot};
-use crate::spool::{Backend, Spool, SpoolError};
+use crate::spool::{Backend, Pending, Spool, SpoolError};
 
 /// Reads the environment afresh; called at every load.
 pub type EnvSource = Arc<dyn Fn() -> Env + Send + Sync>;
@@ -88,17 +90,6 @@ pub struct Core {
     pub dispatcher: Arc<Dispatcher<Backend>>,
     /// The last reload's outcome.
     pub last_reload: std::sync::Mutex<Option<ReloadStatus>>,
-}
-
-/// The outcome of the last reload, for the status API.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ReloadStatus {
-    /// When, in unix milliseconds.
-    pub at_ms: i64,
-    /// Whether the new config is in force.
-    pub ok: bool,
-    /// Why not, one line per problem.
-    pub problems: Vec<String>,
 }
 
 /// A running relay.
@@ -359,6 +350,48 @@ impl Core {
                 Err(error)
             }
         }
+    }
+}
+
+/// The admin API's view of the relay.
+impl Control for Core {
+    fn runtime(&self) -> Arc<Runtime> {
+        self.snapshot.load()
+    }
+
+    fn draining(&self) -> bool {
+        self.ingress.is_draining()
+    }
+
+    fn pending(&self) -> Pending {
+        self.spool.pending()
+    }
+
+    async fn flush(&self) -> Result<(), SpoolError> {
+        self.spool.flush().await
+    }
+
+    fn wake_dispatch(&self) {
+        self.dispatcher.wake_all();
+    }
+
+    fn circuits(&self) -> HashMap<String, &'static str> {
+        self.dispatcher.circuits()
+    }
+
+    fn window_bytes(&self) -> HashMap<String, u64> {
+        self.dispatcher.window_bytes()
+    }
+
+    async fn reload(&self) -> bool {
+        Core::reload(self).await.is_ok()
+    }
+
+    fn last_reload(&self) -> Option<ReloadStatus> {
+        self.last_reload
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
