@@ -41,7 +41,8 @@
 //!   `webhooks` are its endpoints, `guard` its request checks;
 //!   `dead_letters` says which dead letters a command names.
 //! - `cli`: what the subcommands print (`explain`).
-//! - `relay`: wiring: start, reload and shutdown.
+//! - `relay`: wiring: start and shutdown; `reload` (the state the parts
+//!   share, a new config put in force, the admin API's [`admin::Control`]).
 //! - `metrics`, `logs`: Prometheus metrics; log lines (JSON lines, control
 //!   characters escaped).
 //! - `secret`: a secret written as a string or `{file: /path}`.
