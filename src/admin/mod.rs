@@ -88,7 +88,7 @@ pub async fn serve<C: Control>(
 }
 
 /// The whole admin API as one filter. Routing is one `match` on method and
-/// path ([`guard::route`]) rather than warp's combinators, whose rejections
+/// path (`guard::route`) rather than warp's combinators, whose rejections
 /// merge into a 405 for an unknown path and a `Rejection(...)` dump for a
 /// bad body; every answer here is JSON with the status that fits.
 pub fn routes<C: Control>(

@@ -179,3 +179,6 @@ fn reply(status: StatusCode, body: &serde_json::Value) -> Response {
 pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     reply(status, &json!({"error": message}))
 }
+
+#[cfg(test)]
+mod tests;
