@@ -20,7 +20,8 @@
 //! - `runtime`: compiles a config into the snapshot requests read; the one
 //!   validation path for start-up, `check` and reload.
 //! - `ingress`: `POST /hooks/{source}`: `listener` (the capped, timed
-//!   HTTP/1.1 accept loop of both listeners), `accept` (the one stage from
+//!   HTTP/1.1 accept loop of both listeners; `deadline` its time limits),
+//!   `accept` (the one stage from
 //!   request to [`ingress::outcome::Outcome`], which `outcome` turns into
 //!   the answer and the metric label), `client` (who sent it), `source` (one
 //!   compiled sender), `body` (read under a limit), `verify` (inbound

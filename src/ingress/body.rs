@@ -37,7 +37,7 @@ where
     let mut buf = BytesMut::with_capacity(declared.map_or(8192, |n| n as usize));
     while let Some(chunk) = body.next().await {
         let mut chunk = chunk.map_err(|e| {
-            if super::listener::BodyTimedOut::caused(&e) {
+            if super::deadline::BodyTimedOut::caused(&e) {
                 BodyError::TooSlow
             } else {
                 BodyError::Broken

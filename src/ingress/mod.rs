@@ -3,10 +3,11 @@
 //! counting it in `switchboard_webhooks_received_total`.
 //!
 //! The stage's files, in the order a webhook meets them: `listener` (the
-//! capped, timed HTTP/1.1 accept loop), `client` (who sent it), `source` (one
-//! compiled sender: allow, token, rate, signature), `body` (read under a
-//! limit), `verify`, `payload` (probe or JSON, parsed by `json`), `render`
-//! (route and render), then the spool. Every error is a small JSON body.
+//! capped, timed HTTP/1.1 accept loop; its time limits in `deadline`),
+//! `client` (who sent it), `source` (one compiled sender: allow, token,
+//! rate, signature), `body` (read under a limit), `verify`, `payload`
+//! (probe or JSON, parsed by `json`), `render` (route and render), then the
+//! spool. Every error is a small JSON body.
 //!
 //! warp's `path::full`, `tail` and `peek` are not used: they panic on a
 //! `CONNECT` request in warp 0.4.3.
@@ -14,6 +15,7 @@
 pub mod accept;
 pub mod body;
 pub mod client;
+pub mod deadline;
 pub mod json;
 pub mod listener;
 pub mod outcome;
