@@ -71,8 +71,7 @@ impl<S: Spool> Ingress<S> {
                 Ok(Payload::Probe) => return Ok(Outcome::Probe),
                 Ok(Payload::Document(doc)) => doc,
                 Err(e) => {
-                    tracing::warn!(source = name, client_ip = %client, error = %e,
-                    "rejected: body is not JSON");
+                    tracing::warn!(source = name, client_ip = %client, error = %e, "rejected: body is not JSON");
                     return Err(Refusal::NotJson(e));
                 }
             };
