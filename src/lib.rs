@@ -20,10 +20,14 @@
 //! - `runtime`: compiles a config into the snapshot requests read; the one
 //!   validation path for start-up, `check` and reload.
 //! - `ingress`: `POST /hooks/{source}`: `listener` (the capped, timed
-//!   HTTP/1.1 accept loop of both listeners), `source` (one compiled
-//!   sender), `verify` (inbound signatures, timestamps, replays),
-//!   `throttle` (per-client rate limits), `json` (strict parsing),
-//!   `accept` (one admitted webhook into an id and its deliveries).
+//!   HTTP/1.1 accept loop of both listeners; `deadline` its time limits),
+//!   `accept` (the one stage from
+//!   request to [`ingress::outcome::Outcome`], which `outcome` turns into
+//!   the answer and the metric label), `client` (who sent it), `source` (one
+//!   compiled sender), `body` (read under a limit), `verify` (inbound
+//!   signatures, timestamps, replays), `throttle` (per-client rate limits),
+//!   `payload` (probe or JSON, parsed strictly by `json`), `render` (route
+//!   and render: what each target is sent; `explain` calls it too).
 //! - `rules`: which routes match (`trace` says why a route matched or not).
 //! - `transform`: which body each target gets: `path` (dotted paths, which
 //!   rule conditions read too), `jq` (programs).
@@ -36,13 +40,16 @@
 //!   `deliver` (one attempt and its outcome), `retry` and `circuit` (when to
 //!   try again, when to pause a target), `sign` (Standard Webhooks
 //!   signatures).
-//! - `admin`: the operator's listener and its API; `dead_letters` says which
-//!   dead letters a command names.
+//! - `admin`: the operator's listener and its API; it sees the relay only
+//!   through `control` (a trait `relay` implements); `probes`, `status` and
+//!   `webhooks` are its endpoints, `guard` its request checks;
+//!   `dead_letters` says which dead letters a command names.
 //! - `cli`: the command line: `args` (its shape), one module per
 //!   subcommand (`serve`, `check`, `explain_cmd` over `explain`, `dlq`,
 //!   `schema`, `sink`, a local downstream that prints what it gets), and
 //!   `malloc` (the allocator's tuning for `serve`).
-//! - `relay`: wiring: start, reload and shutdown.
+//! - `relay`: wiring: start and shutdown; `reload` (the state the parts
+//!   share, a new config put in force, the admin API's [`admin::Control`]).
 //! - `metrics`, `logs`: Prometheus metrics; log lines (JSON lines, control
 //!   characters escaped).
 //! - `secret`: a secret written as a string or `{file: /path}`.

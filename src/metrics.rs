@@ -67,9 +67,10 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
-/// A webhook at ingress: `outcome` is accepted, probe, duplicate,
-/// unknown_source, forbidden, unauthorized, too_large, bad_request,
-/// unavailable. Unknown sources are counted under `_unknown`.
+/// A webhook at ingress: `outcome` is accepted, not_forwarded (a probe or a
+/// duplicate), unknown_source, forbidden, unauthorized, bad_method,
+/// too_large, too_slow, bad_request, rate_limited, unavailable (the words
+/// are `ingress::outcome`'s). Unknown sources are counted under `_unknown`.
 pub fn received(source: &str, outcome: &'static str) {
     counter!("switchboard_webhooks_received_total", "source" => source.to_owned(), "outcome" => outcome).increment(1);
 }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +22,10 @@ use crate::dispatch::deliver::USER_AGENT;
 use crate::ingress::{self, Ingress};
 use crate::runtime::{Runtime, Snapshot};
 use crate::spool::{Backend, Spool, SpoolError};
+
+mod reload;
+
+pub use reload::Core;
 
 /// Reads the environment afresh; called at every load.
 pub type EnvSource = Arc<dyn Fn() -> Env + Send + Sync>;
@@ -74,33 +79,6 @@ pub struct Options {
     pub env: EnvSource,
 }
 
-/// What the ingress, the admin API and the signal handlers share.
-pub struct Core {
-    /// How to re-read the config.
-    pub options: Options,
-    /// The config in force.
-    pub snapshot: Arc<Snapshot>,
-    /// The spool.
-    pub spool: Arc<Backend>,
-    /// Ingress state (draining flag).
-    pub ingress: Arc<Ingress<Backend>>,
-    /// The per-target workers.
-    pub dispatcher: Arc<Dispatcher<Backend>>,
-    /// The last reload's outcome.
-    pub last_reload: std::sync::Mutex<Option<ReloadStatus>>,
-}
-
-/// The outcome of the last reload, for the status API.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ReloadStatus {
-    /// When, in unix milliseconds.
-    pub at_ms: i64,
-    /// Whether the new config is in force.
-    pub ok: bool,
-    /// Why not, one line per problem.
-    pub problems: Vec<String>,
-}
-
 /// A running relay.
 pub struct Relay {
     addr: SocketAddr,
@@ -138,38 +116,13 @@ impl Relay {
             .map(TcpListener::local_addr)
             .transpose()
             .map_err(StartError::Listener)?;
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(64)
-            // A webhook is not re-sent somewhere a 3xx points to (SSRF).
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(StartError::Client)?;
+        let client = http_client()?;
         let metrics = crate::metrics::install();
-        let spool = Arc::new(
-            Backend::open(
-                &runtime.server.spool,
-                runtime.server.commit_batch,
-                runtime.server.retention,
-                runtime.server.lease,
-            )
-            .await?,
-        );
-        let pending = spool.pending();
-        tracing::info!(spool = %runtime.server.spool, pending = pending.deliveries, "spool open");
-        spool
-            .dead_letter_others(runtime.targets.keys().cloned().collect())
-            .await?;
+        let spool = open_spool(&runtime).await?;
         let spool_location = runtime.server.spool.clone();
         let snapshot = Arc::new(Snapshot::new(runtime));
         let dispatcher = Dispatcher::new(spool.clone(), client, snapshot.clone());
-        let ingress = Arc::new(Ingress {
-            snapshot: snapshot.clone(),
-            spool: spool.clone(),
-            draining: false.into(),
-        });
+        let ingress = Arc::new(Ingress::new(snapshot.clone(), spool.clone()));
         let core = Arc::new(Core {
             options,
             snapshot: snapshot.clone(),
@@ -180,41 +133,18 @@ impl Relay {
         });
         let stop = CancellationToken::new();
         tokio::spawn(prune_client_limits(snapshot.clone(), stop.clone()));
-        let server = {
-            let ingress = ingress.clone();
-            tokio::spawn(crate::ingress::listener::serve(
-                "ingress",
-                listener,
-                limits(
-                    &snapshot.load().server,
-                    snapshot.load().server.max_connections,
-                ),
-                move |peer| ingress::filter(ingress.clone(), peer),
-                stop.clone(),
-            ))
-        };
+        let server = serve_ingress(listener, ingress, &snapshot, stop.clone());
         tracing::info!(%addr, "listening");
-        let admin = match admin {
-            Some(listener) => {
-                let ledger = core.spool.ledger(&spool_location)?;
-                let api = crate::admin::Admin::new(
-                    core.clone(),
-                    ledger,
-                    metrics,
-                    listener.local_addr().map_err(StartError::Listener)?,
-                );
-                let server = &core.snapshot.load().server;
-                if let Some(admin_addr) = admin_addr {
-                    tracing::info!(addr = %admin_addr, "admin listening");
-                }
-                Some(tokio::spawn(crate::admin::serve(
-                    listener,
-                    api,
-                    limits(server, server.admin_max_connections),
-                    stop.clone(),
-                )))
-            }
-            None => None,
+        let admin = match (admin, admin_addr) {
+            (Some(listener), Some(at)) => Some(serve_admin(
+                &core,
+                listener,
+                at,
+                &spool_location,
+                metrics,
+                stop.clone(),
+            )?),
+            _ => None,
         };
         Ok(Relay {
             addr,
@@ -257,9 +187,7 @@ impl Relay {
     pub async fn shutdown(self) {
         let core = &self.core;
         let grace = core.snapshot.load().server.shutdown_grace;
-        core.ingress
-            .draining
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        core.ingress.drain();
         let pending = core.spool.pending().deliveries;
         tracing::info!(
             pending,
@@ -293,79 +221,76 @@ impl Relay {
     }
 }
 
-impl Core {
-    /// See [`Relay::reload`].
-    pub async fn reload(&self) -> Result<(), LoadError> {
-        let current = self.snapshot.load();
-        let result =
-            load(&self.options.config, &(self.options.env)(), Some(&current)).and_then(|next| {
-                if next.server.listen != current.server.listen {
-                    return Err(LoadError::ListenChanged {
-                        from: current.server.listen,
-                        to: next.server.listen,
-                    });
-                }
-                if next.server.spool != current.server.spool
-                    || next.server.admin_listen != current.server.admin_listen
-                {
-                    return Err(LoadError::SpoolChanged);
-                }
-                Ok(next)
-            });
-        // Deliveries of targets the new config drops become dead letters
-        // before it is in force, so none is left waiting for a target that
-        // no longer exists.
-        let result = match result {
-            Ok(next) => match self
-                .spool
-                .dead_letter_others(next.targets.keys().cloned().collect())
-                .await
-            {
-                Ok(_) => Ok(next),
-                Err(error) => Err(LoadError::Spool(error)),
-            },
-            Err(error) => Err(error),
-        };
-        let at_ms = crate::time::now_ms();
-        crate::metrics::reload(result.is_ok(), at_ms as f64 / 1000.0);
-        let status = |ok: bool, problems: Vec<String>| {
-            Some(ReloadStatus {
-                at_ms,
-                ok,
-                problems,
-            })
-        };
-        match result {
-            Ok(next) => {
-                let next = Arc::new(next);
-                self.snapshot.store(next.clone());
-                self.dispatcher.sync(&next);
-                *self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) =
-                    status(true, Vec::new());
-                tracing::info!(
-                    routes = next.routes.0.len(),
-                    targets = next.targets.len(),
-                    sources = next.sources.len(),
-                    "reloaded config"
-                );
-                Ok(())
-            }
-            Err(error) => {
-                let problems: Vec<String> = match &error {
-                    LoadError::Invalid(problems) => {
-                        problems.iter().map(ToString::to_string).collect()
-                    }
-                    other => vec![other.to_string()],
-                };
-                for problem in &problems {
-                    tracing::error!(%problem, "reload rejected; the previous config stays in force");
-                }
-                *self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) =
-                    status(false, problems);
-                Err(error)
-            }
-        }
-    }
+/// Starts the webhook listener.
+fn serve_ingress(
+    listener: TcpListener,
+    ingress: Arc<Ingress<Backend>>,
+    snapshot: &Snapshot,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let server = &snapshot.load().server;
+    tokio::spawn(crate::ingress::listener::serve(
+        "ingress",
+        listener,
+        limits(server, server.max_connections),
+        move |peer| ingress::filter(ingress.clone(), peer),
+        stop,
+    ))
+}
+
+/// Starts the admin listener (`at` being its address) with its own
+/// connection to the spool at `spool`.
+fn serve_admin(
+    core: &Arc<Core>,
+    listener: TcpListener,
+    at: SocketAddr,
+    spool: &crate::spool::Location,
+    metrics: PrometheusHandle,
+    stop: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, StartError> {
+    let ledger = core.spool.ledger(spool)?;
+    let api = crate::admin::Admin::new(core.clone(), ledger, metrics, at);
+    tracing::info!(addr = %at, "admin listening");
+    let server = &core.snapshot.load().server;
+    Ok(tokio::spawn(crate::admin::serve(
+        listener,
+        api,
+        limits(server, server.admin_max_connections),
+        stop,
+    )))
+}
+
+/// The client every delivery goes out through.
+fn http_client() -> Result<reqwest::Client, StartError> {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(64)
+        // A webhook is not re-sent somewhere a 3xx points to (SSRF).
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(StartError::Client)
+}
+
+/// Opens the spool and dead-letters the deliveries of targets the config
+/// no longer has.
+async fn open_spool(runtime: &Runtime) -> Result<Arc<Backend>, StartError> {
+    let spool = Arc::new(
+        Backend::open(
+            &runtime.server.spool,
+            runtime.server.commit_batch,
+            runtime.server.retention,
+            runtime.server.lease,
+        )
+        .await?,
+    );
+    let pending = spool.pending();
+    tracing::info!(spool = %runtime.server.spool, pending = pending.deliveries, "spool open");
+    spool
+        .dead_letter_others(runtime.targets.keys().cloned().collect())
+        .await?;
+    Ok(spool)
 }
 
 /// Forgets idle clients of the per-source rate limits once a minute, so

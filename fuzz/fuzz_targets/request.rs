@@ -45,15 +45,13 @@ static SIGNER: LazyLock<Signer> =
 
 static RUNS: AtomicU64 = AtomicU64::new(0);
 
-/// `ingress::is_probe_body`, which is private: an empty body, `{}` or
-/// `null`, surrounded by any ASCII whitespace.
+/// The ingress probe test: an empty body, `{}` or `null`, surrounded by
+/// any ASCII whitespace.
 fn is_probe_body(raw: &[u8]) -> bool {
-    let trimmed = raw.trim_ascii();
-    trimmed.is_empty()
-        || trimmed == b"null"
-        || (trimmed.first() == Some(&b'{')
-            && trimmed.last() == Some(&b'}')
-            && trimmed[1..trimmed.len() - 1].trim_ascii().is_empty())
+    matches!(
+        switchboard::ingress::payload::Payload::read(raw),
+        Ok(switchboard::ingress::payload::Payload::Probe)
+    )
 }
 
 struct Request {
@@ -172,7 +170,7 @@ fn check(data: &[u8]) {
     // only the configured header counts; unreadable is refused, never the
     // proxy.
     let read = |headers: &HeaderMap| {
-        switchboard::ingress::client_ip(request.peer, headers, &request.trusted, request.which)
+        switchboard::ingress::client::client_ip(request.peer, headers, &request.trusted, request.which)
     };
     let answer = read(headers);
     let peer = request.peer.to_canonical();
@@ -273,7 +271,7 @@ fn check(data: &[u8]) {
         (Ok(doc), Err(e)) => panic!("strict parse took what serde_json refuses ({e}): {doc}"),
         (Err(_), _) => return,
     };
-    let accepted = switchboard::ingress::accept::accept(runtime, source, headers, raw, &doc);
+    let accepted = switchboard::ingress::render::route(runtime, source, headers, raw, &doc);
     let chosen = accepted.deliveries.len() + accepted.failed.len();
     if let Ok(explanation) = explained {
         // Same payload, same routes, same targets.

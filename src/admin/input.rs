@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::problem::Problem;
 use crate::admin::dead_letters::Selection;
-use crate::ingress::BodyError;
+use crate::ingress::body::BodyError;
 
 /// Largest request body the API reads (a dead-letter selection).
 const MAX_BODY: usize = 64 * 1024;
@@ -22,7 +22,7 @@ where
     B: Buf,
 {
     let body = std::pin::pin!(body);
-    crate::ingress::read_body(body, headers, MAX_BODY)
+    crate::ingress::body::read_body(body, headers, MAX_BODY)
         .await
         .map_err(|e| match e {
             BodyError::TooLarge => Problem::new(

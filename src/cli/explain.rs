@@ -1,91 +1,30 @@
 //! `switchboard explain`: what the relay would do with one payload, and why.
 //!
-//! Runs the code `serve` runs on an accepted webhook: the strict parse
-//! ([`crate::ingress::json::parse`]), then [`accept::render`] for the choices and each
-//! body (shown byte for byte as it would be sent), plus
+//! Runs the functions `serve` runs on an accepted webhook, not copies of
+//! them: the probe test and strict parse ([`Payload::read`]), then
+//! [`render::render`] for the choices and each body (shown byte for byte as
+//! it would be sent), plus
 //! [`Condition::explain`](crate::rules::Condition::explain) for the reasons.
 //! Nothing is sent or spooled. Secrets stay out of the output:
 //! configured header values print as `<redacted>` and target URLs show their
-//! origin only, since a path or query may carry a token (chat webhooks do).
-
-use std::fmt;
+//! origin only ([`redact_url`]), since a path or query may carry a token
+//! (chat webhooks do). How it reads in a terminal is `display`'s.
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
-use serde::Serialize;
-use serde_json::Value;
 
 use crate::dispatch::deliver::USER_AGENT;
 use crate::dispatch::sign::SIGNATURE_HEADER;
-use crate::ingress::accept;
-use crate::rules::Trace;
+use crate::dispatch::target::redact_url;
+use crate::ingress::payload::Payload;
+use crate::ingress::render::{self, Rendered};
+use crate::ingress::source::Source;
+use crate::rules::Event;
 use crate::runtime::Runtime;
 use crate::transform::Transform;
 
 /// Printed in place of every configured header value.
 pub const REDACTED: &str = "<redacted>";
-
-/// What the relay would do with one payload.
-#[derive(Debug, Serialize)]
-pub struct Explanation {
-    /// The source it is explained for.
-    pub source: String,
-    /// Things `serve` would do differently before routing (a missing token,
-    /// a body over `max_body`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-    /// Every route, in order.
-    pub routes: Vec<RouteReport>,
-    /// One per target that would receive the webhook, in decision order.
-    pub deliveries: Vec<Delivery>,
-}
-
-/// One route and whether it matched.
-#[derive(Debug, Serialize)]
-pub struct RouteReport {
-    /// Its name (`routes[i]` if unnamed).
-    pub name: String,
-    /// Whether it matched.
-    pub matched: bool,
-    /// Why, condition by condition; absent for a route without `when`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub when: Option<Trace>,
-    /// The targets it names.
-    pub to: Vec<String>,
-}
-
-/// What one target would receive.
-#[derive(Debug, Serialize)]
-pub struct Delivery {
-    /// The target.
-    pub target: String,
-    /// The first matching route that named it.
-    pub route: String,
-    /// `none`, `select`, `omit` or `jq`.
-    pub transform: &'static str,
-    /// HTTP method.
-    pub method: String,
-    /// The target's URL with everything after the origin redacted.
-    pub url: String,
-    /// The request headers, configured values redacted, in send order.
-    pub headers: Vec<Header>,
-    /// The exact body, as text; absent when rendering failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
-    /// Why the body could not be rendered: `serve` logs this and sends
-    /// nothing to this target.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// One request header.
-#[derive(Debug, Serialize)]
-pub struct Header {
-    /// Lower-case name.
-    pub name: String,
-    /// The value, [`REDACTED`] or a `<placeholder>` for per-attempt values.
-    pub value: String,
-}
 
 /// Why a payload could not be explained.
 #[derive(Debug, thiserror::Error)]
@@ -120,42 +59,57 @@ pub fn explain(
     headers: &HeaderMap,
     raw: &Bytes,
 ) -> Result<Explanation, ExplainError> {
+    let source = pick_source(runtime, source)?;
+    // Ingress answers these 200 before routing (a sender's reachability
+    // check): the same classification `serve` uses.
+    let doc = match Payload::read(raw).map_err(ExplainError::NotJson)? {
+        Payload::Probe => {
+            return Ok(Explanation {
+                source: source.name.clone(),
+                notes: vec![
+                    "an empty body, `{}` or `null` is a reachability probe: serve answers 200 and routes nothing".to_owned(),
+                ],
+                routes: Vec::new(),
+                deliveries: Vec::new(),
+            });
+        }
+        Payload::Document(doc) => doc,
+    };
+    let event = source.event(headers, &doc);
+    let rendered = render::render(runtime, source, headers, raw, &doc);
+    Ok(Explanation {
+        source: source.name.clone(),
+        notes: notes(runtime, source, headers, raw),
+        routes: route_reports(runtime, &event),
+        deliveries: deliveries(runtime, &rendered, raw),
+    })
+}
+
+/// The source named, or the only one.
+fn pick_source<'r>(runtime: &'r Runtime, name: Option<&str>) -> Result<&'r Source, ExplainError> {
     let mut known: Vec<String> = runtime.sources.keys().cloned().collect();
     known.sort();
-    let source = match source {
+    match name {
         Some(name) => runtime
             .sources
             .get(name)
+            .map(|source| &**source)
             .ok_or_else(|| ExplainError::UnknownSource {
                 name: name.to_owned(),
-                known: known.clone(),
-            })?,
+                known,
+            }),
         None if runtime.sources.len() == 1 => runtime
             .sources
             .values()
             .next()
-            .ok_or_else(|| ExplainError::NeedSource(known.clone()))?,
-        None => return Err(ExplainError::NeedSource(known)),
-    };
-    // Ingress answers these 200 before parsing or routing (a sender's
-    // reachability check); the same test, on the parsed value.
-    let probe = raw.trim_ascii().is_empty();
-    let doc: Value = if probe {
-        Value::Null
-    } else {
-        crate::ingress::json::parse(raw).map_err(ExplainError::NotJson)?
-    };
-    if probe || doc.is_null() || doc.as_object().is_some_and(|o| o.is_empty()) {
-        return Ok(Explanation {
-            source: source.name.clone(),
-            notes: vec![
-                "an empty body, `{}` or `null` is a reachability probe: serve answers 200 and routes nothing".to_owned(),
-            ],
-            routes: Vec::new(),
-            deliveries: Vec::new(),
-        });
+            .map(|source| &**source)
+            .ok_or_else(|| ExplainError::NeedSource(known.clone())),
+        None => Err(ExplainError::NeedSource(known)),
     }
+}
 
+/// What `serve` would refuse before routing that `explain` goes past.
+fn notes(runtime: &Runtime, source: &Source, headers: &HeaderMap, raw: &Bytes) -> Vec<String> {
     let mut notes = Vec::new();
     if raw.len() > runtime.server.max_body {
         notes.push(format!(
@@ -172,14 +126,17 @@ pub fn explain(
             source.name, token.header
         ));
     }
+    notes
+}
 
-    let event = source.event(headers, &doc);
-    let routes = runtime
+/// Every route, and why it matched or not.
+fn route_reports(runtime: &Runtime, event: &Event<'_>) -> Vec<RouteReport> {
+    runtime
         .routes
         .0
         .iter()
         .map(|route| {
-            let when = route.when.as_ref().map(|c| c.explain(&event));
+            let when = route.when.as_ref().map(|c| c.explain(event));
             RouteReport {
                 name: route.name.clone(),
                 matched: when.as_ref().is_none_or(|t| t.matched),
@@ -187,10 +144,12 @@ pub fn explain(
                 to: route.to.iter().map(|(t, _)| t.clone()).collect(),
             }
         })
-        .collect();
+        .collect()
+}
 
-    let rendered = accept::render(runtime, source, headers, raw, &doc);
-    let deliveries = rendered
+/// Each chosen target's request, as `deliver::attempt` would send it.
+fn deliveries(runtime: &Runtime, rendered: &Rendered<'_>, raw: &Bytes) -> Vec<Delivery> {
+    rendered
         .targets
         .iter()
         .map(|outgoing| {
@@ -212,24 +171,12 @@ pub fn explain(
                 error,
             }
         })
-        .collect();
-
-    Ok(Explanation {
-        source: source.name.clone(),
-        notes,
-        routes,
-        deliveries,
-    })
+        .collect()
 }
 
 /// The origin, then `/<redacted>` unless the URL has nothing more.
 fn shown_url(url: &url::Url) -> String {
-    let origin = url.origin().ascii_serialization();
-    if url.path() == "/" && url.query().is_none() {
-        format!("{origin}/")
-    } else {
-        format!("{origin}/{REDACTED}")
-    }
+    redact_url(url, url.path() == "/" && url.query().is_none())
 }
 
 fn kind(transform: &Transform) -> &'static str {
@@ -274,122 +221,10 @@ fn request_headers(configured: &HeaderMap, signed: bool) -> Vec<Header> {
     out
 }
 
-impl fmt::Display for Explanation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "source: {}", self.source)?;
-        for note in &self.notes {
-            writeln!(f, "note: {note}")?;
-        }
-        if !self.routes.is_empty() {
-            writeln!(f, "\nroutes:")?;
-        }
-        for route in &self.routes {
-            let always = if route.when.is_none() {
-                " (no `when`: every webhook)"
-            } else {
-                ""
-            };
-            writeln!(
-                f,
-                "  {} {} -> {}{always}",
-                mark(route.matched),
-                route.name,
-                route.to.join(", ")
-            )?;
-            if let Some(trace) = &route.when {
-                write_trace(f, trace, 2)?;
-            }
-        }
-        if self.deliveries.is_empty() {
-            return writeln!(f, "\nno target would receive this webhook");
-        }
-        let targets: Vec<&str> = self.deliveries.iter().map(|d| d.target.as_str()).collect();
-        writeln!(f, "\ndeliveries: {}", targets.join(", "))?;
-        // Each delivery as it goes on the wire: request line, headers, a
-        // blank line, then the body verbatim (not indented, so it can be
-        // copied as is).
-        for d in &self.deliveries {
-            writeln!(
-                f,
-                "\n=== {} (route {}, transform {})",
-                d.target, d.route, d.transform
-            )?;
-            writeln!(f, "{} {}", d.method, d.url)?;
-            for h in &d.headers {
-                writeln!(f, "{}: {}", h.name, h.value)?;
-            }
-            match (&d.body, &d.error) {
-                (Some(body), _) => {
-                    writeln!(f)?;
-                    f.write_str(body)?;
-                    if !body.ends_with('\n') {
-                        writeln!(f)?;
-                    }
-                }
-                (None, error) => writeln!(
-                    f,
-                    "\nnot sent: {}",
-                    error.as_deref().unwrap_or("the body could not be rendered")
-                )?,
-            }
-        }
-        Ok(())
-    }
-}
+mod display;
+mod report;
 
-fn write_trace(f: &mut fmt::Formatter<'_>, trace: &Trace, depth: usize) -> fmt::Result {
-    writeln!(
-        f,
-        "{:indent$}{} {}",
-        "",
-        mark(trace.matched),
-        trace.detail,
-        indent = depth * 2
-    )?;
-    for part in &trace.parts {
-        write_trace(f, part, depth + 1)?;
-    }
-    Ok(())
-}
-
-fn mark(matched: bool) -> &'static str {
-    if matched { "✓" } else { "✗" }
-}
+pub use report::{Delivery, Explanation, Header, RouteReport};
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_header_arguments() {
-        let (name, value) = parse_header("X-Agent:  reception ").unwrap();
-        assert_eq!(
-            (name.as_str(), value.to_str().unwrap()),
-            ("x-agent", "reception")
-        );
-        for bad in ["no colon", ": value", "bad name: x"] {
-            assert!(parse_header(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn configured_header_values_never_show() {
-        let mut configured = HeaderMap::new();
-        configured.insert("authorization", HeaderValue::from_static("Bearer s3cret"));
-        configured.insert("content-type", HeaderValue::from_static("text/plain"));
-        let shown = request_headers(&configured, true);
-        let names: Vec<&str> = shown.iter().map(|h| h.name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "authorization",
-                "content-type",
-                "webhook-signature",
-                "webhook-id",
-                "webhook-timestamp",
-                "user-agent"
-            ]
-        );
-        assert!(shown.iter().all(|h| !h.value.contains("s3cret")));
-    }
-}
+mod tests;

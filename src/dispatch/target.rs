@@ -83,25 +83,28 @@ impl Limit {
     }
 }
 
+/// `url` without user info or query: its scheme, host and port, then its
+/// path when `show_path`, `/<redacted>` in its place otherwise. The one
+/// redaction of target URLs (the status API, `explain`).
+pub fn redact_url(url: &Url, show_path: bool) -> String {
+    let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+    if let Some(port) = url.port() {
+        shown.push_str(&format!(":{port}"));
+    }
+    if show_path {
+        shown.push_str(url.path());
+    } else {
+        shown.push_str("/<redacted>");
+    }
+    shown
+}
+
 impl Target {
     /// The URL for status pages and logs: no user info or query, and no
     /// path when the URL came from a secret (chat webhook URLs carry their
     /// token in the path).
     pub fn redacted_url(&self) -> String {
-        let mut shown = format!(
-            "{}://{}",
-            self.url.scheme(),
-            self.url.host_str().unwrap_or("")
-        );
-        if let Some(port) = self.url.port() {
-            shown.push_str(&format!(":{port}"));
-        }
-        if self.url_secret {
-            shown.push_str("/<redacted>");
-        } else {
-            shown.push_str(self.url.path());
-        }
-        shown
+        redact_url(&self.url, !self.url_secret)
     }
 }
 

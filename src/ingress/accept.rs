@@ -1,153 +1,244 @@
-//! Accept: one admitted webhook becomes an id and its deliveries.
+//! Accept: the one stage that takes a request to `/hooks/{source}` to its
+//! [`Outcome`]: which source, which client, whether it may send, the body
+//! read under its limits, verified, classified, routed and rendered, then
+//! written to the spool before the answer.
 //!
-//! Routing happens here, once, with the config snapshot in force: what is
-//! decided when the webhook arrives is what gets sent, whatever a later
-//! reload says. Each target's body is rendered now, so a delivery carries
-//! everything it needs. The durable spool slots in between this and
-//! dispatch: the `Accepted` value is exactly what it will write.
+//! Order of checks: unknown source 404, client address unreadable or not
+//! allowed 403, over the source's rate 429, token missing or wrong 401,
+//! then `GET`/`HEAD` are probes and other methods but `POST` 405; then body
+//! over the limit 413 or too slow 408, signature (`verify`) wrong or stale
+//! 401, a probe body 200, body not JSON 400, draining or too much pending
+//! work 503. A verified webhook whose `webhook-id` was already taken is
+//! answered 200 and not forwarded again.
 //!
-//! [`render`] is the one route-and-render step: `serve` runs it through
-//! [`accept`], `explain` calls it directly, so the two cannot disagree.
+//! Must not build HTTP answers or pick metric labels: that is
+//! [`Outcome::answer`]'s, in one place.
 
-use bytes::Bytes;
-use http::HeaderMap;
-use serde_json::Value;
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::{Buf, Bytes};
+use futures_util::Stream;
+use http::{HeaderMap, Method};
 use uuid::Uuid;
 
-use crate::ingress::source::Source;
-use crate::rules::Choice;
+use super::Ingress;
+use super::body::{BodyError, read_body};
+use super::client::client_ip;
+use super::outcome::{Outcome, Refusal};
+use super::payload::Payload;
+use super::render::{self, Routed};
+use super::source::Source;
+use super::verify::{Claim, Verdict};
 use crate::runtime::Runtime;
-use crate::spool::NewDelivery;
-use crate::transform::{RenderError, Transform};
+use crate::spool::{Admitted, NewEvent, SeenId, Spool};
 
-/// Bodies longer than this (in bytes) are routed and rendered off the async
-/// worker, so that one heavy webhook (a jq program over a megabyte, a wide
-/// `[*]`) never holds up the webhooks queued behind it on that worker.
-/// Smaller ones stay inline: for them the hand-off would cost more than the
-/// work (a 6 KB call renders in microseconds).
-pub const INLINE_BODY_MAX: usize = 64 * 1024;
+impl<S: Spool> Ingress<S> {
+    /// Takes one request for source `name` from `peer` to its outcome.
+    pub async fn accept<T, B>(
+        &self,
+        peer: SocketAddr,
+        name: &str,
+        method: Method,
+        headers: HeaderMap,
+        body: T,
+    ) -> Outcome
+    where
+        T: Stream<Item = Result<B, warp::Error>> + Unpin,
+        B: Buf,
+    {
+        let taken: Result<Outcome, Refusal> = async {
+            let runtime = self.snapshot.load();
+            let source = runtime
+                .sources
+                .get(name)
+                .ok_or_else(|| Refusal::UnknownSource(name.to_owned()))?;
+            let client = sender(&runtime, source, peer.ip(), &headers)?;
+            if method == Method::GET || method == Method::HEAD {
+                return Ok(Outcome::Probe);
+            }
+            if method != Method::POST {
+                return Err(Refusal::BadMethod);
+            }
+            let max_body = runtime.server.max_body;
+            let raw = read_body(body, &headers, max_body)
+                .await
+                .map_err(|e| body_refusal(e, max_body, name, client))?;
+            // Before the probe check: a signed source's probes are signed too.
+            let Some(claim) = verify(source, &headers, &raw, client)? else {
+                return Ok(Outcome::Duplicate);
+            };
+            let doc = match Payload::read(&raw) {
+                Ok(Payload::Probe) => return Ok(Outcome::Probe),
+                Ok(Payload::Document(doc)) => doc,
+                Err(e) => {
+                    tracing::warn!(source = name, client_ip = %client, error = %e, "rejected: body is not JSON");
+                    return Err(Refusal::NotJson(e));
+                }
+            };
+            self.has_room(&runtime, name)?;
+            let routed = render::route(&runtime, source, &headers, &raw, &doc);
+            // The parse is done with: free it before waiting for the commit.
+            // A 200 KB call log parses to megabytes, and every connection
+            // waiting for the same group commit would otherwise hold one.
+            drop(doc);
+            let webhook = Webhook {
+                source: name,
+                client,
+                raw,
+                claim,
+            };
+            self.store(webhook, routed).await
+        }
+        .await;
+        taken.unwrap_or_else(Outcome::Refused)
+    }
 
-/// What accepting one webhook decided.
-#[derive(Debug)]
-pub struct Accepted {
-    /// Time-ordered id (UUIDv7).
-    pub id: Uuid,
-    /// Names of the matching routes, in order.
-    pub matched: Vec<String>,
-    /// One delivery per chosen target; an untransformed one carries no body
-    /// of its own (it is the webhook's).
-    pub deliveries: Vec<NewDelivery>,
-    /// Targets whose body could not be rendered (a jq program failed on this
-    /// payload), with the reason.
-    pub failed: Vec<(String, RenderError)>,
-}
+    /// Refuses new work while draining or while too much is pending.
+    fn has_room(&self, runtime: &Runtime, name: &str) -> Result<(), Refusal> {
+        if self.is_draining() {
+            return Err(Refusal::Draining);
+        }
+        let pending = self.spool.pending();
+        if pending.deliveries >= runtime.server.max_pending
+            || pending.bytes >= runtime.server.max_pending_bytes
+        {
+            tracing::warn!(
+                source = name,
+                pending = pending.deliveries,
+                pending_bytes = pending.bytes,
+                "refused: too much pending work (503)"
+            );
+            return Err(Refusal::Backlog);
+        }
+        Ok(())
+    }
 
-/// What the rules decided for one webhook, each chosen target with its body.
-#[derive(Debug)]
-pub struct Rendered<'r> {
-    /// Names of the matching routes, in order.
-    pub matched: Vec<&'r str>,
-    /// One per chosen target, in decision order.
-    pub targets: Vec<Outgoing<'r>>,
-}
-
-/// One chosen target and the body it is sent.
-#[derive(Debug)]
-pub struct Outgoing<'r> {
-    /// The target, the route that chose it and its transform.
-    pub choice: Choice<'r>,
-    /// `Ok(None)`: the webhook's own bytes, untouched; `Ok(Some(body))`: the
-    /// transformed body; `Err`: nothing is sent to this target.
-    pub body: Result<Option<Bytes>, RenderError>,
-}
-
-impl Outgoing<'_> {
-    /// The exact bytes this target is sent (`raw` being the webhook's), or
-    /// why none are.
-    pub fn wire_body<'a>(&'a self, raw: &'a Bytes) -> Result<&'a Bytes, &'a RenderError> {
-        match &self.body {
-            Ok(Some(body)) => Ok(body),
-            Ok(None) => Ok(raw),
-            Err(error) => Err(error),
+    /// Writes the webhook and its deliveries in one durable transaction.
+    async fn store(&self, webhook: Webhook<'_>, routed: Routed) -> Result<Outcome, Refusal> {
+        let Webhook {
+            source,
+            client,
+            raw,
+            claim,
+        } = webhook;
+        let id = Uuid::now_v7();
+        for (target, reason) in &routed.failed {
+            tracing::error!(%id, target, %reason, "could not render the body for this target; not sent");
+        }
+        let deliveries = routed.deliveries.len();
+        let seen = claim.id().map(|(id, until)| SeenId {
+            id: id.to_owned(),
+            expires_ms: i64::try_from(until.saturating_mul(1000)).unwrap_or(i64::MAX),
+        });
+        let event = NewEvent {
+            id,
+            source: source.to_owned(),
+            client_ip: client.to_string(),
+            received_ms: crate::time::now_ms(),
+            routes: routed.matched,
+            body: raw,
+            seen,
+        };
+        // The `accepted` line is logged by the spool's writer, once the
+        // commit is known and before the deliveries go to dispatch, so that
+        // no delivery's line precedes it.
+        match self.spool.accept(event, routed.deliveries).await {
+            Ok(Admitted::Stored) => {
+                claim.keep();
+                Ok(Outcome::Accepted { id, deliveries })
+            }
+            Ok(Admitted::Duplicate) => {
+                // Taken before a restart, or by another replica.
+                claim.keep();
+                tracing::info!(source, client_ip = %client, "duplicate webhook-id: answered, not forwarded");
+                Ok(Outcome::Duplicate)
+            }
+            Err(error) => {
+                tracing::error!(%id, source, %error, "could not write the webhook to the spool (503)");
+                Err(Refusal::NotStored)
+            }
         }
     }
 }
 
-/// Routes one webhook and renders each chosen target's body. Pure: `raw` is
-/// the request body as received, `doc` its strict parse
-/// ([`crate::ingress::json::parse`]).
-pub fn render<'r>(
-    runtime: &'r Runtime,
+/// A verified webhook on its way to the spool.
+struct Webhook<'a> {
+    source: &'a str,
+    client: IpAddr,
+    raw: Bytes,
+    /// Its `webhook-id`, held until the spool has it (or forgotten if not).
+    claim: Claim,
+}
+
+/// The claim on a verified webhook's `webhook-id`; `None` for a replay.
+fn verify(
     source: &Source,
     headers: &HeaderMap,
-    raw: &Bytes,
-    doc: &Value,
-) -> Rendered<'r> {
-    let event = source.event(headers, doc);
-    let decision = runtime.routes.select(&event);
-    let targets = decision
-        .choices
-        .into_iter()
-        .map(|choice| Outgoing {
-            choice,
-            body: match choice.transform {
-                Transform::None => Ok(None),
-                transform => transform.render(raw, doc).map(Some),
-            },
-        })
-        .collect();
-    Rendered {
-        matched: decision.matched,
-        targets,
+    raw: &[u8],
+    client: IpAddr,
+) -> Result<Option<Claim>, Refusal> {
+    let name = source.name.as_str();
+    match source.verify(headers, raw, crate::time::now_secs()) {
+        Verdict::Accept(claim) => Ok(Some(claim)),
+        Verdict::Replay => {
+            tracing::info!(source = name, client_ip = %client, "duplicate webhook-id: answered, not forwarded");
+            Ok(None)
+        }
+        Verdict::Reject(reason) => {
+            tracing::warn!(source = name, client_ip = %client, %reason, "rejected: signature");
+            Err(Refusal::Signature(reason))
+        }
     }
 }
 
-/// Routes one webhook and renders each chosen target's body: [`render`],
-/// off the async worker for a body over [`INLINE_BODY_MAX`].
-pub fn accept(
+/// The client, if it may send to `source`: its address readable and
+/// allowed, under the source's rate, with the token if one is set.
+fn sender(
     runtime: &Runtime,
     source: &Source,
+    peer: IpAddr,
     headers: &HeaderMap,
-    raw: &Bytes,
-    doc: &Value,
-) -> Accepted {
-    let id = Uuid::now_v7();
-    let run = || render(runtime, source, headers, raw, doc);
-    let rendered = if raw.len() > INLINE_BODY_MAX && may_block_in_place() {
-        // `block_in_place` rather than `spawn_blocking`: the worker hands its
-        // queued tasks to another thread and this one becomes a blocking
-        // thread, so the parse and the snapshot are used where they are, with
-        // no copy of a megabyte-sized document to move them to a `'static`
-        // task.
-        tokio::task::block_in_place(run)
-    } else {
-        run()
-    };
-    let mut deliveries = Vec::with_capacity(rendered.targets.len());
-    let mut failed = Vec::new();
-    for Outgoing { choice, body } in rendered.targets {
-        match body {
-            Ok(body) => deliveries.push(NewDelivery {
-                target: choice.target.to_owned(),
-                route: choice.route.to_owned(),
-                body,
-            }),
-            Err(error) => failed.push((choice.target.to_owned(), error)),
-        }
+) -> Result<IpAddr, Refusal> {
+    let name = source.name.as_str();
+    let server = &runtime.server;
+    let client = client_ip(
+        peer,
+        headers,
+        &server.trusted_proxies,
+        server.client_ip_header,
+    )
+    .map_err(|unreadable| {
+        tracing::warn!(source = name, %unreadable, "rejected: client address unreadable");
+        Refusal::ClientUnreadable
+    })?;
+    if !source.admits(client) {
+        tracing::warn!(source = name, client_ip = %client, "rejected: address not allowed");
+        return Err(Refusal::NotAllowed);
     }
-    Accepted {
-        id,
-        matched: rendered.matched.iter().map(|r| (*r).to_owned()).collect(),
-        deliveries,
-        failed,
+    if let Some(limit) = &source.limit
+        && let Err(wait) = limit.check(client)
+    {
+        tracing::warn!(source = name, client_ip = %client, "rejected: client over the source's rate (429)");
+        return Err(Refusal::RateLimited { wait });
     }
+    if !source.authenticates(headers) {
+        tracing::warn!(source = name, client_ip = %client, "rejected: missing or wrong token");
+        return Err(Refusal::Unauthorized);
+    }
+    Ok(client)
 }
 
-/// Whether this thread is a worker of a multi-threaded tokio runtime, the
-/// only place `block_in_place` is allowed (it panics on a current-thread
-/// runtime, where there is no other worker to hand tasks to; there the work
-/// stays inline, as it must).
-fn may_block_in_place() -> bool {
-    tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+/// Why the body could not be read within `max_body` and in time.
+fn body_refusal(error: BodyError, max_body: usize, name: &str, client: IpAddr) -> Refusal {
+    match error {
+        BodyError::TooLarge => {
+            tracing::warn!(source = name, client_ip = %client, limit = max_body, "rejected: body too large");
+            Refusal::TooLarge { limit: max_body }
+        }
+        BodyError::Broken => Refusal::BodyBroken,
+        BodyError::TooSlow => {
+            tracing::warn!(source = name, client_ip = %client, "rejected: body too slow (408)");
+            Refusal::TooSlow
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use bytes::Bytes;
 use http::HeaderMap;
 use switchboard::config::interpolate::Env;
-use switchboard::ingress::accept;
+use switchboard::ingress::render;
 use switchboard::relay;
 
 fn fixtures() -> Vec<(String, Vec<u8>)> {
@@ -33,14 +33,14 @@ fn check_renders(config: &Path) {
         let doc: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         let raw = Bytes::from(raw);
         for source in runtime.sources.values() {
-            let accepted = accept::accept(&runtime, source, &HeaderMap::new(), &raw, &doc);
+            let routed = render::route(&runtime, source, &HeaderMap::new(), &raw, &doc);
             assert!(
-                accepted.failed.is_empty(),
+                routed.failed.is_empty(),
                 "{}: {name}: {:?}",
                 config.display(),
-                accepted.failed
+                routed.failed
             );
-            for delivery in &accepted.deliveries {
+            for delivery in &routed.deliveries {
                 if let Some(body) = &delivery.body {
                     serde_json::from_slice::<serde_json::Value>(body).unwrap_or_else(|e| {
                         panic!(

@@ -1,0 +1,58 @@
+//! What the admin API may see and do of the running relay, and nothing
+//! more: the config in force, whether it drains, the spool's counts and a
+//! flush, the workers' circuits and memory, a wake-up after a replay, and a
+//! reload. `relay` implements it; admin never reaches into the relay's
+//! parts, and does not import `relay`.
+//!
+//! Must not grow into a second relay API: a method belongs here only when
+//! an endpoint needs it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::runtime::Runtime;
+use crate::spool::{Pending, SpoolError};
+
+/// The running relay, as the admin API sees it.
+pub trait Control: Send + Sync + 'static {
+    /// The config in force.
+    fn runtime(&self) -> Arc<Runtime>;
+
+    /// Whether the relay is draining: new webhooks get 503.
+    fn draining(&self) -> bool;
+
+    /// Deliveries and body bytes not yet delivered or dead.
+    fn pending(&self) -> Pending;
+
+    /// Waits until everything written to the spool is durable.
+    fn flush(&self) -> impl Future<Output = Result<(), SpoolError>> + Send;
+
+    /// Has every target's worker look at the spool now (after a replay)
+    /// rather than at its next poll.
+    fn wake_dispatch(&self);
+
+    /// Each target's circuit: `closed`, `half_open`, `open` or `disabled` (410).
+    fn circuits(&self) -> HashMap<String, &'static str>;
+
+    /// Body bytes each target's worker holds in memory.
+    fn window_bytes(&self) -> HashMap<String, u64>;
+
+    /// Re-reads the config (what SIGHUP does); whether the new one is in
+    /// force. Either way [`Control::last_reload`] says what happened.
+    fn reload(&self) -> impl Future<Output = bool> + Send;
+
+    /// The last reload's outcome, if there was one.
+    fn last_reload(&self) -> Option<ReloadStatus>;
+}
+
+/// The outcome of the last reload, for the status API.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadStatus {
+    /// When, in unix milliseconds.
+    pub at_ms: i64,
+    /// Whether the new config is in force.
+    pub ok: bool,
+    /// Why not, one line per problem.
+    pub problems: Vec<String>,
+}

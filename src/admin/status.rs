@@ -1,0 +1,96 @@
+//! `GET /api/status` (what is configured and how each target fares) and
+//! `POST /api/reload`. Must not read a request: the guards and routing in
+//! the module above have done that.
+
+use http::StatusCode;
+use serde_json::{Value, json};
+use warp::reply::{Reply, Response};
+
+use super::{Admin, Control};
+use crate::runtime::Runtime;
+use crate::spool::Ledger;
+
+/// `GET /api/status`.
+pub(super) async fn status<C: Control>(admin: &Admin<C>) -> Response {
+    let runtime = admin.relay.runtime();
+    let pending = admin.relay.pending();
+    warp::reply::json(&json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "listen": runtime.server.listen.to_string(),
+        "draining": admin.relay.draining(),
+        "pending": {"deliveries": pending.deliveries, "bytes": pending.bytes},
+        "last_reload": admin.relay.last_reload(),
+        "sources": sources(&runtime),
+        "targets": targets(admin, &runtime).await,
+        "routes": routes(&runtime),
+    }))
+    .into_response()
+}
+
+/// Each target's settings, circuit, backlog and memory.
+async fn targets<C: Control>(admin: &Admin<C>, runtime: &Runtime) -> Vec<Value> {
+    let backlog = admin.ledger.backlog().await.unwrap_or_default();
+    let circuits = admin.relay.circuits();
+    let in_memory = admin.relay.window_bytes();
+    runtime
+        .targets
+        .values()
+        .map(|t| {
+            let b = backlog.get(&t.name).cloned().unwrap_or_default();
+            json!({
+                "name": t.name,
+                "url": t.redacted_url(),
+                "method": t.method.as_str(),
+                "timeout_ms": t.timeout.as_millis() as u64,
+                "rate": t.limit.as_ref().map(|l| format!("{}/{}s", l.rate.count, l.rate.per.as_secs_f64())),
+                "burst": t.limit.as_ref().map(|l| l.burst),
+                "concurrency": t.concurrency_max,
+                "circuit": circuits.get(&t.name).copied().unwrap_or("closed"),
+                "pending": b.pending,
+                "parked": b.parked,
+                "dead": b.dead,
+                "window_bytes": in_memory.get(&t.name).copied().unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+fn routes(runtime: &Runtime) -> Vec<Value> {
+    runtime
+        .routes
+        .0
+        .iter()
+        .map(|r| json!({"name": r.name, "always": r.when.is_none(), "to": r.to.iter().map(|(t, _)| t).collect::<Vec<_>>()}))
+        .collect()
+}
+
+/// The sources, by name.
+fn sources(runtime: &Runtime) -> Vec<Value> {
+    let mut sources: Vec<Value> = runtime
+        .sources
+        .values()
+        .map(|s| {
+            json!({
+                "name": s.name,
+                "path": format!("/hooks/{}", s.name),
+                "allow": s.allow.as_ref().map(|nets| nets.iter().map(ToString::to_string).collect::<Vec<_>>()),
+                "token": s.token.is_some(),
+            })
+        })
+        .collect();
+    sources.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    sources
+}
+
+/// `POST /api/reload`: 200 with the outcome when the new config is in
+/// force, 422 with the problems when the old one stays.
+pub(super) async fn reload<C: Control>(admin: &Admin<C>) -> Response {
+    let ok = admin.relay.reload().await;
+    let last = admin.relay.last_reload();
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    warp::reply::with_status(warp::reply::json(&last), code).into_response()
+}

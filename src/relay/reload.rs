@@ -1,0 +1,146 @@
+//! [`Core`]: what the ingress, the admin API and the signal handlers share,
+//! and putting a re-read config in force (SIGHUP, `POST /api/reload`).
+//!
+//! A reload either replaces the whole snapshot or changes nothing: the old
+//! config stays in force on any problem, and every problem is logged and
+//! kept for the status API. Must not start or stop anything but what the
+//! new config's targets need (`Dispatcher::sync`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{LoadError, Options, load};
+use crate::admin::{Control, ReloadStatus};
+use crate::dispatch::Dispatcher;
+use crate::ingress::Ingress;
+use crate::runtime::{Runtime, Snapshot};
+use crate::spool::{Backend, Pending, Spool, SpoolError};
+
+/// What the ingress, the admin API and the signal handlers share.
+pub struct Core {
+    /// How to re-read the config.
+    pub options: Options,
+    /// The config in force.
+    pub snapshot: Arc<Snapshot>,
+    /// The spool.
+    pub spool: Arc<Backend>,
+    /// Ingress state (draining flag).
+    pub ingress: Arc<Ingress<Backend>>,
+    /// The per-target workers.
+    pub dispatcher: Arc<Dispatcher<Backend>>,
+    /// The last reload's outcome.
+    pub last_reload: std::sync::Mutex<Option<ReloadStatus>>,
+}
+
+impl Core {
+    /// See [`super::Relay::reload`].
+    pub async fn reload(&self) -> Result<(), LoadError> {
+        let result = self.next().await;
+        let at_ms = crate::time::now_ms();
+        crate::metrics::reload(result.is_ok(), at_ms as f64 / 1000.0);
+        match result {
+            Ok(next) => {
+                let next = Arc::new(next);
+                self.snapshot.store(next.clone());
+                self.dispatcher.sync(&next);
+                self.record(at_ms, true, Vec::new());
+                tracing::info!(
+                    routes = next.routes.0.len(),
+                    targets = next.targets.len(),
+                    sources = next.sources.len(),
+                    "reloaded config"
+                );
+                Ok(())
+            }
+            Err(error) => {
+                let problems: Vec<String> = match &error {
+                    LoadError::Invalid(problems) => {
+                        problems.iter().map(ToString::to_string).collect()
+                    }
+                    other => vec![other.to_string()],
+                };
+                for problem in &problems {
+                    tracing::error!(%problem, "reload rejected; the previous config stays in force");
+                }
+                self.record(at_ms, false, problems);
+                Err(error)
+            }
+        }
+    }
+
+    /// The config file read again, if it may replace the one in force.
+    async fn next(&self) -> Result<Runtime, LoadError> {
+        let current = self.snapshot.load();
+        let next = load(&self.options.config, &(self.options.env)(), Some(&current))?;
+        if next.server.listen != current.server.listen {
+            return Err(LoadError::ListenChanged {
+                from: current.server.listen,
+                to: next.server.listen,
+            });
+        }
+        if next.server.spool != current.server.spool
+            || next.server.admin_listen != current.server.admin_listen
+        {
+            return Err(LoadError::SpoolChanged);
+        }
+        // Deliveries of targets the new config drops become dead letters
+        // before it is in force, so none is left waiting for a target that
+        // no longer exists.
+        self.spool
+            .dead_letter_others(next.targets.keys().cloned().collect())
+            .await
+            .map_err(LoadError::Spool)?;
+        Ok(next)
+    }
+
+    /// Keeps a reload's outcome for the status API.
+    fn record(&self, at_ms: i64, ok: bool, problems: Vec<String>) {
+        *self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) = Some(ReloadStatus {
+            at_ms,
+            ok,
+            problems,
+        });
+    }
+}
+
+/// The admin API's view of the relay.
+impl Control for Core {
+    fn runtime(&self) -> Arc<Runtime> {
+        self.snapshot.load()
+    }
+
+    fn draining(&self) -> bool {
+        self.ingress.is_draining()
+    }
+
+    fn pending(&self) -> Pending {
+        self.spool.pending()
+    }
+
+    async fn flush(&self) -> Result<(), SpoolError> {
+        self.spool.flush().await
+    }
+
+    fn wake_dispatch(&self) {
+        self.dispatcher.wake_all();
+    }
+
+    fn circuits(&self) -> HashMap<String, &'static str> {
+        self.dispatcher.circuits()
+    }
+
+    fn window_bytes(&self) -> HashMap<String, u64> {
+        self.dispatcher.window_bytes()
+    }
+
+    async fn reload(&self) -> bool {
+        Core::reload(self).await.is_ok()
+    }
+
+    fn last_reload(&self) -> Option<ReloadStatus> {
+        self.last_reload
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
