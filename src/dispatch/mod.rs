@@ -420,7 +420,7 @@ impl<S: Spool> Worker<S> {
     ) {
         state.claiming = None;
         let settled = std::mem::take(&mut state.settled_meanwhile);
-        let answer = answer.unwrap_or_else(|e| Err(SpoolError::Commit(e.to_string())));
+        let answer = answer.unwrap_or_else(|e| Err(SpoolError::Task(e)));
         match answer {
             Ok(claimed) => {
                 while let Ok(ready) = fresh.try_recv() {
