@@ -9,6 +9,7 @@ use std::time::Duration;
 use deadpool_postgres::{Object, Pool};
 
 use super::Shared;
+use super::schema::PRUNE_LOCK;
 use crate::spool::{Pending, SpoolError};
 use crate::time::now_ms;
 
@@ -63,6 +64,9 @@ pub(super) async fn count_pending(
     })
 }
 
+/// Rows deleted per statement, so that pruning never holds many locks.
+const SLICE: i64 = 5_000;
+
 /// Deletes delivered records and their events older than `cutoff`, and
 /// `webhook-id`s expired at `now`, a slice at a time, by one replica at a
 /// time (the others skip their turn).
@@ -71,51 +75,18 @@ pub(super) async fn prune(
     cutoff: i64,
     now: i64,
 ) -> Result<(u64, u64), SpoolError> {
-    const SLICE: i64 = 5_000;
     let (mut deliveries, mut events) = (0, 0);
     for _ in 0..100 {
         let got: bool = client
-            .query_one(
-                "SELECT pg_try_advisory_lock($1)",
-                &[&super::schema::PRUNE_LOCK],
-            )
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&PRUNE_LOCK])
             .await?
             .get(0);
         if !got {
             break;
         }
-        let result = async {
-            let d = client
-                .execute(
-                    "DELETE FROM deliveries WHERE id IN (
-                         SELECT id FROM deliveries WHERE state = 'delivered' AND updated_at < $1 LIMIT $2)",
-                    &[&cutoff, &SLICE],
-                )
-                .await?;
-            let e = client
-                .execute(
-                    "DELETE FROM events WHERE id IN (
-                         SELECT id FROM events ev WHERE received_at < $1
-                           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = ev.id)
-                         LIMIT $2)",
-                    &[&cutoff, &SLICE],
-                )
-                .await?;
-            let s = client
-                .execute(
-                    "DELETE FROM seen_ids WHERE (source, id) IN (
-                         SELECT source, id FROM seen_ids WHERE expires_at <= $1 LIMIT $2)",
-                    &[&now, &SLICE],
-                )
-                .await?;
-            Ok::<_, SpoolError>((d, e, s))
-        }
-        .await;
+        let result = prune_slice(client, cutoff, now).await;
         client
-            .execute(
-                "SELECT pg_advisory_unlock($1)",
-                &[&super::schema::PRUNE_LOCK],
-            )
+            .execute("SELECT pg_advisory_unlock($1)", &[&PRUNE_LOCK])
             .await?;
         let (d, e, s) = result?;
         deliveries += d;
@@ -125,4 +96,37 @@ pub(super) async fn prune(
         }
     }
     Ok((deliveries, events))
+}
+
+/// One slice of each: delivered records, events left without deliveries,
+/// expired `webhook-id`s; how many of each went.
+async fn prune_slice(
+    client: &Object,
+    cutoff: i64,
+    now: i64,
+) -> Result<(u64, u64, u64), SpoolError> {
+    let d = client
+        .execute(
+            "DELETE FROM deliveries WHERE id IN (
+                 SELECT id FROM deliveries WHERE state = 'delivered' AND updated_at < $1 LIMIT $2)",
+            &[&cutoff, &SLICE],
+        )
+        .await?;
+    let e = client
+        .execute(
+            "DELETE FROM events WHERE id IN (
+                 SELECT id FROM events ev WHERE received_at < $1
+                   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = ev.id)
+                 LIMIT $2)",
+            &[&cutoff, &SLICE],
+        )
+        .await?;
+    let s = client
+        .execute(
+            "DELETE FROM seen_ids WHERE (source, id) IN (
+                 SELECT source, id FROM seen_ids WHERE expires_at <= $1 LIMIT $2)",
+            &[&now, &SLICE],
+        )
+        .await?;
+    Ok((d, e, s))
 }

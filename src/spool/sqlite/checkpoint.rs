@@ -15,7 +15,7 @@ const CHECKPOINT_AFTER: Duration = Duration::from_millis(10);
 
 /// WAL pages (32 MB) after which the writer checkpoints by itself: only if
 /// the checkpointer thread falls that far behind.
-pub(super) const FALLBACK_CHECKPOINT_PAGES: i64 = 8_192;
+pub(super) const FALLBACK_PAGES: i64 = 8_192;
 
 /// Starts the thread that checkpoints the WAL into the database, on a
 /// connection of its own, shortly after commits. The writer kicks it after
@@ -26,9 +26,7 @@ pub(super) const FALLBACK_CHECKPOINT_PAGES: i64 = 8_192;
 /// of the 202 at half load (6-7 ms). A PASSIVE checkpoint beside the writer
 /// runs while commits go on appending to the WAL, which SQLite starts again
 /// from its beginning once everything in it is in the database.
-pub(super) fn start_checkpointer(
-    path: &Path,
-) -> Result<std::sync::mpsc::SyncSender<()>, SpoolError> {
+pub(super) fn start(path: &Path) -> Result<std::sync::mpsc::SyncSender<()>, SpoolError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     // The checkpoint syncs the WAL before it copies and the database after.

@@ -88,6 +88,24 @@ pub(super) fn claim(
     // Everything due was seen, and there was room for all of it.
     let exhausted = listed < asked && due.len() <= limit;
     due.truncate(limit);
+    let ready = with_bodies(tx, target, due)?;
+    let next_due_ms = tx
+        .prepare_cached("SELECT MIN(due_at) FROM deliveries WHERE target = ?1 AND state = 'pending' AND due_at > ?2")?
+        .query_row(params![target, now], |r| r.get::<_, Option<i64>>(0))?;
+    Ok(Claimed {
+        exhausted,
+        ready,
+        next_due_ms,
+    })
+}
+
+/// The listed due deliveries `(id, event, route, attempts)` with their
+/// bodies, one read each; one whose row went meanwhile is left out.
+fn with_bodies(
+    tx: &Transaction<'_>,
+    target: &str,
+    due: Vec<(i64, String, String, u32)>,
+) -> Result<Vec<Ready>, rusqlite::Error> {
     let mut body = tx.prepare_cached(
         "SELECT COALESCE(b.body, e.body) FROM deliveries d JOIN events e ON e.id = d.event_id
          LEFT JOIN delivery_bodies b ON b.id = d.id WHERE d.id = ?1",
@@ -109,14 +127,7 @@ pub(super) fn claim(
             body: Bytes::from(bytes),
         });
     }
-    let next_due_ms = tx
-        .prepare_cached("SELECT MIN(due_at) FROM deliveries WHERE target = ?1 AND state = 'pending' AND due_at > ?2")?
-        .query_row(params![target, now], |r| r.get::<_, Option<i64>>(0))?;
-    Ok(Claimed {
-        exhausted,
-        ready,
-        next_due_ms,
-    })
+    Ok(ready)
 }
 
 /// Dead-letters the pending and parked deliveries of targets not in

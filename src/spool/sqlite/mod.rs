@@ -75,12 +75,8 @@ impl SqliteSpool {
         let conn = schema::open_connection(&options.path)?;
         // The checkpointer thread copies the WAL into the database; the
         // writer does it itself only if that falls far behind.
-        conn.pragma_update(
-            None,
-            "wal_autocheckpoint",
-            checkpoint::FALLBACK_CHECKPOINT_PAGES,
-        )?;
-        let checkpoint = checkpoint::start_checkpointer(&options.path)?;
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::FALLBACK_PAGES)?;
+        let checkpoint = checkpoint::start(&options.path)?;
         let pending = Arc::new(PendingCount::new(upkeep::count_pending(&conn)?));
         let windows = Arc::new(Windows::default());
         let (commands, rx) = Commands::channel();
