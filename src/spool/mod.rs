@@ -106,6 +106,27 @@ pub struct Ready {
     pub body: Bytes,
 }
 
+impl NewDelivery {
+    /// The body it sends: its own, or else its event's.
+    pub(crate) fn body_of(&self, event: &NewEvent) -> Bytes {
+        self.body.clone().unwrap_or_else(|| event.body.clone())
+    }
+}
+
+impl Ready {
+    /// `delivery` of `event`, just stored as row `id`, sending `body`.
+    pub(crate) fn fresh(id: i64, event: &NewEvent, delivery: &NewDelivery, body: Bytes) -> Ready {
+        Ready {
+            id,
+            event: event.id,
+            target: delivery.target.clone(),
+            route: delivery.route.clone(),
+            attempts: 0,
+            body,
+        }
+    }
+}
+
 /// The outcome of one attempt, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {

@@ -99,16 +99,9 @@ pub(super) async fn insert(
         let mut bytes = 0;
         for d in deliveries {
             let id = ids.next().ok_or(SpoolError::FewerIds)?;
-            let body = d.body.clone().unwrap_or_else(|| event.body.clone());
+            let body = d.body_of(event);
             bytes += body.len() as u64;
-            done.offers.push(Ready {
-                id,
-                event: event.id,
-                target: d.target.clone(),
-                route: d.route.clone(),
-                attempts: 0,
-                body,
-            });
+            done.offers.push(Ready::fresh(id, event, d, body));
         }
         done.accepted.push(Some((deliveries.len() as u64, bytes)));
     }

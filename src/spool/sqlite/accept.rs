@@ -76,21 +76,14 @@ fn insert(
     let mut ready = Vec::with_capacity(deliveries.len());
     let mut bytes = 0;
     for d in deliveries {
-        let body = d.body.clone().unwrap_or_else(|| event.body.clone());
+        let body = d.body_of(event);
         bytes += body.len() as u64;
         insert.execute(params![event_id, d.target, d.route, body.len() as i64, now])?;
         let id = tx.last_insert_rowid();
         if let Some(own) = &d.body {
             insert_body.execute(params![id, own.as_ref()])?;
         }
-        ready.push(Ready {
-            id,
-            event: event.id,
-            target: d.target.clone(),
-            route: d.route.clone(),
-            attempts: 0,
-            body,
-        });
+        ready.push(Ready::fresh(id, event, d, body));
     }
     Ok((ready, bytes))
 }
