@@ -16,7 +16,6 @@
 //!
 //! A second thread copies the WAL into the file (checkpoints) beside the
 //! writer, so that commits do not wait for it: see `checkpoint`.
-
 //!
 //! Files: `schema` (tables, migrations, opening a connection), `writer`
 //! (the group-commit thread), `accept` and `deliveries` (its SQL),
