@@ -32,7 +32,10 @@
 //! - `transform`: which body each target gets: `path` (dotted paths, which
 //!   rule conditions read too), `jq` (programs).
 //! - `spool`: the durable store between accept and dispatch: SQLite, or
-//!   PostgreSQL shared by several replicas (leases, heartbeats).
+//!   PostgreSQL shared by several replicas (leases, heartbeats). Each
+//!   backend is a folder of the same shape (`schema`, `writer`, `accept`,
+//!   `deliveries`, `upkeep`, `ledger`); `command` is the writer commands
+//!   both share, `location` parses `server.spool`, `backend` picks one.
 //! - `dispatch`: per-target queues; `worker` (one target's loop), `window`
 //!   (the deliveries it holds, claimed from the spool), `gate` (its circuit
 //!   and 410 switch), `rate` (its rate wait, split between replicas),

@@ -218,7 +218,7 @@ impl Runtime {
             );
         }
         let spool = crate::spool::Location::parse(&s.spool.value, env)
-            .map_err(|e| problems.push("server.spool", Some(&s.spool.referenced), e))
+            .map_err(|e| problems.push("server.spool", Some(&s.spool.referenced), e.to_string()))
             .ok();
         let lease = duration(&s.lease, "server.lease", &mut problems);
         if lease.is_some_and(|l| l < Duration::from_secs(1)) {

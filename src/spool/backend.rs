@@ -1,90 +1,19 @@
-//! Choosing the spool: `server.spool` names a SQLite file or a PostgreSQL
-//! database, and [`Backend`] / [`LedgerBackend`] delegate to the one chosen.
+//! Choosing the spool: [`Backend`] / [`LedgerBackend`] open the one
+//! `server.spool` names (a [`Location`]) and delegate to it.
 //!
 //! The traits use `async fn`, so there is no `dyn Spool`: an enum with one
 //! arm per backend is the whole mechanism. Owns no SQL.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::postgres::{self, PgLedger, PgSpool};
 use super::sqlite::{self, SqliteLedger, SqliteSpool};
 use super::{
-    Admitted, Backlog, Claimed, DeadFilter, DeadLetter, EventView, Ledger, NewDelivery, NewEvent,
-    Pending, Record, Spool, SpoolError, Window,
+    Admitted, Backlog, Claimed, DeadFilter, DeadLetter, EventView, Ledger, Location, NewDelivery,
+    NewEvent, Pending, Record, Spool, SpoolError, Window,
 };
-use crate::config::interpolate::{self, Env};
-
-/// Where the spool lives, as `server.spool` says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    /// A SQLite file (the default): one relay.
-    Sqlite(PathBuf),
-    /// A PostgreSQL database (`postgres://…`): several replicas.
-    Postgres(Box<tokio_postgres::Config>),
-}
-
-impl Location {
-    /// A `postgres://` or `postgresql://` URL names a database (`${NAME}` is
-    /// resolved in it, for the password); anything else is a file path.
-    pub fn parse(text: &str, env: &Env) -> Result<Location, String> {
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return Err(
-                "needs a file path (./data/switchboard.db) or a PostgreSQL URL (postgres://user@host:5432/db)"
-                    .to_owned(),
-            );
-        }
-        if !(trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://")) {
-            return Ok(Location::Sqlite(PathBuf::from(text)));
-        }
-        let url = interpolate::resolve(trimmed, env).map_err(|e| e.to_string())?;
-        // The parser's message may quote the URL, password included: say
-        // what is wrong without it.
-        let config: tokio_postgres::Config = url.parse().map_err(|_| {
-            "not a valid PostgreSQL URL (e.g. postgres://switchboard:${PGPASSWORD}@db:5432/switchboard, \
-             or postgres://switchboard@%2Fvar%2Frun%2Fpostgresql/switchboard for a local socket)"
-                .to_owned()
-        })?;
-        if config.get_hosts().is_empty() {
-            return Err(
-                "the PostgreSQL URL names no host (postgres://user@host:5432/db)".to_owned(),
-            );
-        }
-        Ok(Location::Postgres(Box::new(config)))
-    }
-}
-
-impl Location {
-    /// A relative SQLite path joined to `dir` (the config file's directory);
-    /// anything else unchanged.
-    pub fn relative_to(self, dir: &Path) -> Location {
-        match self {
-            Location::Sqlite(path) if path.is_relative() => Location::Sqlite(
-                // Without the `./`, so that messages show a clean path.
-                dir.join(
-                    path.components()
-                        .filter(|c| *c != std::path::Component::CurDir)
-                        .collect::<PathBuf>(),
-                ),
-            ),
-            other => other,
-        }
-    }
-}
-
-/// For logs and errors: the file, or the database without its password.
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Location::Sqlite(path) => write!(f, "{}", path.display()),
-            Location::Postgres(config) => f.write_str(&postgres::shown(config)),
-        }
-    }
-}
 
 /// The relay's spool, whichever backend `server.spool` chose.
 pub enum Backend {
@@ -128,9 +57,7 @@ impl Backend {
                 LedgerBackend::Sqlite(SqliteLedger::open(path)?)
             }
             (Backend::Sqlite(_), Location::Postgres(_)) => {
-                return Err(SpoolError::Commit(
-                    "the spool location does not match the open spool".to_owned(),
-                ));
+                return Err(SpoolError::Mismatch);
             }
         })
     }
@@ -285,6 +212,3 @@ impl Ledger for LedgerBackend {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -6,24 +6,34 @@
 //! [`Ledger`] trait is what operators need (dead letters, backlog, one
 //! webhook's story). Two backends implement both: [`sqlite`] (one relay, one
 //! file) and [`postgres`] (several replicas sharing one queue), chosen by
-//! [`Backend`]. What both writers share with their callers (the attached
-//! windows, the pending count) is in `windows`. No HTTP here.
+//! [`Backend`] from a [`Location`]. What both writers share with their
+//! callers: the commands and their forwarding (`command`), the attached
+//! windows and the pending count (`windows`), the `accepted` log line
+//! (`announce`). This file holds the [`Spool`] trait and the types it
+//! speaks; no HTTP here.
 
+mod announce;
 pub mod backend;
+mod command;
+mod error;
+mod ledger;
+mod location;
 pub mod postgres;
 pub mod sqlite;
+mod window;
 mod windows;
 
-pub use backend::{Backend, LedgerBackend, Location};
+pub(crate) use announce::Announce;
+pub use backend::{Backend, LedgerBackend};
+pub use error::{CommitError, SpoolError};
+pub use ledger::{Backlog, DeadFilter, DeadLetter, DeliveryView, EventView, Ledger};
+pub use location::{Location, LocationError};
+pub use window::{Budget, Window};
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
 
 /// A webhook to record.
@@ -68,46 +78,6 @@ pub enum Admitted {
     Duplicate,
 }
 
-/// A stored webhook's `accepted` log line. The writers log it once the
-/// commit is known and before the deliveries are offered to the windows:
-/// logged by ingress after the 202, it could follow the log line of a
-/// delivery that dispatch had already made.
-#[derive(Debug)]
-pub(crate) struct Announce {
-    id: Uuid,
-    source: String,
-    client_ip: String,
-    routes: Vec<String>,
-    deliveries: usize,
-}
-
-impl Announce {
-    /// The line for `event`, stored with `deliveries` deliveries.
-    pub(crate) fn of(event: NewEvent, deliveries: usize) -> Announce {
-        Announce {
-            id: event.id,
-            source: event.source,
-            client_ip: event.client_ip,
-            routes: event.routes,
-            deliveries,
-        }
-    }
-
-    /// Logs it, under ingress's target: it is the story of a request, and
-    /// log filters written for it keep working.
-    pub(crate) fn log(&self) {
-        tracing::info!(
-            target: "switchboard::ingress",
-            id = %self.id,
-            source = %self.source,
-            client_ip = %self.client_ip,
-            routes = %crate::logs::List(&self.routes),
-            deliveries = self.deliveries,
-            "accepted"
-        );
-    }
-}
-
 /// A delivery to record with its event.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
@@ -134,6 +104,27 @@ pub struct Ready {
     pub attempts: u32,
     /// The body to send.
     pub body: Bytes,
+}
+
+impl NewDelivery {
+    /// The body it sends: its own, or else its event's.
+    pub(crate) fn body_of(&self, event: &NewEvent) -> Bytes {
+        self.body.clone().unwrap_or_else(|| event.body.clone())
+    }
+}
+
+impl Ready {
+    /// `delivery` of `event`, just stored as row `id`, sending `body`.
+    pub(crate) fn fresh(id: i64, event: &NewEvent, delivery: &NewDelivery, body: Bytes) -> Ready {
+        Ready {
+            id,
+            event: event.id,
+            target: delivery.target.clone(),
+            route: delivery.route.clone(),
+            attempts: 0,
+            body,
+        }
+    }
 }
 
 /// The outcome of one attempt, as stored.
@@ -165,87 +156,6 @@ pub struct Claimed {
     pub next_due_ms: Option<i64>,
 }
 
-/// How a target's dispatcher is fed fresh deliveries after each commit, so
-/// they need not be read back from storage.
-#[derive(Clone)]
-pub struct Window {
-    /// Fresh deliveries; bounded in number.
-    pub tx: mpsc::Sender<Ready>,
-    /// Woken when deliveries stayed in storage because the window was full,
-    /// or when it should look again.
-    pub wake: Arc<Notify>,
-    /// Bounds the window in body bytes: everything the dispatcher holds
-    /// (handed over, claimed, in flight) is charged here until it settles.
-    pub budget: Arc<Budget>,
-}
-
-impl Window {
-    /// Hands a fresh delivery over if the window has room for it, in number
-    /// and in bytes; otherwise gives it back (it stays in storage).
-    pub fn offer(&self, ready: Ready) -> Result<(), Ready> {
-        let size = ready.body.len() as u64;
-        if !self.budget.take(size) {
-            return Err(ready);
-        }
-        self.tx.try_send(ready).map_err(|e| {
-            self.budget.give_back(size);
-            match e {
-                mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
-            }
-        })
-    }
-}
-
-/// Body bytes a dispatcher holds in memory, against a limit.
-#[derive(Debug)]
-pub struct Budget {
-    used: AtomicU64,
-    max: u64,
-}
-
-impl Budget {
-    pub fn new(max: u64) -> Budget {
-        Budget {
-            used: AtomicU64::new(0),
-            max,
-        }
-    }
-
-    /// Charges `size` bytes if they fit. One delivery always fits when
-    /// nothing is held, however large, so a big body cannot stall a target.
-    pub fn take(&self, size: u64) -> bool {
-        self.used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                (used == 0 || used.saturating_add(size) <= self.max).then(|| used + size)
-            })
-            .is_ok()
-    }
-
-    /// Returns `size` bytes charged earlier.
-    pub fn give_back(&self, size: u64) {
-        let _ = self
-            .used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                Some(used.saturating_sub(size))
-            });
-    }
-
-    /// Whether less than half the budget is in use: room to claim more.
-    pub fn has_room(&self) -> bool {
-        self.used.load(Ordering::Acquire) <= self.max / 2
-    }
-
-    /// Bytes charged now.
-    pub fn used(&self) -> u64 {
-        self.used.load(Ordering::Acquire)
-    }
-
-    /// Bytes that still fit under the limit.
-    pub fn left(&self) -> u64 {
-        self.max.saturating_sub(self.used())
-    }
-}
-
 /// Counts for backpressure and status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pending {
@@ -253,76 +163,6 @@ pub struct Pending {
     pub deliveries: u64,
     /// Their body bytes.
     pub bytes: u64,
-}
-
-/// A dead letter, for `dlq list`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DeadLetter {
-    /// Spool row id.
-    pub id: i64,
-    /// The webhook's id.
-    pub event: String,
-    /// Target name.
-    pub target: String,
-    /// Route name.
-    pub route: String,
-    /// Attempts made.
-    pub attempts: u32,
-    /// Last HTTP status, if any.
-    pub last_status: Option<u16>,
-    /// Last error.
-    pub last_error: Option<String>,
-    /// When the webhook arrived (unix milliseconds).
-    pub received_ms: i64,
-    /// When it was given up (unix milliseconds).
-    pub dead_ms: i64,
-}
-
-/// Which dead letters a `dlq` command applies to.
-#[derive(Debug, Clone, Default)]
-pub struct DeadFilter {
-    /// Only this target.
-    pub target: Option<String>,
-    /// Only these webhook ids.
-    pub events: Vec<String>,
-    /// Only those given up before this (unix milliseconds).
-    pub before_ms: Option<i64>,
-}
-
-/// Storage failures. Ingress answers 503 to these; nothing is acknowledged
-/// that was not written.
-#[derive(Debug, thiserror::Error)]
-pub enum SpoolError {
-    #[error("spool database error: {0}")]
-    Db(#[from] rusqlite::Error),
-    #[error("spool database error (PostgreSQL): {0}")]
-    Postgres(#[from] tokio_postgres::Error),
-    #[error("no connection to the PostgreSQL spool: {0}")]
-    Pool(#[from] deadpool_postgres::PoolError),
-    #[error("cannot set up the PostgreSQL spool's connection pool: {0}")]
-    PoolSetup(#[from] deadpool_postgres::BuildError),
-    #[error("cannot create the spool directory {path}: {source}")]
-    Directory {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(
-        "the spool at {path} has schema version {found}, newer than this switchboard understands ({supported}); upgrade switchboard"
-    )]
-    NewerSchema {
-        path: String,
-        found: i64,
-        supported: i64,
-    },
-    #[error(
-        "there is no spool at {path}; a relay that ran with this config would have created it (a relative server.spool is relative to the config file's directory)"
-    )]
-    Missing { path: String },
-    #[error("spool commit failed: {0}")]
-    Commit(String),
-    #[error("the spool writer has stopped")]
-    Stopped,
 }
 
 /// What ingress and dispatch need from storage.
@@ -380,66 +220,4 @@ pub trait Spool: Send + Sync + 'static {
     /// this relay holds so others take it over at once (PostgreSQL: its
     /// leases and its place among the live replicas).
     fn close(&self) -> impl Future<Output = Result<(), SpoolError>> + Send;
-}
-
-/// Per-target counts of the spool's unfinished and dead deliveries.
-#[derive(Debug, Clone, Default, serde::Serialize, PartialEq, Eq)]
-pub struct Backlog {
-    /// Due or waiting for a retry.
-    pub pending: u64,
-    /// Waiting for a target disabled by a 410.
-    pub parked: u64,
-    /// Dead letters.
-    pub dead: u64,
-}
-
-/// One webhook and what became of each of its deliveries.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct EventView {
-    pub id: String,
-    pub source: String,
-    pub client_ip: String,
-    pub received_ms: i64,
-    pub routes: Vec<String>,
-    pub size: usize,
-    pub deliveries: Vec<DeliveryView>,
-}
-
-/// One delivery's state.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DeliveryView {
-    pub target: String,
-    pub route: String,
-    /// pending, parked, delivered or dead.
-    pub state: String,
-    pub attempts: u32,
-    pub last_status: Option<u16>,
-    pub last_error: Option<String>,
-    /// When it is (or was) due next, unix milliseconds.
-    pub due_ms: i64,
-    pub updated_ms: i64,
-}
-
-/// What operators need from storage: the admin API and the `dlq` commands.
-/// Opened beside a running relay (its own connection), or alone by the CLI;
-/// a running relay picks replayed deliveries up within a few seconds.
-pub trait Ledger: Send + Sync + 'static {
-    /// Dead letters matching `filter`, oldest first.
-    fn dead_letters(
-        &self,
-        filter: &DeadFilter,
-    ) -> impl Future<Output = Result<Vec<DeadLetter>, SpoolError>> + Send;
-
-    /// Makes matching dead letters due again, attempts reset; how many.
-    fn replay(&self, filter: &DeadFilter) -> impl Future<Output = Result<u64, SpoolError>> + Send;
-
-    /// Deletes matching dead letters (and events left with no deliveries).
-    fn purge(&self, filter: &DeadFilter) -> impl Future<Output = Result<u64, SpoolError>> + Send;
-
-    /// Unfinished and dead deliveries per target name.
-    fn backlog(&self) -> impl Future<Output = Result<HashMap<String, Backlog>, SpoolError>> + Send;
-
-    /// The webhook with this id, if the spool still has it.
-    fn event(&self, id: &str)
-    -> impl Future<Output = Result<Option<EventView>, SpoolError>> + Send;
 }

@@ -25,12 +25,22 @@
 //! that succeeds resumes everything. Outcomes whose commit failed are kept
 //! and written first in the next transaction.
 //!
-//! No HTTP here; the SQL is in `writer`, `ledger` and `schema`.
+//! Files: `connect` (the pool), `schema` (tables, migrations), `writer`
+//! (group commit) and `answer` (what follows a commit), `accept` and
+//! `deliveries` (the writer's SQL), `replicas` (name, heartbeat, ticker),
+//! `upkeep` (recount, pruning), `ledger` (the operator's view). No HTTP here.
 
+mod accept;
+mod answer;
+mod connect;
+mod deliveries;
 mod ledger;
+mod replicas;
 mod schema;
+mod upkeep;
 mod writer;
 
+pub use connect::shown;
 pub use ledger::PgLedger;
 
 use std::num::NonZeroU32;
@@ -38,15 +48,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio::sync::{mpsc, oneshot, watch};
+use deadpool_postgres::Pool;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_postgres::NoTls;
 
+use super::command::{Change, Commands};
 use super::windows::{PendingCount, Windows};
 use super::{Admitted, Claimed, NewDelivery, NewEvent, Pending, Record, Spool, SpoolError, Window};
-use crate::time::now_ms;
-use writer::{Change, Command, Writer};
+use connect::pool;
+use writer::Writer;
 
 /// The newest schema this build writes; older databases are migrated.
 pub use schema::VERSION as SCHEMA_VERSION;
@@ -66,7 +76,7 @@ pub struct Options {
 
 /// The PostgreSQL spool of one replica. Cheap to share: clone the `Arc`.
 pub struct PgSpool {
-    commands: mpsc::Sender<Command>,
+    commands: Commands,
     shared: Arc<Shared>,
     pool: Pool,
     replica: Arc<str>,
@@ -86,9 +96,6 @@ struct Shared {
 /// How long one transaction may take before its connection is given up
 /// (a half-open TCP connection would otherwise hang the writer).
 const TRANSACTION_BUDGET: Duration = Duration::from_secs(30);
-/// How often pending work is recounted and old records pruned.
-const RECOUNT: Duration = Duration::from_secs(5);
-const PRUNE: Duration = Duration::from_secs(60);
 
 impl PgSpool {
     /// Connects, migrates the schema (under an advisory lock, so replicas
@@ -99,13 +106,13 @@ impl PgSpool {
         let shown = shown(&options.config);
         let pool = pool(&options.config, 4)?;
         schema::migrate(&pool, &shown).await?;
-        let replica: Arc<str> = replica_id().into();
+        let replica: Arc<str> = replicas::replica_id().into();
         let lease = options.lease.max(Duration::from_millis(300));
         let lease_ms = lease.as_millis() as i64;
         let (live, pending) = {
             let client = pool.get().await?;
-            let live = writer::heartbeat(&**client, &replica, lease_ms).await?;
-            (live, writer::count_pending(&**client).await?)
+            let live = replicas::heartbeat(&**client, &replica, lease_ms).await?;
+            (live, upkeep::count_pending(&**client).await?)
         };
         let (up, _) = watch::channel(true);
         let shared = Arc::new(Shared {
@@ -114,7 +121,7 @@ impl PgSpool {
             live: AtomicU32::new(live),
             up,
         });
-        let (commands, rx) = mpsc::channel(16_384);
+        let (commands, rx) = Commands::channel();
         let writer = Writer::new(
             pool.clone(),
             shared.clone(),
@@ -123,12 +130,12 @@ impl PgSpool {
             options.commit_batch.max(1),
         );
         let mut tasks = vec![tokio::spawn(writer.run(rx))];
-        tasks.push(tokio::spawn(tick(
+        tasks.push(tokio::spawn(replicas::tick(
             commands.clone(),
             shared.clone(),
-            heartbeat_every(lease),
+            replicas::heartbeat_every(lease),
         )));
-        tasks.push(tokio::spawn(upkeep(
+        tasks.push(tokio::spawn(upkeep::upkeep(
             pool.clone(),
             shared.clone(),
             options.retention,
@@ -158,18 +165,6 @@ impl PgSpool {
     pub fn replica(&self) -> &str {
         &self.replica
     }
-
-    async fn ask<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<T, SpoolError>>) -> Command,
-    ) -> Result<T, SpoolError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(make(reply))
-            .await
-            .map_err(|_| SpoolError::Stopped)?;
-        answer.await.map_err(|_| SpoolError::Stopped)?
-    }
 }
 
 impl Drop for PgSpool {
@@ -187,12 +182,7 @@ impl Spool for PgSpool {
         event: NewEvent,
         deliveries: Vec<NewDelivery>,
     ) -> Result<Admitted, SpoolError> {
-        self.ask(|reply| Command::Accept {
-            event,
-            deliveries,
-            reply,
-        })
-        .await
+        self.commands.accept(event, deliveries).await
     }
 
     async fn record(&self, id: i64, outcome: Record) {
@@ -201,17 +191,7 @@ impl Spool for PgSpool {
         // instead of sending on with nowhere to write what happened.
         let mut up = self.shared.up.subscribe();
         let _ = up.wait_for(|up| *up).await;
-        if self
-            .commands
-            .send(Command::Record { id, outcome })
-            .await
-            .is_err()
-        {
-            tracing::error!(
-                id,
-                "spool writer stopped; outcome not recorded (the delivery will be repeated)"
-            );
-        }
+        self.commands.record(id, outcome).await;
     }
 
     async fn claim(
@@ -220,13 +200,7 @@ impl Spool for PgSpool {
         limit: usize,
         held: Vec<i64>,
     ) -> Result<Claimed, SpoolError> {
-        self.ask(|reply| Command::Claim {
-            target: target.to_owned(),
-            limit,
-            held,
-            reply,
-        })
-        .await
+        self.commands.claim(target, limit, held).await
     }
 
     fn attach(&self, target: &str, window: Window) {
@@ -238,19 +212,13 @@ impl Spool for PgSpool {
     }
 
     async fn dead_letter_others(&self, keep: Vec<String>) -> Result<u64, SpoolError> {
-        self.ask(|reply| Command::Change {
-            change: Change::DeadLetterOthers(keep),
-            reply,
-        })
-        .await
+        self.commands.change(Change::DeadLetterOthers(keep)).await
     }
 
     async fn unpark(&self, target: &str) -> Result<u64, SpoolError> {
-        self.ask(|reply| Command::Change {
-            change: Change::Unpark(target.to_owned()),
-            reply,
-        })
-        .await
+        self.commands
+            .change(Change::Unpark(target.to_owned()))
+            .await
     }
 
     fn pending(&self) -> Pending {
@@ -262,12 +230,7 @@ impl Spool for PgSpool {
     }
 
     async fn flush(&self) -> Result<(), SpoolError> {
-        self.ask(|reply| Command::Change {
-            change: Change::Nothing,
-            reply,
-        })
-        .await
-        .map(|_| ())
+        self.commands.flush().await
     }
 
     async fn close(&self) -> Result<(), SpoolError> {
@@ -275,142 +238,12 @@ impl Spool for PgSpool {
         for task in &self.tasks[1..] {
             task.abort();
         }
-        let released = self
-            .ask(|reply| Command::Change {
-                change: Change::Release,
-                reply,
-            })
-            .await?;
+        let released = self.commands.change(Change::Release).await?;
         tracing::info!(
             replica = %self.replica,
             released,
             "left the replicas; leases given up for the others to claim"
         );
         Ok(())
-    }
-}
-
-/// The database for logs: `postgres://user@host:port/db`, no password.
-pub fn shown(config: &tokio_postgres::Config) -> String {
-    let host = config
-        .get_hosts()
-        .iter()
-        .map(|h| match h {
-            tokio_postgres::config::Host::Tcp(name) => name.clone(),
-            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(",");
-    let port = config
-        .get_ports()
-        .first()
-        .map(|p| format!(":{p}"))
-        .unwrap_or_default();
-    let user = config
-        .get_user()
-        .map(|u| format!("{u}@"))
-        .unwrap_or_default();
-    let db = config.get_dbname().unwrap_or("");
-    format!("postgres://{user}{host}{port}/{db}")
-}
-
-/// A pool of `size` connections that fails fast when the database is away.
-fn pool(config: &tokio_postgres::Config, size: usize) -> Result<Pool, SpoolError> {
-    let mut config = config.clone();
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(Duration::from_secs(5));
-    }
-    if config.get_application_name().is_none() {
-        config.application_name("switchboard");
-    }
-    // NoTls: reach the database over a local socket, a private network or a
-    // TLS-terminating pooler (see docs/operating.md); rustls can be added here.
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Ok(Pool::builder(manager)
-        .max_size(size)
-        .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(Duration::from_secs(5)))
-        .create_timeout(Some(Duration::from_secs(5)))
-        .recycle_timeout(Some(Duration::from_secs(5)))
-        .build()?)
-}
-
-/// `host/pid/random`: readable in `leased_by`, unique across restarts.
-fn replica_id() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_owned())
-        })
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "relay".to_owned());
-    let random = uuid::Uuid::now_v7().simple().to_string();
-    format!(
-        "{host}/{}/{}",
-        std::process::id(),
-        &random[random.len() - 8..]
-    )
-}
-
-/// A third of the lease: two heartbeats may be missed before it expires.
-fn heartbeat_every(lease: Duration) -> Duration {
-    (lease / 3).max(Duration::from_millis(100))
-}
-
-/// Sends the writer a heartbeat now and then: more often while the
-/// database is away, so that delivery resumes soon after it is back.
-async fn tick(commands: mpsc::Sender<Command>, shared: Arc<Shared>, every: Duration) {
-    loop {
-        let up = *shared.up.borrow();
-        let wait = if up {
-            every
-        } else {
-            every.min(Duration::from_secs(1))
-        };
-        tokio::time::sleep(wait).await;
-        if commands.send(Command::Tick).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Recounts pending work across all replicas (for backpressure) and prunes
-/// delivered records past retention, on a connection of its own so the
-/// writer never waits for it.
-async fn upkeep(pool: Pool, shared: Arc<Shared>, retention: Duration) {
-    let mut recount = tokio::time::interval(RECOUNT);
-    recount.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_prune = tokio::time::Instant::now();
-    loop {
-        recount.tick().await;
-        let Ok(client) = pool.get().await else {
-            continue;
-        };
-        if let Ok(pending) = writer::count_pending(&**client).await {
-            shared.pending.set(pending);
-        }
-        if last_prune.elapsed() < PRUNE {
-            continue;
-        }
-        last_prune = tokio::time::Instant::now();
-        let cutoff = now_ms() - retention.as_millis() as i64;
-        match writer::prune(&client, cutoff, now_ms()).await {
-            Ok((d, e)) if d + e > 0 => tracing::info!(
-                deliveries = d,
-                events = e,
-                "pruned delivered records past retention"
-            ),
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "pruning the spool failed"),
-        }
     }
 }

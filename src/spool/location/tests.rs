@@ -1,4 +1,4 @@
-//! Tests of `spool/backend.rs`.
+//! Tests of `spool/location.rs`.
 
 use super::*;
 
@@ -7,6 +7,7 @@ fn parse(text: &str) -> Result<Location, String> {
         text,
         &Env::from_map([("PGPW".to_owned(), "s3cret".to_owned())].into()),
     )
+    .map_err(|e| e.to_string())
 }
 
 #[test]

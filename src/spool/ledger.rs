@@ -1,0 +1,104 @@
+//! What operators need from storage ([`Ledger`]: dead letters, backlog,
+//! one webhook's story) and the views it answers with. The trait and its
+//! types only: each backend implements it in its own `ledger`.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use super::SpoolError;
+
+/// A dead letter, for `dlq list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeadLetter {
+    /// Spool row id.
+    pub id: i64,
+    /// The webhook's id.
+    pub event: String,
+    /// Target name.
+    pub target: String,
+    /// Route name.
+    pub route: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Last HTTP status, if any.
+    pub last_status: Option<u16>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// When the webhook arrived (unix milliseconds).
+    pub received_ms: i64,
+    /// When it was given up (unix milliseconds).
+    pub dead_ms: i64,
+}
+
+/// Which dead letters a `dlq` command applies to.
+#[derive(Debug, Clone, Default)]
+pub struct DeadFilter {
+    /// Only this target.
+    pub target: Option<String>,
+    /// Only these webhook ids.
+    pub events: Vec<String>,
+    /// Only those given up before this (unix milliseconds).
+    pub before_ms: Option<i64>,
+}
+
+/// Per-target counts of the spool's unfinished and dead deliveries.
+#[derive(Debug, Clone, Default, serde::Serialize, PartialEq, Eq)]
+pub struct Backlog {
+    /// Due or waiting for a retry.
+    pub pending: u64,
+    /// Waiting for a target disabled by a 410.
+    pub parked: u64,
+    /// Dead letters.
+    pub dead: u64,
+}
+
+/// One webhook and what became of each of its deliveries.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EventView {
+    pub id: String,
+    pub source: String,
+    pub client_ip: String,
+    pub received_ms: i64,
+    pub routes: Vec<String>,
+    pub size: usize,
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// One delivery's state.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeliveryView {
+    pub target: String,
+    pub route: String,
+    /// pending, parked, delivered or dead.
+    pub state: String,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    /// When it is (or was) due next, unix milliseconds.
+    pub due_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// What operators need from storage: the admin API and the `dlq` commands.
+/// Opened beside a running relay (its own connection), or alone by the CLI;
+/// a running relay picks replayed deliveries up within a few seconds.
+pub trait Ledger: Send + Sync + 'static {
+    /// Dead letters matching `filter`, oldest first.
+    fn dead_letters(
+        &self,
+        filter: &DeadFilter,
+    ) -> impl Future<Output = Result<Vec<DeadLetter>, SpoolError>> + Send;
+
+    /// Makes matching dead letters due again, attempts reset; how many.
+    fn replay(&self, filter: &DeadFilter) -> impl Future<Output = Result<u64, SpoolError>> + Send;
+
+    /// Deletes matching dead letters (and events left with no deliveries).
+    fn purge(&self, filter: &DeadFilter) -> impl Future<Output = Result<u64, SpoolError>> + Send;
+
+    /// Unfinished and dead deliveries per target name.
+    fn backlog(&self) -> impl Future<Output = Result<HashMap<String, Backlog>, SpoolError>> + Send;
+
+    /// The webhook with this id, if the spool still has it.
+    fn event(&self, id: &str)
+    -> impl Future<Output = Result<Option<EventView>, SpoolError>> + Send;
+}

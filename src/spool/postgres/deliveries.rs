@@ -1,0 +1,209 @@
+//! The SQL of what happens to stored deliveries inside a replica's writer
+//! transaction: outcomes, claims (leases taken), leases given up, and the
+//! changes answered with a count. Statements only: no batching, no
+//! replies, no windows.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+use deadpool_postgres::Transaction;
+use uuid::Uuid;
+
+use super::accept::text;
+use crate::spool::command::Change;
+use crate::spool::{Claimed, Ready, Record, SpoolError};
+
+const RELEASE_SOME: &str = "UPDATE deliveries SET leased_by = NULL, leased_until = NULL WHERE id = ANY($1) AND leased_by = $2";
+
+/// Gives up this replica's leases of `ids` (fresh deliveries no window
+/// took), so that whichever replica has room claims them.
+pub(super) async fn release(tx: &Transaction<'_>, ids: &[i64], me: &str) -> Result<(), SpoolError> {
+    if !ids.is_empty() {
+        let stmt = tx.prepare_cached(RELEASE_SOME).await?;
+        tx.execute(&stmt, &[&ids, &me]).await?;
+    }
+    Ok(())
+}
+
+// Only a pending delivery takes an outcome (an expired lease may have let
+// another replica finish it first). The lease ends with the attempt.
+const RECORD: &str = "UPDATE deliveries d SET
+         state = u.state, attempts = d.attempts + 1,
+         due_at = COALESCE(u.due_at, d.due_at), updated_at = $6,
+         last_status = u.status, last_error = u.error,
+         leased_by = NULL, leased_until = NULL
+     FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::integer[], $5::text[])
+          AS u(id, state, due_at, status, error)
+     WHERE d.id = u.id AND d.state = 'pending'
+     RETURNING d.state, d.size";
+
+/// Stores outcomes; returns the deliveries and bytes that left the pending
+/// set (delivered or dead).
+pub(super) async fn record(
+    tx: &Transaction<'_>,
+    records: &[(i64, Record)],
+    now: i64,
+) -> Result<(u64, u64), SpoolError> {
+    if records.is_empty() {
+        return Ok((0, 0));
+    }
+    // One outcome per row (the last), in id order: concurrent transactions
+    // then lock rows in the same order.
+    let last: BTreeMap<i64, &Record> = records.iter().map(|(id, r)| (*id, r)).collect();
+    let n = last.len();
+    let (mut ids, mut states, mut dues, mut statuses, mut errors) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (id, outcome) in last {
+        let (state, due, status, error): (&str, Option<i64>, Option<u16>, Option<&str>) =
+            match outcome {
+                Record::Delivered { status } => ("delivered", None, Some(*status), None),
+                Record::Retry {
+                    due_ms,
+                    status,
+                    error,
+                } => ("pending", Some(*due_ms), *status, Some(error)),
+                Record::Dead { status, error } => ("dead", None, *status, Some(error)),
+                Record::Parked { status, error } => ("parked", None, Some(*status), Some(error)),
+            };
+        ids.push(id);
+        states.push(state);
+        dues.push(due);
+        statuses.push(status.map(i32::from));
+        errors.push(error.map(text));
+    }
+    let stmt = tx.prepare_cached(RECORD).await?;
+    let rows = tx
+        .query(&stmt, &[&ids, &states, &dues, &statuses, &errors, &now])
+        .await?;
+    let mut settled = (0, 0);
+    for row in rows {
+        let state: &str = row.get(0);
+        if state == "delivered" || state == "dead" {
+            settled.0 += 1;
+            settled.1 += row.get::<_, i64>(1) as u64;
+        }
+    }
+    Ok(settled)
+}
+
+const DEAD_LETTER_OTHERS: &str = "UPDATE deliveries SET state = 'dead', updated_at = $2,
+         last_error = 'target removed from the config', leased_by = NULL, leased_until = NULL
+     WHERE state IN ('pending', 'parked') AND target <> ALL($1::text[])
+     RETURNING target, size";
+
+const UNPARK: &str = "UPDATE deliveries SET state = 'pending', due_at = $2, updated_at = $2
+     WHERE target = $1 AND state = 'parked'";
+
+const RELEASE_ALL: &str =
+    "UPDATE deliveries SET leased_by = NULL, leased_until = NULL WHERE leased_by = $1";
+
+/// Applies one change; returns its count and what left the pending set.
+pub(super) async fn change_state(
+    tx: &Transaction<'_>,
+    change: &Change,
+    now: i64,
+    me: &str,
+) -> Result<(u64, (u64, u64)), SpoolError> {
+    match change {
+        Change::DeadLetterOthers(keep) => {
+            let stmt = tx.prepare_cached(DEAD_LETTER_OTHERS).await?;
+            let rows = tx.query(&stmt, &[keep, &now]).await?;
+            let mut by_target: HashMap<String, u64> = HashMap::new();
+            let mut bytes = 0;
+            for row in &rows {
+                *by_target.entry(row.get(0)).or_default() += 1;
+                bytes += row.get::<_, i64>(1) as u64;
+            }
+            for (target, deliveries) in by_target {
+                tracing::warn!(
+                    target,
+                    deliveries,
+                    "target no longer configured; its pending deliveries are dead letters now (replay them after adding it back)"
+                );
+            }
+            let n = rows.len() as u64;
+            Ok((n, (n, bytes)))
+        }
+        Change::Unpark(target) => {
+            let stmt = tx.prepare_cached(UNPARK).await?;
+            Ok((tx.execute(&stmt, &[target, &now]).await?, (0, 0)))
+        }
+        Change::Release => {
+            let stmt = tx.prepare_cached(RELEASE_ALL).await?;
+            let n = tx.execute(&stmt, &[&me]).await?;
+            tx.execute("DELETE FROM replicas WHERE id = $1", &[&me])
+                .await?;
+            Ok((n, (0, 0)))
+        }
+        Change::Nothing => Ok((0, (0, 0))),
+    }
+}
+
+// Due, pending, and not leased to a live replica (or leased to this one: a
+// window that overflowed or was released takes its own back). SKIP LOCKED:
+// rows another replica is claiming or recording right now are left to it.
+const CLAIM: &str =
+    "UPDATE deliveries d SET leased_by = $4, leased_until = switchboard_now_ms() + $5
+     FROM events e
+     WHERE e.id = d.event_id AND d.id IN (
+         SELECT id FROM deliveries
+         WHERE target = $1 AND state = 'pending' AND due_at <= $2
+           AND (leased_by IS NULL OR leased_by = $4 OR leased_until < switchboard_now_ms())
+           AND NOT (id = ANY($6))
+         ORDER BY due_at, id
+         LIMIT $3
+         FOR UPDATE SKIP LOCKED)
+     RETURNING d.id, d.event_id, d.route, d.attempts, COALESCE(d.body, e.body), d.due_at";
+
+const NEXT_DUE: &str = "SELECT MIN(due_at) FROM deliveries
+     WHERE target = $1 AND state = 'pending' AND due_at > $2";
+
+/// Leases up to `limit` due deliveries of `target` to `me`, leaving out
+/// `held`; oldest due first.
+pub(super) async fn claim(
+    tx: &Transaction<'_>,
+    target: &str,
+    limit: usize,
+    held: &[i64],
+    now: i64,
+    me: &str,
+    lease_ms: i64,
+) -> Result<Claimed, SpoolError> {
+    let stmt = tx.prepare_cached(CLAIM).await?;
+    let rows = tx
+        .query(
+            &stmt,
+            &[&target, &now, &(limit as i64), &me, &lease_ms, &held],
+        )
+        .await?;
+    let mut ready: Vec<(i64, Ready)> = rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.get::<_, i64>(5),
+                Ready {
+                    id: r.get(0),
+                    event: r.get::<_, Uuid>(1),
+                    target: target.to_owned(),
+                    route: r.get(2),
+                    attempts: r.get::<_, i32>(3).max(0) as u32,
+                    body: Bytes::from(r.get::<_, Vec<u8>>(4)),
+                },
+            )
+        })
+        .collect();
+    // RETURNING has no order of its own.
+    ready.sort_by_key(|(due, r)| (*due, r.id));
+    let stmt = tx.prepare_cached(NEXT_DUE).await?;
+    let next_due_ms: Option<i64> = tx.query_one(&stmt, &[&target, &now]).await?.get(0);
+    Ok(Claimed {
+        exhausted: ready.len() < limit,
+        ready: ready.into_iter().map(|(_, r)| r).collect(),
+        next_due_ms,
+    })
+}

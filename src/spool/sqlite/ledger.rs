@@ -1,0 +1,67 @@
+//! The operator's view of a spool file ([`Ledger`]): the admin API's and the
+//! `dlq` commands', on a connection of its own, used off the async threads.
+//! The SQL is in `dlq` and `inspect`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+
+use super::schema::open_connection;
+use super::{dlq, inspect};
+use crate::spool::{Backlog, DeadFilter, DeadLetter, EventView, Ledger, SpoolError};
+
+/// The operator's view of a spool file: the admin API's and the `dlq`
+/// commands'. Its own connection, used off the async threads.
+#[derive(Clone)]
+pub struct SqliteLedger {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteLedger {
+    /// Opens the spool file (creating nothing new but the schema).
+    pub fn open(path: &Path) -> Result<SqliteLedger, SpoolError> {
+        Ok(SqliteLedger {
+            conn: Arc::new(Mutex::new(open_connection(path)?)),
+        })
+    }
+
+    async fn query<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, SpoolError> + Send + 'static,
+    ) -> Result<T, SpoolError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || f(&conn.lock().unwrap_or_else(|e| e.into_inner())))
+            .await
+            .unwrap_or_else(|e| Err(SpoolError::Task(e)))
+    }
+}
+
+impl Ledger for SqliteLedger {
+    async fn dead_letters(&self, filter: &DeadFilter) -> Result<Vec<DeadLetter>, SpoolError> {
+        let filter = filter.clone();
+        self.query(move |c| dlq::list(c, &filter)).await
+    }
+
+    async fn replay(&self, filter: &DeadFilter) -> Result<u64, SpoolError> {
+        let filter = filter.clone();
+        self.query(move |c| dlq::replay(c, &filter).map(|n| n as u64))
+            .await
+    }
+
+    async fn purge(&self, filter: &DeadFilter) -> Result<u64, SpoolError> {
+        let filter = filter.clone();
+        self.query(move |c| dlq::purge(c, &filter).map(|n| n as u64))
+            .await
+    }
+
+    async fn backlog(&self) -> Result<HashMap<String, Backlog>, SpoolError> {
+        self.query(inspect::backlog).await
+    }
+
+    async fn event(&self, id: &str) -> Result<Option<EventView>, SpoolError> {
+        let id = id.to_owned();
+        self.query(move |c| inspect::event(c, &id)).await
+    }
+}

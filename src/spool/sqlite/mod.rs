@@ -1,0 +1,184 @@
+//! The embedded spool: one SQLite file (WAL, `synchronous=FULL`) owned by one
+//! writer thread that commits in groups.
+//!
+//! Every command waiting when the writer wakes (accepts, outcomes, claims)
+//! shares one transaction and one fsync: that is what makes durable accept
+//! fast, since a single commit costs milliseconds. An accept carrying a
+//! `webhook-id` takes it in `seen_ids` in the same transaction, or is a
+//! duplicate and writes nothing. After each commit the writer logs each
+//! stored webhook's `accepted` line, offers the new deliveries to their
+//! targets' windows, then answers the waiting accepts (so a 202 always
+//! follows the commit), then the claims.
+//! Because offers and claims are both made by this one thread, a dispatcher
+//! that drains its window after a claim has seen every delivery the claim
+//! could also return; with the ones it settled while the claim was out kept
+//! aside, that is how it avoids sending one twice.
+//!
+//! A second thread copies the WAL into the file (checkpoints) beside the
+//! writer, so that commits do not wait for it: see `checkpoint`.
+//!
+//! Files: `schema` (tables, migrations, opening a connection), `writer`
+//! (the group-commit thread), `accept` and `deliveries` (its SQL),
+//! `upkeep` (recount, pruning), `checkpoint`, and the operator's side:
+//! `ledger` over `dlq` and `inspect`.
+
+mod accept;
+mod checkpoint;
+mod deliveries;
+pub mod dlq;
+pub mod inspect;
+mod ledger;
+mod schema;
+mod upkeep;
+mod writer;
+
+pub use ledger::SqliteLedger;
+pub use schema::SCHEMA_VERSION;
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::command::{Change, Commands};
+use super::windows::{PendingCount, Windows};
+use super::{Admitted, Claimed, NewDelivery, NewEvent, Pending, Record, Spool, SpoolError, Window};
+use writer::Writer;
+
+/// How the spool is opened.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The database file; its directory is created.
+    pub path: PathBuf,
+    /// Most commands in one transaction; 1 turns group commit off.
+    pub commit_batch: usize,
+    /// How long delivered records are kept.
+    pub retention: Duration,
+}
+
+/// The SQLite spool. Cheap to share: clone the `Arc`.
+pub struct SqliteSpool {
+    commands: Commands,
+    windows: Arc<Windows>,
+    pending: Arc<PendingCount>,
+    maintenance: tokio::task::JoinHandle<()>,
+}
+
+/// How often the writer recounts pending work (and, once a minute, prunes).
+const MAINTAIN_EVERY: Duration = Duration::from_secs(10);
+
+impl SqliteSpool {
+    /// Opens (creating and migrating) the spool and starts its writer thread.
+    /// Must be called inside a tokio runtime.
+    pub fn open(options: Options) -> Result<SqliteSpool, SpoolError> {
+        let conn = schema::open_connection(&options.path)?;
+        // The checkpointer thread copies the WAL into the database; the
+        // writer does it itself only if that falls far behind.
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::FALLBACK_PAGES)?;
+        let checkpoint = checkpoint::start(&options.path)?;
+        let pending = Arc::new(PendingCount::new(upkeep::count_pending(&conn)?));
+        let windows = Arc::new(Windows::default());
+        let (commands, rx) = Commands::channel();
+        let writer = Writer {
+            conn,
+            windows: windows.clone(),
+            pending: pending.clone(),
+            batch: options.commit_batch.max(1),
+            retention: options.retention,
+            last_prune: Instant::now(),
+            checkpoint,
+        };
+        std::thread::Builder::new()
+            .name("spool-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|source| SpoolError::Thread {
+                name: "writer",
+                path: options.path.display().to_string(),
+                source,
+            })?;
+        let maintenance = tokio::spawn(tick(commands.clone()));
+        Ok(SqliteSpool {
+            commands,
+            windows,
+            pending,
+            maintenance,
+        })
+    }
+}
+
+/// Asks the writer for its upkeep now and then. Not at once: `open` has
+/// just counted, and windows start in overflow anyway.
+async fn tick(commands: Commands) {
+    let start = tokio::time::Instant::now() + MAINTAIN_EVERY;
+    let mut every = tokio::time::interval_at(start, MAINTAIN_EVERY);
+    loop {
+        every.tick().await;
+        if !commands.tick().await {
+            return;
+        }
+    }
+}
+
+impl Drop for SqliteSpool {
+    fn drop(&mut self) {
+        self.maintenance.abort();
+    }
+}
+
+impl Spool for SqliteSpool {
+    async fn accept(
+        &self,
+        event: NewEvent,
+        deliveries: Vec<NewDelivery>,
+    ) -> Result<Admitted, SpoolError> {
+        self.commands.accept(event, deliveries).await
+    }
+
+    async fn record(&self, id: i64, outcome: Record) {
+        self.commands.record(id, outcome).await;
+    }
+
+    async fn claim(
+        &self,
+        target: &str,
+        limit: usize,
+        held: Vec<i64>,
+    ) -> Result<Claimed, SpoolError> {
+        self.commands.claim(target, limit, held).await
+    }
+
+    fn attach(&self, target: &str, window: Window) {
+        self.windows.attach(target, window);
+    }
+
+    fn detach(&self, target: &str) {
+        self.windows.detach(target);
+    }
+
+    async fn dead_letter_others(&self, keep: Vec<String>) -> Result<u64, SpoolError> {
+        self.commands.change(Change::DeadLetterOthers(keep)).await
+    }
+
+    async fn unpark(&self, target: &str) -> Result<u64, SpoolError> {
+        self.commands
+            .change(Change::Unpark(target.to_owned()))
+            .await
+    }
+
+    async fn flush(&self) -> Result<(), SpoolError> {
+        self.commands.flush().await
+    }
+
+    async fn close(&self) -> Result<(), SpoolError> {
+        // One relay per file: nothing to hand over.
+        self.flush().await
+    }
+
+    fn share(&self) -> NonZeroU32 {
+        NonZeroU32::MIN
+    }
+
+    fn pending(&self) -> Pending {
+        self.pending.get()
+    }
+}

@@ -1,0 +1,117 @@
+//! The SQLite schema, its migrations (`PRAGMA user_version`), and opening a
+//! connection to a spool file with the pragmas every connection needs.
+//! Writes no rows; a file newer than this build is refused, not touched.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::spool::SpoolError;
+
+/// The schema this build writes; older files are migrated forward.
+pub const SCHEMA_VERSION: i64 = 3;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE events (
+    id          TEXT PRIMARY KEY,
+    source      TEXT NOT NULL,
+    client_ip   TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    routes      TEXT NOT NULL,
+    body        BLOB NOT NULL
+);
+CREATE INDEX events_received ON events(received_at);
+CREATE TABLE deliveries (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id    TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    route       TEXT NOT NULL,
+    body        BLOB,
+    size        INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    due_at      INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    last_status INTEGER,
+    last_error  TEXT
+);
+CREATE INDEX deliveries_due ON deliveries(target, state, due_at, id);
+CREATE INDEX deliveries_state ON deliveries(state, updated_at);
+CREATE INDEX deliveries_event ON deliveries(event_id);
+";
+
+/// Version 2 keeps transformed bodies out of `deliveries`: each outcome
+/// rewrites its delivery's row, and with a body inline a row filled most of a
+/// page, so every outcome wrote a page of WAL. Small rows share pages, and a
+/// batch of outcomes touches a few. `deliveries.body` stays, always NULL.
+const SCHEMA_V2: &str = "
+CREATE TABLE delivery_bodies (
+    id   INTEGER PRIMARY KEY,
+    body BLOB NOT NULL
+);
+INSERT INTO delivery_bodies (id, body) SELECT id, body FROM deliveries WHERE body IS NOT NULL;
+UPDATE deliveries SET body = NULL WHERE body IS NOT NULL;
+CREATE TRIGGER deliveries_forget_body AFTER DELETE ON deliveries
+BEGIN
+    DELETE FROM delivery_bodies WHERE id = OLD.id;
+END;
+";
+
+/// Version 3 remembers the Standard Webhooks `webhook-id`s each source has
+/// taken, until their timestamps are too old to verify, so that a replay is
+/// refused after a restart too. Without a rowid: the key is the row.
+const SCHEMA_V3: &str = "
+CREATE TABLE seen_ids (
+    source     TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (source, id)
+) WITHOUT ROWID;
+CREATE INDEX seen_ids_expiry ON seen_ids(expires_at);
+";
+
+/// Opens the spool file at `path` (creating it and its directory, and
+/// migrating it to [`SCHEMA_VERSION`]).
+pub(super) fn open_connection(path: &Path) -> Result<Connection, SpoolError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| SpoolError::Directory {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    // A page cache that holds the hot tails of the tables and indexes (the
+    // default 2 MB is re-read from the file under load). The relay's writer
+    // leaves checkpoints to a thread of its own (see `checkpoint`);
+    // other connections (the `dlq` commands) keep SQLite's default.
+    conn.pragma_update(None, "cache_size", -16_384)?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(SpoolError::NewerSchema {
+            path: path.display().to_string(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version < 1 {
+        conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA_V1} PRAGMA user_version = 1; COMMIT;"
+        ))?;
+    }
+    if version < 2 {
+        conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA_V2} PRAGMA user_version = 2; COMMIT;"
+        ))?;
+    }
+    if version < 3 {
+        conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA_V3} PRAGMA user_version = 3; COMMIT;"
+        ))?;
+    }
+    Ok(conn)
+}
