@@ -12,7 +12,9 @@
 //!                               admin, cli ──┘ (history, dead letters, replay)
 //! ```
 //!
-//! - `config`: the serde mirror of `routes.yaml`, parsing only: `tree`,
+//! - `config`: the serde mirror of `routes.yaml`, parsing only, every
+//!   `*Config` type, one file per section (`server`, `source`, `verify`,
+//!   `target`, `route`, `retry`, `circuit`, `secret`): `tree`,
 //!   `shape` and `de` read the YAML with positions and check it against
 //!   the JSON Schema (every problem at once); `interpolate` resolves
 //!   `${NAME}`, `units` reads `10s`/`1MiB`/`10/s`, `problems` carries

@@ -16,12 +16,11 @@ use base64::alphabet;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use hmac::{Hmac, KeyInit, Mac};
-use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::config::interpolate::Env;
 use crate::config::problems::Problems;
-use crate::secret::SecretConfig;
+use crate::config::{SecretConfig, WebhookSecretsConfig};
 
 /// What a Standard Webhooks secret starts with.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -38,20 +37,6 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
-
-/// `targets.NAME.sign` and `sources.NAME.verify.standard_webhooks`: one
-/// Standard Webhooks secret, or several while rotating.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookSecretsConfig {
-    /// `whsec_` followed by base64, e.g. `"${CRM_SIGNING_SECRET}"` or
-    /// `{file: /run/secrets/crm_signing}`. Generate one with
-    /// `echo whsec_$(openssl rand -base64 32)`.
-    pub secret: Option<SecretConfig>,
-    /// Several secrets, for rotation: outbound, each signs (one
-    /// `webhook-signature` entry per secret); inbound, any may verify.
-    pub secrets: Option<Vec<SecretConfig>>,
-}
 
 /// An HMAC-SHA256 key, with its key schedule done once at compile time.
 pub type Key = Hmac<Sha256>;

@@ -1,6 +1,7 @@
 //! Tests of `secret.rs`.
 
 use super::*;
+use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
 struct Holder {
