@@ -20,7 +20,8 @@
 //!   `${NAME}`, `units` reads `10s`/`1MiB`/`10/s`, `problems` carries
 //!   config errors with their place.
 //! - `runtime`: compiles a config into the snapshot requests read; the one
-//!   validation path for start-up, `check` and reload.
+//!   validation path for start-up, `check` and reload: `server`, `routes`
+//!   (and transforms), `snapshot` (the `Arc` swapped on reload).
 //! - `ingress`: `POST /hooks/{source}`: `listener` (the capped, timed
 //!   HTTP/1.1 accept loop of both listeners), `source` (one compiled
 //!   sender), `verify` (inbound signatures, timestamps, replays),
@@ -41,6 +42,8 @@
 //! - `relay`: wiring: start, reload and shutdown.
 //! - `metrics`, `logs`: Prometheus metrics; log lines (JSON lines, control
 //!   characters escaped).
+//! - `rate`: a `rate` with its `burst`, checked once for targets and
+//!   sources alike, and its governor quota.
 //! - `secret`: a secret written as a string or `{file: /path}`.
 //! - `time`: unix milliseconds and seconds, the one place that reads the
 //!   wall clock for them.
@@ -54,6 +57,7 @@ pub mod dispatch;
 pub mod ingress;
 pub mod logs;
 pub mod metrics;
+pub mod rate;
 pub mod relay;
 pub mod rules;
 pub mod runtime;

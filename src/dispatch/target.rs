@@ -10,18 +10,19 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, RateLimiter};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use tokio::sync::Semaphore;
 use url::Url;
 
-use crate::config::TargetConfig;
 use crate::config::interpolate::{self, Env};
 use crate::config::problems::Problems;
 use crate::config::units::{self, Rate};
+use crate::config::{Located, TargetConfig};
 use crate::dispatch::circuit::{self, CircuitPolicy};
 use crate::dispatch::retry::{self, RetryPolicy};
 use crate::dispatch::sign::{self, Signer};
+use crate::rate::RateLimit;
 
 /// A compiled target.
 #[derive(Debug)]
@@ -65,21 +66,36 @@ pub struct Limit {
 }
 
 impl Limit {
+    /// A new limiter for `settings`.
+    pub fn new(settings: RateLimit) -> Limit {
+        Limit {
+            rate: settings.rate,
+            burst: settings.burst.get(),
+            limiter: Arc::new(RateLimiter::direct(settings.quota())),
+        }
+    }
+
+    /// `previous`'s limiter when its settings are these (a reload neither
+    /// resets a rate limit nor lets a burst through), else a new one.
+    fn reuse(previous: Option<&Target>, settings: RateLimit) -> Limit {
+        previous
+            .and_then(|p| p.limit.as_ref())
+            .filter(|l| l.rate == settings.rate && l.burst == settings.burst.get())
+            .cloned()
+            .unwrap_or_else(|| Limit::new(settings))
+    }
+
     /// One relay's part when `share` relays send to the same target: the
     /// period stretched `share` times, the burst divided (at least 1).
     /// `None` when the stretched period does not fit a quota.
     pub fn split(&self, share: NonZeroU32) -> Option<Limit> {
-        let rate = Rate {
-            count: self.rate.count,
-            per: self.rate.per.checked_mul(share.get())?,
-        };
-        let burst = self.burst.div_ceil(share.get()).max(1);
-        let quota = quota(rate, burst).ok()?;
-        Some(Limit {
-            rate,
+        let burst = NonZeroU32::new(self.burst)?;
+        RateLimit {
+            rate: self.rate,
             burst,
-            limiter: Arc::new(RateLimiter::direct(quota)),
-        })
+        }
+        .split(share)
+        .map(Limit::new)
     }
 }
 
@@ -137,31 +153,90 @@ pub fn compile(
 ) -> Option<Target> {
     let place = format!("targets.{name}");
     let before = problems.clone();
-
-    let url = interpolate::resolve(&cfg.url.value, env)
-        .map_err(|e| e.to_string())
-        .and_then(|text| {
-            let url = Url::parse(&text).map_err(|e| {
-                format!("not a valid URL ({e}); e.g. https://crm.example.com/api/calls")
-            })?;
-            match url.scheme() {
-                "http" | "https" => Ok(url),
-                other => Err(format!("scheme `{other}` is not http or https")),
-            }
-        })
-        .map_err(|e| problems.push(format!("{place}.url"), Some(&cfg.url.referenced), e))
+    let url = url(&cfg.url, env, &place, problems);
+    let method = method(&cfg.method, &place, problems);
+    let headers = headers(cfg, env, &place, problems);
+    let timeout = units::duration(&cfg.timeout.value)
+        .map_err(|e| problems.push(format!("{place}.timeout"), Some(&cfg.timeout.referenced), e))
         .ok();
+    let limit = RateLimit::compile(cfg.rate.as_ref(), cfg.burst, &place, problems)
+        .map(|limit| limit.map(|limit| Limit::reuse(previous, limit)));
+    if cfg.concurrency == 0 {
+        problems.push(format!("{place}.concurrency"), None, "must be at least 1");
+    }
+    let concurrency = previous
+        .filter(|p| p.concurrency_max == cfg.concurrency)
+        .map(|p| p.concurrency.clone())
+        .unwrap_or_else(|| Arc::new(Semaphore::new(cfg.concurrency as usize)));
+    let retry = retry::compile_over(
+        &cfg.retry,
+        &defaults.retry,
+        &format!("{place}.retry"),
+        problems,
+    );
+    let circuit = circuit::compile_over(
+        &cfg.circuit,
+        &defaults.circuit,
+        &format!("{place}.circuit"),
+        problems,
+    );
+    let signer = cfg
+        .sign
+        .as_ref()
+        .map(|s| sign::compile(s, &format!("{place}.sign"), env, problems));
+    if *problems != before {
+        return None;
+    }
+    Some(Target {
+        name: name.to_owned(),
+        url: url?,
+        url_secret: cfg.url.value.contains('$'),
+        method: method?,
+        headers,
+        timeout: timeout?,
+        limit: limit?,
+        concurrency,
+        concurrency_max: cfg.concurrency,
+        retry: retry?,
+        circuit: circuit?,
+        sign: signer.flatten(),
+    })
+}
 
-    let method = Method::from_bytes(cfg.method.value.to_ascii_uppercase().as_bytes())
+/// `targets.NAME.method`, any case.
+fn method(cfg: &Located<String>, place: &str, problems: &mut Problems) -> Option<Method> {
+    Method::from_bytes(cfg.value.to_ascii_uppercase().as_bytes())
         .map_err(|_| {
             problems.push(
                 format!("{place}.method"),
-                Some(&cfg.method.referenced),
-                format!("`{}` is not an HTTP method", cfg.method.value),
+                Some(&cfg.referenced),
+                format!("`{}` is not an HTTP method", cfg.value),
             )
         })
-        .ok();
+        .ok()
+}
 
+/// `targets.NAME.url`: resolved, parsed, http or https.
+fn url(cfg: &Located<String>, env: &Env, place: &str, problems: &mut Problems) -> Option<Url> {
+    let parse = |text: String| {
+        let url = Url::parse(&text).map_err(|e| {
+            format!("not a valid URL ({e}); e.g. https://crm.example.com/api/calls")
+        })?;
+        match url.scheme() {
+            "http" | "https" => Ok(url),
+            other => Err(format!("scheme `{other}` is not http or https")),
+        }
+    };
+    interpolate::resolve(&cfg.value, env)
+        .map_err(|e| e.to_string())
+        .and_then(parse)
+        .map_err(|e| problems.push(format!("{place}.url"), Some(&cfg.referenced), e))
+        .ok()
+}
+
+/// `targets.NAME.headers`: valid names, resolved values, every value
+/// marked sensitive.
+fn headers(cfg: &TargetConfig, env: &Env, place: &str, problems: &mut Problems) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for (key, value) in &cfg.headers {
         let hplace = format!("{place}.headers.{key}");
@@ -185,100 +260,7 @@ pub fn compile(
             Err(e) => problems.push(hplace, Some(value.referenced()), e),
         }
     }
-
-    let timeout = units::duration(&cfg.timeout.value)
-        .map_err(|e| problems.push(format!("{place}.timeout"), Some(&cfg.timeout.referenced), e))
-        .ok();
-
-    let limit = match &cfg.rate {
-        None => {
-            if cfg.burst.is_some() {
-                problems.push(format!("{place}.burst"), None, "`burst` needs a `rate`");
-            }
-            None
-        }
-        Some(text) => match units::rate(&text.value) {
-            Ok(rate) => {
-                let burst = cfg.burst.unwrap_or(rate.count.get());
-                match quota(rate, burst) {
-                    Ok(quota) => {
-                        Some(reuse_limit(previous, rate, burst).unwrap_or_else(|| Limit {
-                            rate,
-                            burst,
-                            limiter: Arc::new(RateLimiter::direct(quota)),
-                        }))
-                    }
-                    Err(e) => {
-                        problems.push(format!("{place}.burst"), None, e);
-                        None
-                    }
-                }
-            }
-            Err(e) => {
-                problems.push(format!("{place}.rate"), Some(&text.referenced), e);
-                None
-            }
-        },
-    };
-
-    if cfg.concurrency == 0 {
-        problems.push(format!("{place}.concurrency"), None, "must be at least 1");
-    }
-    let concurrency = previous
-        .filter(|p| p.concurrency_max == cfg.concurrency)
-        .map(|p| p.concurrency.clone())
-        .unwrap_or_else(|| Arc::new(Semaphore::new(cfg.concurrency as usize)));
-
-    let retry = retry::compile_over(
-        &cfg.retry,
-        &defaults.retry,
-        &format!("{place}.retry"),
-        problems,
-    );
-    let circuit = circuit::compile_over(
-        &cfg.circuit,
-        &defaults.circuit,
-        &format!("{place}.circuit"),
-        problems,
-    );
-    let signer = cfg
-        .sign
-        .as_ref()
-        .map(|s| sign::compile(s, &format!("{place}.sign"), env, problems));
-
-    if *problems != before {
-        return None;
-    }
-    Some(Target {
-        name: name.to_owned(),
-        url: url?,
-        url_secret: cfg.url.value.contains('$'),
-        method: method?,
-        headers,
-        timeout: timeout?,
-        limit,
-        concurrency,
-        concurrency_max: cfg.concurrency,
-        retry: retry?,
-        circuit: circuit?,
-        sign: signer.flatten(),
-    })
-}
-
-fn quota(rate: Rate, burst: u32) -> Result<Quota, String> {
-    let burst = std::num::NonZeroU32::new(burst).ok_or("must be at least 1")?;
-    let period = rate.per / rate.count.get();
-    let quota = Quota::with_period(period)
-        .ok_or("the rate is too high: one request per nanosecond at most")?;
-    Ok(quota.allow_burst(burst))
-}
-
-fn reuse_limit(previous: Option<&Target>, rate: Rate, burst: u32) -> Option<Limit> {
-    previous?
-        .limit
-        .as_ref()
-        .filter(|l| l.rate == rate && l.burst == burst)
-        .cloned()
+    headers
 }
 
 #[cfg(test)]
@@ -286,12 +268,10 @@ mod tests {
     use super::*;
 
     fn limit(rate: &str, burst: u32) -> Limit {
-        let rate = units::rate(rate).unwrap();
-        Limit {
-            rate,
-            burst,
-            limiter: Arc::new(RateLimiter::direct(quota(rate, burst).unwrap())),
-        }
+        Limit::new(RateLimit {
+            rate: units::rate(rate).unwrap(),
+            burst: NonZeroU32::new(burst).unwrap(),
+        })
     }
 
     #[test]
