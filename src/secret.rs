@@ -8,6 +8,11 @@
 //! contains a value: a missing variable is named, an unreadable file is named
 //! by its path, never by its contents.
 
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
 use crate::config::interpolate::{self, Env};
 use crate::config::{SecretConfig, SecretSource};
 
@@ -80,6 +85,37 @@ fn read(path: &str) -> Result<String, String> {
         return Err(format!("secret file {path} is empty"));
     }
     Ok(secret.to_owned())
+}
+
+/// A secret kept only as its SHA-256, for comparing what a client
+/// presents (a source's token, the admin API's bearer token). Digests are
+/// compared in constant time, so neither the secret's length nor a matching
+/// prefix leaks through timing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretDigest([u8; 32]);
+
+impl SecretDigest {
+    /// The digest of `secret`.
+    pub fn of(secret: &[u8]) -> SecretDigest {
+        SecretDigest(Sha256::digest(secret).into())
+    }
+
+    /// Whether `presented` is the secret.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        SecretDigest::of(presented).0.ct_eq(&self.0).into()
+    }
+}
+
+impl fmt::Debug for SecretDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretDigest(..)")
+    }
+}
+
+/// Whether `presented` equals `secret`, in constant time (see
+/// [`SecretDigest`]).
+pub fn same(presented: &[u8], secret: &[u8]) -> bool {
+    SecretDigest::of(secret).matches(presented)
 }
 
 #[cfg(test)]

@@ -21,8 +21,6 @@ use http::uri::Authority;
 use http::{HeaderMap, Method, StatusCode};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use warp::Filter;
@@ -235,9 +233,7 @@ fn authorized(admin: &Admin, headers: &HeaderMap) -> bool {
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
         .unwrap_or("");
-    let a: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-    let b: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    bool::from(a.ct_eq(&b))
+    crate::secret::same(presented.as_bytes(), token.as_bytes())
 }
 
 /// The selection checked against the config and the spool, or the answer

@@ -9,8 +9,6 @@ use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName};
 use ipnet::IpNet;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::config::interpolate::Env;
 use crate::config::problems::Problems;
@@ -19,6 +17,7 @@ use crate::ingress::throttle::ClientLimit;
 use crate::ingress::verify::{self, Claim, Verdict, Verifier};
 use crate::rate::RateLimit;
 use crate::rules::{Event, Fields};
+use crate::secret::SecretDigest;
 use crate::transform::path::Path;
 
 /// A compiled source.
@@ -44,7 +43,7 @@ pub struct Source {
 pub struct Token {
     /// The header carrying it.
     pub header: HeaderName,
-    digest: [u8; 32],
+    digest: SecretDigest,
 }
 
 impl std::fmt::Debug for Token {
@@ -82,8 +81,7 @@ impl Source {
         let Some(presented) = headers.get(&token.header) else {
             return false;
         };
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        digest.ct_eq(&token.digest).into()
+        token.digest.matches(presented.as_bytes())
     }
 
     /// Checks the body's signature, when one is configured; `now` is Unix
@@ -208,7 +206,7 @@ fn compile_token(
     }
     Some(Token {
         header: header?,
-        digest: Sha256::digest(value?.as_bytes()).into(),
+        digest: SecretDigest::of(value?.as_bytes()),
     })
 }
 

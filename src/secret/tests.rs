@@ -131,3 +131,15 @@ fn stand_in_env_reads_no_file() {
     let broken = parse("secret: {file: \"${OPEN\"}").unwrap();
     assert!(broken.resolve(&Env::stand_in()).is_err());
 }
+
+#[test]
+fn a_digest_matches_only_the_secret_itself() {
+    let digest = SecretDigest::of(b"s3cret");
+    assert!(digest.matches(b"s3cret"));
+    for wrong in [&b""[..], b"s3cre", b"s3cret ", b"S3CRET"] {
+        assert!(!digest.matches(wrong), "{wrong:?}");
+    }
+    assert!(same(b"token", b"token"));
+    assert!(!same(b"token", b"tokens"));
+    assert_eq!(format!("{digest:?}"), "SecretDigest(..)");
+}
