@@ -13,17 +13,45 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::interpolate::{self, Env};
+use crate::config::interpolate::{self, Env, InterpolateError};
 use crate::config::{SecretConfig, SecretSource};
+
+/// Why a secret could not be had. Names a variable or a path, never a
+/// value or a file's contents.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// A `${NAME}` in the text or the path.
+    #[error(transparent)]
+    Interpolate(#[from] InterpolateError),
+    /// The file could not be opened or read.
+    #[error("cannot read secret file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A directory, a FIFO, a socket or a device.
+    #[error("secret file {path} is {kind}")]
+    NotAFile { path: String, kind: &'static str },
+    /// More than [`MAX_FILE`] bytes.
+    #[error("secret file {path} is larger than {MAX_FILE} bytes")]
+    TooLarge { path: String },
+    /// Not text.
+    #[error("secret file {path} is not UTF-8 text")]
+    NotUtf8 { path: String },
+    /// Nothing but line breaks.
+    #[error("secret file {path} is empty")]
+    Empty { path: String },
+}
 
 impl SecretConfig {
     /// The secret. Reads the file, if it is one, now. The error never
     /// contains the secret or the file's contents.
-    pub fn resolve(&self, env: &Env) -> Result<String, String> {
+    pub fn resolve(&self, env: &Env) -> Result<String, SecretError> {
         match &self.0.value {
-            SecretSource::Text(text) => interpolate::resolve(text, env).map_err(|e| e.to_string()),
+            SecretSource::Text(text) => Ok(interpolate::resolve(text, env)?),
             SecretSource::File(path) => {
-                let path = interpolate::resolve(path, env).map_err(|e| e.to_string())?;
+                let path = interpolate::resolve(path, env)?;
                 if env.is_stand_in() {
                     return Ok(interpolate::STAND_IN.to_owned());
                 }
@@ -41,9 +69,16 @@ pub const MAX_FILE: u64 = 64 * 1024;
 /// most [`MAX_FILE`] bytes. A FIFO, a socket or a device is refused before it
 /// is opened: opening a FIFO blocks until someone writes, and `/dev/zero`
 /// never ends, which would hang `check`, start-up and every reload.
-fn read(path: &str) -> Result<String, String> {
+fn read(path: &str) -> Result<String, SecretError> {
     use std::io::Read;
-    let cannot = |e: std::io::Error| format!("cannot read secret file {path}: {e}");
+    let cannot = |source| SecretError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let not_a_file = |kind| SecretError::NotAFile {
+        path: path.to_owned(),
+        kind,
+    };
     let kind = |meta: &std::fs::Metadata| {
         let kind = meta.file_type();
         if kind.is_file() {
@@ -54,10 +89,12 @@ fn read(path: &str) -> Result<String, String> {
             Some("not a regular file (a FIFO, socket or device)")
         }
     };
-    let too_big = || format!("secret file {path} is larger than {MAX_FILE} bytes");
+    let too_big = || SecretError::TooLarge {
+        path: path.to_owned(),
+    };
     let meta = std::fs::metadata(path).map_err(cannot)?;
     if let Some(kind) = kind(&meta) {
-        return Err(format!("secret file {path} is {kind}"));
+        return Err(not_a_file(kind));
     }
     if meta.len() > MAX_FILE {
         return Err(too_big());
@@ -67,7 +104,7 @@ fn read(path: &str) -> Result<String, String> {
     // `open`, in a directory the operator controls).
     let file = std::fs::File::open(path).map_err(cannot)?;
     if let Some(kind) = file.metadata().ok().as_ref().and_then(kind) {
-        return Err(format!("secret file {path} is {kind}"));
+        return Err(not_a_file(kind));
     }
     let mut bytes = Vec::new();
     file.take(MAX_FILE + 1)
@@ -78,11 +115,14 @@ fn read(path: &str) -> Result<String, String> {
     }
     // The contents are not quoted in any error: a file that is not text may
     // still be a secret.
-    let text =
-        String::from_utf8(bytes).map_err(|_| format!("secret file {path} is not UTF-8 text"))?;
+    let text = String::from_utf8(bytes).map_err(|_| SecretError::NotUtf8 {
+        path: path.to_owned(),
+    })?;
     let secret = text.trim_end_matches(['\n', '\r']);
     if secret.is_empty() {
-        return Err(format!("secret file {path} is empty"));
+        return Err(SecretError::Empty {
+            path: path.to_owned(),
+        });
     }
     Ok(secret.to_owned())
 }

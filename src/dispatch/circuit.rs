@@ -143,7 +143,7 @@ fn duration(
         None
     };
     match units::duration(&text.value) {
-        Err(e) => fail(problems, e),
+        Err(e) => fail(problems, e.to_string()),
         Ok(d) if d.is_zero() => fail(
             problems,
             format!("must be longer than zero, e.g. `{key}: 30s`"),

@@ -62,30 +62,31 @@ fn resolves_text_and_files_without_revealing_them() {
     assert_eq!(from_file.resolve(&env).unwrap(), "hunter2-from-file");
 
     let missing = parse("secret: {file: /nonexistent/hunter2-dir/x}").unwrap();
-    let e = missing.resolve(&env).unwrap_err();
+    let e = missing.resolve(&env).unwrap_err().to_string();
     assert!(
         e.contains("cannot read secret file /nonexistent/hunter2-dir/x"),
         "{e}"
     );
 
     std::fs::write(&file, [0xff, 0xfe, b'h']).unwrap();
-    let e = from_file.resolve(&env).unwrap_err();
+    let e = from_file.resolve(&env).unwrap_err().to_string();
     assert!(e.ends_with("is not UTF-8 text"), "{e}");
     std::fs::write(&file, "\n").unwrap();
-    let e = from_file.resolve(&env).unwrap_err();
+    let e = from_file.resolve(&env).unwrap_err().to_string();
     assert!(e.ends_with("is empty"), "{e}");
 
     std::fs::write(&file, vec![b'k'; MAX_FILE as usize + 1]).unwrap();
-    let e = from_file.resolve(&env).unwrap_err();
+    let e = from_file.resolve(&env).unwrap_err().to_string();
     assert!(e.ends_with("is larger than 65536 bytes"), "{e}");
     let e = parse("secret: {file: \"${DIR}\"}")
         .unwrap()
         .resolve(&env)
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.ends_with("is a directory"), "{e}");
 
     let unset = parse("secret: \"${NOPE}\"").unwrap();
-    let e = unset.resolve(&env).unwrap_err();
+    let e = unset.resolve(&env).unwrap_err().to_string();
     assert!(
         e.contains("NOPE is not set") && !e.contains("hunter2"),
         "{e}"
@@ -109,7 +110,8 @@ fn a_fifo_is_refused_without_blocking() {
     let e = rx
         .recv_timeout(std::time::Duration::from_secs(10))
         .expect("reading a FIFO secret must not block")
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         e.ends_with("is not a regular file (a FIFO, socket or device)"),
         "{e}"
@@ -117,7 +119,8 @@ fn a_fifo_is_refused_without_blocking() {
     let e = parse("secret: {file: /dev/zero}")
         .unwrap()
         .resolve(&Env::default())
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not a regular file"), "{e}");
 }
 
