@@ -94,17 +94,23 @@ impl Source {
     }
 }
 
+/// An allow-list or trusted-proxy entry that is not a network, as written
+/// (trimmed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an IP address or CIDR (e.g. 217.116.118.254, 10.0.0.0/8, 2001:db8::/32)")]
+pub struct NetError(String);
+
 /// Parses an allow-list or trusted-proxy entry: a CIDR, or a bare address as
 /// a single-host network. An IPv4-mapped entry (`::ffff:127.0.0.1`,
 /// `::ffff:10.0.0.0/104`) becomes the IPv4 network it names, because clients
 /// are compared in canonical form (a mapped client address is IPv4), so the
 /// entry as written would never match.
-pub fn parse_net(text: &str) -> Result<IpNet, String> {
+pub fn parse_net(text: &str) -> Result<IpNet, NetError> {
     let text = text.trim();
     let net = text
         .parse::<IpNet>()
         .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("`{text}` is not an IP address or CIDR (e.g. 217.116.118.254, 10.0.0.0/8, 2001:db8::/32)"))?;
+        .map_err(|_| NetError(text.to_owned()))?;
     Ok(match net {
         IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
             Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)

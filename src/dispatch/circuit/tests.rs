@@ -1,6 +1,8 @@
 //! Tests of `dispatch/circuit.rs`.
 
 use super::*;
+use crate::config::CircuitConfig;
+use crate::config::problems::Problems;
 
 fn cfg(yaml: &str) -> CircuitConfig {
     serde_saphyr::from_str(yaml).unwrap()
