@@ -28,6 +28,56 @@ pub enum State {
     HalfOpen,
 }
 
+/// A target's circuit as status pages, metrics and logs show it: the
+/// breaker's state without its times, or disabled by a 410. Serialized as
+/// `closed`, `half_open`, `open`, `disabled`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Everything goes.
+    #[default]
+    Closed,
+    /// One probe at a time decides.
+    HalfOpen,
+    /// Nothing goes until the cooldown is over.
+    Open,
+    /// The target answered 410 Gone: nothing goes until the next reload.
+    Disabled,
+}
+
+impl Status {
+    /// The word, as serialized: `closed`, `half_open`, `open`, `disabled`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Closed => "closed",
+            Status::HalfOpen => "half_open",
+            Status::Open => "open",
+            Status::Disabled => "disabled",
+        }
+    }
+
+    /// The value of `switchboard_circuit_state` (0 closed, 1 half-open,
+    /// 2 open, 3 disabled), which also packs the status into an atomic.
+    pub fn code(self) -> u8 {
+        match self {
+            Status::Closed => 0,
+            Status::HalfOpen => 1,
+            Status::Open => 2,
+            Status::Disabled => 3,
+        }
+    }
+
+    /// The status [`Status::code`] packed; an unknown code reads as closed.
+    pub fn from_code(code: u8) -> Status {
+        match code {
+            1 => Status::HalfOpen,
+            2 => Status::Open,
+            3 => Status::Disabled,
+            _ => Status::Closed,
+        }
+    }
+}
+
 /// What a delivery may do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Permit {
@@ -93,12 +143,12 @@ impl Circuit {
         &self.state
     }
 
-    /// The state for metrics and logs: `closed`, `open` or `half_open`.
-    pub fn label(&self) -> &'static str {
+    /// The state for status pages, metrics and logs.
+    pub fn status(&self) -> Status {
         match self.state {
-            State::Closed => "closed",
-            State::Open { .. } => "open",
-            State::HalfOpen => "half_open",
+            State::Closed => Status::Closed,
+            State::Open { .. } => Status::Open,
+            State::HalfOpen => Status::HalfOpen,
         }
     }
 

@@ -31,7 +31,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::dispatch::circuit::{Circuit, Permit, State as CircuitState};
+use crate::dispatch::circuit::{Circuit, Permit, State as CircuitState, Status};
 use crate::dispatch::deliver::Health;
 use crate::dispatch::target::{Limit, Target};
 use crate::runtime::{Runtime, Snapshot};
@@ -55,7 +55,7 @@ pub struct Dispatcher<S: Spool> {
 
 struct Handle {
     stop: CancellationToken,
-    /// The circuit's state for status pages: see [`circuit_label`].
+    /// The circuit's [`Status`] for status pages, packed ([`Status::code`]).
     circuit: Arc<AtomicU8>,
     /// Set by a reload: a target disabled by a 410 may send again.
     enable: Arc<AtomicBool>,
@@ -106,8 +106,8 @@ impl<S: Spool> Dispatcher<S> {
             let budget = Arc::new(Budget::new(runtime.server.window_bytes));
             let stop = self.stop.child_token();
             let enable = Arc::new(AtomicBool::new(false));
-            let circuit = Arc::new(AtomicU8::new(0));
-            crate::metrics::circuit(name, 0);
+            let circuit = Arc::new(AtomicU8::new(Status::Closed.code()));
+            crate::metrics::circuit(name, Status::Closed);
             self.spool.attach(
                 name,
                 Window {
@@ -146,14 +146,14 @@ impl<S: Spool> Dispatcher<S> {
     }
 
     /// Each target's circuit: closed, half_open, open or disabled (410).
-    pub fn circuits(&self) -> HashMap<String, &'static str> {
+    pub fn circuits(&self) -> HashMap<String, Status> {
         let workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
         workers
             .iter()
             .map(|(name, h)| {
                 (
                     name.clone(),
-                    circuit_label(h.circuit.load(Ordering::Relaxed)),
+                    Status::from_code(h.circuit.load(Ordering::Relaxed)),
                 )
             })
             .collect()
@@ -583,17 +583,17 @@ impl<S: Spool> Worker<S> {
         };
         match done.health {
             Health::Up => {
-                let was = circuit.label();
+                let was = circuit.status();
                 circuit.record_success();
-                if was != "closed" {
+                if was != Status::Closed {
                     tracing::info!(target = %self.name, "circuit closed: the target answers again");
                     state.look = true;
                 }
             }
             Health::Failing => {
-                let was = circuit.label();
+                let was = circuit.status();
                 circuit.record_failure(now);
-                if was != "open" && circuit.label() == "open" {
+                if was != Status::Open && circuit.status() == Status::Open {
                     tracing::warn!(target = %self.name, "circuit open: pausing deliveries to this target");
                 }
             }
@@ -611,25 +611,15 @@ impl<S: Spool> Worker<S> {
 
     /// Shows the circuit's state to status pages and metrics.
     fn publish(&self, state: &State) {
-        let code = match (state.disabled, state.circuit.as_ref().map(Circuit::label)) {
-            (true, _) => 3,
-            (false, Some("open")) => 2,
-            (false, Some("half_open")) => 1,
-            _ => 0,
+        let status = match &state.circuit {
+            _ if state.disabled => Status::Disabled,
+            Some(circuit) => circuit.status(),
+            None => Status::Closed,
         };
+        let code = status.code();
         if self.circuit.swap(code, Ordering::Relaxed) != code {
-            crate::metrics::circuit(&self.name, code);
+            crate::metrics::circuit(&self.name, status);
         }
-    }
-}
-
-/// The words for [`Handle::circuit`]'s codes.
-fn circuit_label(code: u8) -> &'static str {
-    match code {
-        1 => "half_open",
-        2 => "open",
-        3 => "disabled",
-        _ => "closed",
     }
 }
 
