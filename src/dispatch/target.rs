@@ -2,10 +2,10 @@
 //! many at once.
 //!
 //! Built from `targets.NAME` at start-up and on reload (`target/compile.rs`);
-//! never sends anything
-//! itself (`deliver.rs` does). A target whose rate and concurrency did not
-//! change across a reload keeps its limiter and semaphore, so a reload neither
-//! resets a rate limit nor lets a burst through.
+//! never sends anything itself (`deliver.rs` does). A target whose rate and
+//! concurrency did not change across a reload keeps its limiter and
+//! semaphore, so a reload neither resets a rate limit nor lets a burst
+//! through.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
