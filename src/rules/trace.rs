@@ -12,14 +12,13 @@ use http::HeaderName;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Condition, Event, Op, Text, eq_ci, eq_fold};
+use super::{Condition, Event, Text, eq_ci, eq_fold};
 use crate::transform::jq;
 use crate::transform::path::{Path, Step};
 
-/// How many found values a "did not match" line lists before `…`.
-const SHOWN: usize = 5;
-/// How many characters of one value a line shows before `…`.
-const WIDTH: usize = 60;
+mod show;
+
+use show::{describe_op, describe_text, indexes, list, quote, short, shown};
 
 /// Why a condition did or did not hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -279,73 +278,6 @@ fn walk<'v>(value: &'v Value, steps: &[Step], at: String, out: &mut Vec<(String,
         }
         _ => {}
     }
-}
-
-fn describe_op(op: &Op) -> String {
-    match op {
-        Op::Equals(v) => format!("equals {}", short(v)),
-        Op::In(list) => format!("in [{}]", join(list.iter().map(short))),
-        Op::Contains(v) => format!("contains {}", short(v)),
-        Op::Matches(re) => format!("matches /{}/", re.as_str()),
-        Op::Gt(v) => format!("gt {}", short(v)),
-        Op::Lt(v) => format!("lt {}", short(v)),
-    }
-}
-
-fn describe_text(test: &Text) -> String {
-    match test {
-        Text::Equals(v) => format!("equals {}", quote(v)),
-        Text::In(list) => format!("in [{}]", join(list.iter().map(|v| quote(v)))),
-        Text::Matches(re) => format!("matches /{}/", re.as_str()),
-    }
-}
-
-/// `[0]`, `[0, 2]`: the positions of the parts that did (`holding`) or did
-/// not hold; `None` when there are none.
-fn indexes(parts: &[Trace], holding: bool) -> Option<String> {
-    let positions: Vec<String> = parts
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.matched == holding)
-        .map(|(i, _)| i.to_string())
-        .collect();
-    (!positions.is_empty()).then(|| format!("[{}]", positions.join(", ")))
-}
-
-/// A configured list as written: `[complaint, billing complaint]`.
-fn list(values: &[String]) -> String {
-    format!("[{}]", values.join(", "))
-}
-
-fn join(items: impl Iterator<Item = String>) -> String {
-    items.collect::<Vec<_>>().join(", ")
-}
-
-/// At most [`SHOWN`] items, then how many more.
-fn shown(items: impl ExactSizeIterator<Item = String>) -> String {
-    let total = items.len();
-    let mut out = join(items.take(SHOWN));
-    if total > SHOWN {
-        out.push_str(&format!(" and {} more", total - SHOWN));
-    }
-    out
-}
-
-/// A value on one line: strings quoted, objects and arrays elided.
-fn short(value: &Value) -> String {
-    match value {
-        Value::String(s) => quote(s),
-        Value::Object(map) if !map.is_empty() => "{…}".to_owned(),
-        Value::Array(items) if !items.is_empty() => "[…]".to_owned(),
-        other => other.to_string(),
-    }
-}
-
-/// A string in JSON quotes, cut at [`WIDTH`] characters.
-fn quote(text: &str) -> String {
-    let cut: String = text.chars().take(WIDTH).collect();
-    let ellipsis = if cut.len() < text.len() { "…" } else { "" };
-    format!("{}{ellipsis}", Value::String(cut))
 }
 
 #[cfg(test)]
