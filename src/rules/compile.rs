@@ -1,17 +1,21 @@
 //! Compiles `routes[i].when` into a [`Condition`], reporting every problem
 //! with its place (`routes[2].when.any[1].matches`).
 //!
-//! Config to condition only; evaluating is `rules/mod.rs`'s.
+//! Config to condition only; evaluating is `rules/mod.rs`'s. `field` and
+//! its operators are `compile/field.rs`.
 
 use http::HeaderName;
 use regex::Regex;
-use serde_json::Value;
 
-use super::{Condition, Op, Text};
+use super::{Condition, Text};
 use crate::config::problems::Problems;
 use crate::config::{AnswerConfig, ConditionConfig, HeaderConditionConfig, Located};
 use crate::transform::jq::Program;
 use crate::transform::path::Path;
+
+mod field;
+
+use field::{Operators, compile_field};
 
 /// Compiles one condition; problems go to `problems` under `place`.
 pub fn compile(cfg: ConditionConfig, place: &str, problems: &mut Problems) -> Option<Condition> {
@@ -69,90 +73,6 @@ pub fn compile(cfg: ConditionConfig, place: &str, problems: &mut Problems) -> Op
         parts.push(compile_jq(&code, &format!("{place}.jq"), problems));
     }
     combine(parts, place, problems)
-}
-
-/// The operators written beside a `field`.
-struct Operators {
-    equals: Option<Value>,
-    in_: Option<Vec<Value>>,
-    contains: Option<Value>,
-    matches: Option<Located<String>>,
-    gt: Option<Value>,
-    lt: Option<Value>,
-}
-
-impl Operators {
-    fn count(&self) -> usize {
-        [
-            self.equals.is_some(),
-            self.in_.is_some(),
-            self.contains.is_some(),
-            self.matches.is_some(),
-            self.gt.is_some(),
-            self.lt.is_some(),
-        ]
-        .iter()
-        .filter(|x| **x)
-        .count()
-    }
-
-    /// The one operator written (the caller checked there is one).
-    fn compile(self, place: &str, problems: &mut Problems) -> Option<Op> {
-        if let Some(v) = self.equals {
-            Some(Op::Equals(v))
-        } else if let Some(v) = self.in_ {
-            Some(Op::In(v))
-        } else if let Some(v) = self.contains {
-            Some(Op::Contains(v))
-        } else if let Some(re) = self.matches {
-            regex(
-                &re.value,
-                &format!("{place}.matches"),
-                Some(&re.referenced),
-                problems,
-            )
-            .map(Op::Matches)
-        } else if let Some(v) = self.gt {
-            Some(Op::Gt(v))
-        } else {
-            self.lt.map(Op::Lt)
-        }
-    }
-}
-
-/// `field` with exactly one operator; `None` when neither is written.
-fn compile_field(
-    field: Option<Located<String>>,
-    operators: Operators,
-    place: &str,
-    problems: &mut Problems,
-) -> Option<Option<Condition>> {
-    match (field, operators.count()) {
-        (Some(field), 1) => {
-            let path = path(&field, &format!("{place}.field"), problems);
-            let op = operators.compile(place, problems);
-            Some(path.zip(op).map(|(path, op)| Condition::Field { path, op }))
-        }
-        (Some(field), n) => {
-            problems.push(
-                format!("{place}.field"),
-                Some(&field.referenced),
-                format!(
-                    "`field` needs exactly one of equals, in, contains, matches, gt, lt; found {n} (e.g. `{{field: call.direction, equals: IN}}`)"
-                ),
-            );
-            Some(None)
-        }
-        (None, 0) => None,
-        (None, _) => {
-            problems.push(
-                place.to_owned(),
-                None,
-                "equals, in, contains, matches, gt and lt compare a `field`; add `field: some.path`",
-            );
-            Some(None)
-        }
-    }
 }
 
 /// `all`, `any` and `not`, each compiled where written.
