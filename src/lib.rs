@@ -27,7 +27,8 @@
 //!   sender), `verify` (inbound signatures, timestamps, replays),
 //!   `throttle` (per-client rate limits), `json` (strict parsing),
 //!   `accept` (one admitted webhook into an id and its deliveries).
-//! - `rules`: which routes match (`trace` says why a route matched or not).
+//! - `rules`: which routes match (`compile` builds the conditions, `trace`
+//!   says why a route matched or not).
 //! - `transform`: which body each target gets: `path` (dotted paths, which
 //!   rule conditions read too), `jq` (programs).
 //! - `spool`: the durable store between accept and dispatch: SQLite, or
@@ -44,7 +45,8 @@
 //!   characters escaped).
 //! - `rate`: a `rate` with its `burst`, checked once for targets and
 //!   sources alike, and its governor quota.
-//! - `secret`: a secret written as a string or `{file: /path}`.
+//! - `secret`: a secret written as a string or `{file: /path}`, resolved;
+//!   the one constant-time comparison of presented tokens.
 //! - `time`: unix milliseconds and seconds, the one place that reads the
 //!   wall clock for them.
 //! - `descriptors`: the open files a config needs; raising the limit to fit.
