@@ -36,11 +36,65 @@ struct Open {
 
 impl Builder {
     pub(super) fn event(&mut self, event: Event<'_>, at: Position) -> Result<(), SyntaxError> {
+        self.count(&event, at)?;
+        match event {
+            Event::DocumentStart(..) => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    return Err(SyntaxError {
+                        message: "a second YAML document (`---`); routes.yaml holds one".into(),
+                        at,
+                    });
+                }
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                // `!!str 8` is the string "8"; other tags leave the value
+                // to the core schema.
+                let tagged_str = tag.is_some_and(|t| t.is_yaml_core_schema_tag("str"));
+                let plain = style == ScalarStyle::Plain && !tagged_str;
+                let text = text.into_owned();
+                self.finish(
+                    Node {
+                        value: Value::Scalar { text, plain },
+                        at,
+                    },
+                    anchor,
+                );
+            }
+            Event::Alias(id) => {
+                let (mut node, _) = self.anchors.get(&id).cloned().ok_or(SyntaxError {
+                    message: "an alias (`*name`) names no anchor defined before it".into(),
+                    at,
+                })?;
+                node.at = at;
+                self.finish(node, 0);
+            }
+            Event::SequenceStart(_, anchor, _) => self.start(Value::Seq(Vec::new()), at, anchor),
+            Event::MappingStart(_, anchor, _) => self.start(Value::Map(Vec::new()), at, anchor),
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some(Open {
+                    mut node, anchor, ..
+                }) = self.open.pop()
+                {
+                    if let Value::Map(entries) = &mut node.value {
+                        merge(entries);
+                    }
+                    self.finish(node, anchor);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Counts the nodes `event` adds (an alias as what it repeats) and
+    /// refuses a file past [`MAX_DEPTH`] or [`MAX_NODES`].
+    fn count(&mut self, event: &Event<'_>, at: Position) -> Result<(), SyntaxError> {
         let too = |what: &str| SyntaxError {
             message: format!("{what}; is this really routes.yaml?"),
             at,
         };
-        match &event {
+        match event {
             Event::SequenceStart(..) | Event::MappingStart(..) if self.open.len() >= MAX_DEPTH => {
                 return Err(too(&format!("nested more than {MAX_DEPTH} levels deep")));
             }
@@ -57,65 +111,16 @@ impl Builder {
                 "more than {MAX_NODES} values (aliases counted as what they repeat)"
             )));
         }
-        match event {
-            Event::DocumentStart(..) => {
-                self.documents += 1;
-                if self.documents > 1 {
-                    return Err(SyntaxError {
-                        message: "a second YAML document (`---`); routes.yaml holds one".into(),
-                        at,
-                    });
-                }
-            }
-            Event::Scalar(text, style, anchor, tag) => {
-                // `!!str 8` is the string "8"; other tags leave the value
-                // to the core schema.
-                let tagged_str = tag.is_some_and(|t| t.is_yaml_core_schema_tag("str"));
-                let plain = style == ScalarStyle::Plain && !tagged_str;
-                let node = Node {
-                    value: Value::Scalar {
-                        text: text.into_owned(),
-                        plain,
-                    },
-                    at,
-                };
-                self.finish(node, anchor);
-            }
-            Event::Alias(id) => {
-                let (mut node, _) = self.anchors.get(&id).cloned().ok_or(SyntaxError {
-                    message: "an alias (`*name`) names no anchor defined before it".into(),
-                    at,
-                })?;
-                node.at = at;
-                self.finish(node, 0);
-            }
-            Event::SequenceStart(_, anchor, _) => self.open.push(Open {
-                node: Node {
-                    value: Value::Seq(Vec::new()),
-                    at,
-                },
-                anchor,
-                key: None,
-            }),
-            Event::MappingStart(_, anchor, _) => self.open.push(Open {
-                node: Node::string_map(Vec::new(), at),
-                anchor,
-                key: None,
-            }),
-            Event::SequenceEnd | Event::MappingEnd => {
-                if let Some(Open {
-                    mut node, anchor, ..
-                }) = self.open.pop()
-                {
-                    if let Value::Map(entries) = &mut node.value {
-                        merge(entries);
-                    }
-                    self.finish(node, anchor);
-                }
-            }
-            _ => {}
-        }
         Ok(())
+    }
+
+    /// A collection opens; its items follow.
+    fn start(&mut self, value: Value, at: Position, anchor: usize) {
+        self.open.push(Open {
+            node: Node { value, at },
+            anchor,
+            key: None,
+        });
     }
 
     /// A complete node: into its parent, or the document.
