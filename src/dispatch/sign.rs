@@ -21,7 +21,6 @@ use sha2::Sha256;
 use crate::config::interpolate::Env;
 use crate::config::problems::Problems;
 use crate::config::{SecretConfig, WebhookSecretsConfig};
-use crate::secret::SecretError;
 
 /// What a Standard Webhooks secret starts with.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -63,15 +62,6 @@ pub enum KeyError {
     /// [`Signer::from_secrets`] with an empty list.
     #[error("no secret given")]
     NoSecret,
-}
-
-/// A secret that could not be had, or is not a key.
-#[derive(Debug, thiserror::Error)]
-enum SecretKeyError {
-    #[error(transparent)]
-    Secret(#[from] SecretError),
-    #[error(transparent)]
-    Key(#[from] KeyError),
 }
 
 /// An HMAC-SHA256 key, with its key schedule done once at compile time.
@@ -184,14 +174,15 @@ pub fn compile_keys(
     let mut keys = Vec::with_capacity(secrets.len());
     let mut complete = true;
     for (place, secret) in secrets {
-        let resolved: Result<Key, SecretKeyError> = secret
-            .resolve(env)
-            .map_err(SecretKeyError::from)
-            .and_then(|text| Ok(key(&text, min_len)?));
-        match resolved {
-            Ok(key) => keys.push(key),
+        let at = Some(secret.referenced());
+        match secret.resolve(env).map(|text| key(&text, min_len)) {
+            Ok(Ok(key)) => keys.push(key),
+            Ok(Err(e)) => {
+                problems.push(place, at, e);
+                complete = false;
+            }
             Err(e) => {
-                problems.push(place, Some(secret.referenced()), e);
+                problems.push(place, at, e);
                 complete = false;
             }
         }

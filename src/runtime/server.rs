@@ -240,12 +240,14 @@ fn address(
         .ok()
 }
 
+/// A size such as `1MiB`, in bytes.
 fn size(text: &Located<String>, place: &str, problems: &mut Problems) -> Option<usize> {
     units::size(&text.value)
         .map_err(|e| problems.push(place, Some(&text.referenced), e))
         .ok()
 }
 
+/// A duration such as `30s`.
 fn duration(text: &Located<String>, place: &str, problems: &mut Problems) -> Option<Duration> {
     units::duration(&text.value)
         .map_err(|e| problems.push(place.to_owned(), Some(&text.referenced), e))
