@@ -221,22 +221,7 @@ impl<'s> Walker<'s> {
             match (property(&name), additional) {
                 (Some(property), _) => self.visit(&mut value, property, &child),
                 (None, Some(Json::Bool(false))) => {
-                    let valid: Vec<String> = properties
-                        .into_iter()
-                        .flat_map(|p| p.keys().cloned())
-                        .collect();
-                    let message = match closest(&name, &valid) {
-                        Some(best) => format!(
-                            "unknown key `{name}`, did you mean `{best}`? (valid keys here: {})",
-                            valid.join(", ")
-                        ),
-                        None if valid.is_empty() => format!("unknown key `{name}`"),
-                        None => format!(
-                            "unknown key `{name}` (valid keys here: {})",
-                            valid.join(", ")
-                        ),
-                    };
-                    self.problem(&child, key.at, message);
+                    self.problem(&child, key.at, unknown_key(&name, properties));
                     continue;
                 }
                 (None, Some(schema @ Json::Object(_))) => self.visit(&mut value, schema, &child),
@@ -262,6 +247,25 @@ impl<'s> Walker<'s> {
             self.report.replaced.push(child);
         }
         node.value = Value::Map(kept);
+    }
+}
+
+/// A key the mapping does not have: the closest valid one, and all of them.
+fn unknown_key(name: &str, properties: Option<&Map<String, Json>>) -> String {
+    let valid: Vec<String> = properties
+        .into_iter()
+        .flat_map(|p| p.keys().cloned())
+        .collect();
+    match closest(name, &valid) {
+        Some(best) => format!(
+            "unknown key `{name}`, did you mean `{best}`? (valid keys here: {})",
+            valid.join(", ")
+        ),
+        None if valid.is_empty() => format!("unknown key `{name}`"),
+        None => format!(
+            "unknown key `{name}` (valid keys here: {})",
+            valid.join(", ")
+        ),
     }
 }
 
