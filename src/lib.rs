@@ -12,13 +12,16 @@
 //!                               admin, cli ──┘ (history, dead letters, replay)
 //! ```
 //!
-//! - `config`: the serde mirror of `routes.yaml`, parsing only: `tree`,
+//! - `config`: the serde mirror of `routes.yaml`, parsing only, every
+//!   `*Config` type, one file per section (`server`, `source`, `verify`,
+//!   `target`, `route`, `retry`, `circuit`, `secret`): `tree`,
 //!   `shape` and `de` read the YAML with positions and check it against
 //!   the JSON Schema (every problem at once); `interpolate` resolves
 //!   `${NAME}`, `units` reads `10s`/`1MiB`/`10/s`, `problems` carries
 //!   config errors with their place.
 //! - `runtime`: compiles a config into the snapshot requests read; the one
-//!   validation path for start-up, `check` and reload.
+//!   validation path for start-up, `check` and reload: `server`, `routes`
+//!   (and transforms), `snapshot` (the `Arc` swapped on reload).
 //! - `ingress`: `POST /hooks/{source}`: `listener` (the capped, timed
 //!   HTTP/1.1 accept loop of both listeners; `deadline` its time limits),
 //!   `accept` (the one stage from
@@ -28,7 +31,8 @@
 //!   signatures, timestamps, replays), `throttle` (per-client rate limits),
 //!   `payload` (probe or JSON, parsed strictly by `json`), `render` (route
 //!   and render: what each target is sent; `explain` calls it too).
-//! - `rules`: which routes match (`trace` says why a route matched or not).
+//! - `rules`: which routes match (`compile` builds the conditions, `trace`
+//!   says why a route matched or not).
 //! - `transform`: which body each target gets: `path` (dotted paths, which
 //!   rule conditions read too), `jq` (programs).
 //! - `spool`: the durable store between accept and dispatch: SQLite, or
@@ -55,7 +59,10 @@
 //!   share, a new config put in force, the admin API's [`admin::Control`]).
 //! - `metrics`, `logs`: Prometheus metrics; log lines (JSON lines, control
 //!   characters escaped).
-//! - `secret`: a secret written as a string or `{file: /path}`.
+//! - `rate`: a `rate` with its `burst`, checked once for targets and
+//!   sources alike, and its governor quota.
+//! - `secret`: a secret written as a string or `{file: /path}`, resolved;
+//!   the one constant-time comparison of presented tokens.
 //! - `time`: unix milliseconds and seconds, the one place that reads the
 //!   wall clock for them.
 //! - `descriptors`: the open files a config needs; raising the limit to fit.
@@ -68,6 +75,7 @@ pub mod dispatch;
 pub mod ingress;
 pub mod logs;
 pub mod metrics;
+pub mod rate;
 pub mod relay;
 pub mod rules;
 pub mod runtime;

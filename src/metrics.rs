@@ -12,6 +12,8 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::dispatch::circuit::Status;
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Attempt-duration buckets, in seconds.
@@ -98,9 +100,11 @@ pub fn rate_limited(target: &str) {
     counter!("switchboard_rate_limit_waits_total", "target" => target.to_owned()).increment(1);
 }
 
-/// A target's circuit: 0 closed, 1 half-open, 2 open; 3 disabled by a 410.
-pub fn circuit(target: &str, state: u8) {
-    gauge!("switchboard_circuit_state", "target" => target.to_owned()).set(f64::from(state));
+/// A target's circuit: 0 closed, 1 half-open, 2 open; 3 disabled by a 410
+/// (see [`Status::code`]).
+pub fn circuit(target: &str, status: Status) {
+    gauge!("switchboard_circuit_state", "target" => target.to_owned())
+        .set(f64::from(status.code()));
 }
 
 /// Deliveries waiting in the spool and dead letters, per target (set at

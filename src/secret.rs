@@ -10,66 +10,48 @@
 
 use std::fmt;
 
-use serde::Deserialize;
-use serde::de::{self, Deserializer, EnumAccess, VariantAccess, Visitor};
-use serde_saphyr::Location;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
-use crate::config::Located;
-use crate::config::interpolate::{self, Env};
+use crate::config::interpolate::{self, Env, InterpolateError};
+use crate::config::{SecretConfig, SecretSource};
 
-/// A secret as written in `routes.yaml`: `"Bearer ${CRM_TOKEN}"`, a plain
-/// string, or `{file: /run/secrets/crm_token}`.
-///
-/// The whole value carries its position, so a problem can point at it.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(transparent)]
-pub struct SecretConfig(#[schemars(with = "SecretShape")] pub Located<SecretSource>);
-
-// The JSON Schema of a `SecretConfig`; never constructed.
-/// A secret: a string (`${NAME}` reads the environment) or `{file: /path}`.
-#[derive(schemars::JsonSchema)]
-#[serde(untagged)]
-#[allow(dead_code)]
-enum SecretShape {
-    /// The secret; `${NAME}` and `${NAME:-default}` read the environment.
-    Text(String),
-    /// `{file: /path}`: read at start-up and on every reload.
-    File(FileShape),
-}
-
-/// `{file: /path}`.
-#[derive(schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct FileShape {
-    /// The file holding the secret; trailing line breaks are dropped.
-    file: String,
-}
-
-/// Where a secret comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretSource {
-    /// The text itself; `${NAME}` and `${NAME:-default}` read the environment.
-    Text(String),
-    /// A file, read whole; trailing line breaks are dropped. The path may use
-    /// `${NAME}`, e.g. `${CREDENTIALS_DIRECTORY}/crm_token`. A relative path is
-    /// relative to the relay's working directory.
-    File(String),
+/// Why a secret could not be had. Names a variable or a path, never a
+/// value or a file's contents.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// A `${NAME}` in the text or the path.
+    #[error(transparent)]
+    Interpolate(#[from] InterpolateError),
+    /// The file could not be opened or read.
+    #[error("cannot read secret file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A directory, a FIFO, a socket or a device.
+    #[error("secret file {path} is {kind}")]
+    NotAFile { path: String, kind: &'static str },
+    /// More than [`MAX_FILE`] bytes.
+    #[error("secret file {path} is larger than {MAX_FILE} bytes")]
+    TooLarge { path: String },
+    /// Not text.
+    #[error("secret file {path} is not UTF-8 text")]
+    NotUtf8 { path: String },
+    /// Nothing but line breaks.
+    #[error("secret file {path} is empty")]
+    Empty { path: String },
 }
 
 impl SecretConfig {
-    /// Where the value is in `routes.yaml`.
-    pub fn referenced(&self) -> &Location {
-        &self.0.referenced
-    }
-
     /// The secret. Reads the file, if it is one, now. The error never
     /// contains the secret or the file's contents.
-    pub fn resolve(&self, env: &Env) -> Result<String, String> {
+    pub fn resolve(&self, env: &Env) -> Result<String, SecretError> {
         match &self.0.value {
-            SecretSource::Text(text) => interpolate::resolve(text, env).map_err(|e| e.to_string()),
+            SecretSource::Text(text) => Ok(interpolate::resolve(text, env)?),
             SecretSource::File(path) => {
-                let path = interpolate::resolve(path, env).map_err(|e| e.to_string())?;
+                let path = interpolate::resolve(path, env)?;
                 if env.is_stand_in() {
                     return Ok(interpolate::STAND_IN.to_owned());
                 }
@@ -87,9 +69,16 @@ pub const MAX_FILE: u64 = 64 * 1024;
 /// most [`MAX_FILE`] bytes. A FIFO, a socket or a device is refused before it
 /// is opened: opening a FIFO blocks until someone writes, and `/dev/zero`
 /// never ends, which would hang `check`, start-up and every reload.
-fn read(path: &str) -> Result<String, String> {
+fn read(path: &str) -> Result<String, SecretError> {
     use std::io::Read;
-    let cannot = |e: std::io::Error| format!("cannot read secret file {path}: {e}");
+    let cannot = |source| SecretError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let not_a_file = |kind| SecretError::NotAFile {
+        path: path.to_owned(),
+        kind,
+    };
     let kind = |meta: &std::fs::Metadata| {
         let kind = meta.file_type();
         if kind.is_file() {
@@ -100,10 +89,12 @@ fn read(path: &str) -> Result<String, String> {
             Some("not a regular file (a FIFO, socket or device)")
         }
     };
-    let too_big = || format!("secret file {path} is larger than {MAX_FILE} bytes");
+    let too_big = || SecretError::TooLarge {
+        path: path.to_owned(),
+    };
     let meta = std::fs::metadata(path).map_err(cannot)?;
     if let Some(kind) = kind(&meta) {
-        return Err(format!("secret file {path} is {kind}"));
+        return Err(not_a_file(kind));
     }
     if meta.len() > MAX_FILE {
         return Err(too_big());
@@ -113,7 +104,7 @@ fn read(path: &str) -> Result<String, String> {
     // `open`, in a directory the operator controls).
     let file = std::fs::File::open(path).map_err(cannot)?;
     if let Some(kind) = file.metadata().ok().as_ref().and_then(kind) {
-        return Err(format!("secret file {path} is {kind}"));
+        return Err(not_a_file(kind));
     }
     let mut bytes = Vec::new();
     file.take(MAX_FILE + 1)
@@ -124,49 +115,47 @@ fn read(path: &str) -> Result<String, String> {
     }
     // The contents are not quoted in any error: a file that is not text may
     // still be a secret.
-    let text =
-        String::from_utf8(bytes).map_err(|_| format!("secret file {path} is not UTF-8 text"))?;
+    let text = String::from_utf8(bytes).map_err(|_| SecretError::NotUtf8 {
+        path: path.to_owned(),
+    })?;
     let secret = text.trim_end_matches(['\n', '\r']);
     if secret.is_empty() {
-        return Err(format!("secret file {path} is empty"));
+        return Err(SecretError::Empty {
+            path: path.to_owned(),
+        });
     }
     Ok(secret.to_owned())
 }
 
-/// A plain scalar stays the text it was written as (`007`, `yes`, `0x1F` are
-/// strings, not numbers or booleans), which an untagged enum cannot promise:
-/// serde buffers untagged input as typed values and loses the spelling and
-/// the position. Read as an externally tagged enum instead, a scalar arrives
-/// as a variant name with its exact text, and `{file: ..}` as the `file`
-/// variant with its payload.
-impl<'de> Deserialize<'de> for SecretSource {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_enum("SecretSource", &["file"], SourceVisitor)
+/// A secret kept only as its SHA-256, for comparing what a client
+/// presents (a source's token, the admin API's bearer token). Digests are
+/// compared in constant time, so neither the secret's length nor a matching
+/// prefix leaks through timing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretDigest([u8; 32]);
+
+impl SecretDigest {
+    /// The digest of `secret`.
+    pub fn of(secret: &[u8]) -> SecretDigest {
+        SecretDigest(Sha256::digest(secret).into())
+    }
+
+    /// Whether `presented` is the secret.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        SecretDigest::of(presented).0.ct_eq(&self.0).into()
     }
 }
 
-struct SourceVisitor;
-
-impl<'de> Visitor<'de> for SourceVisitor {
-    type Value = SecretSource;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string (`${NAME}` reads the environment) or `{file: /path}`")
+impl fmt::Debug for SecretDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretDigest(..)")
     }
+}
 
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<SecretSource, E> {
-        Ok(SecretSource::Text(text.to_owned()))
-    }
-
-    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<SecretSource, A::Error> {
-        let (name, variant): (String, _) = data.variant()?;
-        if name == "file" {
-            Ok(SecretSource::File(variant.newtype_variant()?))
-        } else {
-            variant.unit_variant()?;
-            Ok(SecretSource::Text(name))
-        }
-    }
+/// Whether `presented` equals `secret`, in constant time (see
+/// [`SecretDigest`]).
+pub fn same(presented: &[u8], secret: &[u8]) -> bool {
+    SecretDigest::of(secret).matches(presented)
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub trait Control: Send + Sync + 'static {
     fn wake_dispatch(&self);
 
     /// Each target's circuit: `closed`, `half_open`, `open` or `disabled` (410).
-    fn circuits(&self) -> HashMap<String, &'static str>;
+    fn circuits(&self) -> HashMap<String, crate::dispatch::circuit::Status>;
 
     /// Body bytes each target's worker holds in memory.
     fn window_bytes(&self) -> HashMap<String, u64>;

@@ -45,7 +45,7 @@ async fn targets<C: Control>(admin: &Admin<C>, runtime: &Runtime) -> Vec<Value> 
                 "rate": t.limit.as_ref().map(|l| format!("{}/{}s", l.rate.count, l.rate.per.as_secs_f64())),
                 "burst": t.limit.as_ref().map(|l| l.burst),
                 "concurrency": t.concurrency_max,
-                "circuit": circuits.get(&t.name).copied().unwrap_or("closed"),
+                "circuit": circuits.get(&t.name).copied().unwrap_or_default(),
                 "pending": b.pending,
                 "parked": b.parked,
                 "dead": b.dead,

@@ -24,17 +24,18 @@ pub struct Problems(Vec<Problem>);
 
 impl Problems {
     /// Records a problem at `place`, with the YAML position when known.
+    /// `message` is a text or a typed error, shown as it displays.
     pub fn push(
         &mut self,
         place: impl Into<String>,
         at: Option<&Location>,
-        message: impl Into<String>,
+        message: impl fmt::Display,
     ) {
         let position = at.filter(|l| l.line() > 0).map(|l| (l.line(), l.column()));
         self.0.push(Problem {
             place: place.into(),
             position,
-            message: message.into(),
+            message: message.to_string(),
         });
     }
 

@@ -4,14 +4,40 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+const RATE_EXAMPLE: &str = "(e.g. 10/s, 600/min, 5000/h)";
+
+/// Why a duration, size or rate could not be read. Each message quotes
+/// the text as written and shows a valid form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnitError {
+    #[error("`{0}` is not a duration (e.g. 500ms, 10s, 5m, 6h)")]
+    NotDuration(String),
+    #[error("`{0}` has no known unit (ms, s, m, h, d), e.g. 10s")]
+    DurationUnit(String),
+    #[error("`{0}` is not a size (e.g. 1MiB, 512KiB, 65536)")]
+    NotSize(String),
+    #[error("`{0}` has no known unit (B, KiB, MiB, GiB), e.g. 1MiB")]
+    SizeUnit(String),
+    #[error("`{0}` is not a rate {RATE_EXAMPLE}")]
+    NotRate(String),
+    #[error("`{0}`: the count must be a whole number above 0 {RATE_EXAMPLE}")]
+    RateCount(String),
+    #[error("`{text}`: unknown period `{period}` {RATE_EXAMPLE}")]
+    RatePeriod { text: String, period: String },
+    #[error("`{0}`: the period must be longer than zero {RATE_EXAMPLE}")]
+    ZeroPeriod(String),
+    #[error("`{0}` is too high: one request per nanosecond at most {RATE_EXAMPLE}")]
+    TooFast(String),
+}
+
 /// Parses `250ms`, `10s`, `5m`, `2h`, `1d`.
-pub fn duration(text: &str) -> Result<Duration, String> {
+pub fn duration(text: &str) -> Result<Duration, UnitError> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let n: u64 = number
         .parse()
-        .map_err(|_| format!("`{text}` is not a duration (e.g. 500ms, 10s, 5m, 6h)"))?;
+        .map_err(|_| UnitError::NotDuration(text.to_owned()))?;
     let secs = match unit.trim() {
         "ms" => return Ok(Duration::from_millis(n)),
         "s" => 1,
@@ -19,31 +45,27 @@ pub fn duration(text: &str) -> Result<Duration, String> {
         "h" => 3600,
         "d" => 86_400,
         _ => {
-            return Err(format!(
-                "`{text}` has no known unit (ms, s, m, h, d), e.g. 10s"
-            ));
+            return Err(UnitError::DurationUnit(text.to_owned()));
         }
     };
     Ok(Duration::from_secs(n.saturating_mul(secs)))
 }
 
 /// Parses `65536`, `512KB`, `512KiB`, `1MB`, `1MiB` (KB and KiB both mean 1024).
-pub fn size(text: &str) -> Result<usize, String> {
+pub fn size(text: &str) -> Result<usize, UnitError> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let n: usize = number
         .parse()
-        .map_err(|_| format!("`{text}` is not a size (e.g. 1MiB, 512KiB, 65536)"))?;
+        .map_err(|_| UnitError::NotSize(text.to_owned()))?;
     let factor = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         _ => {
-            return Err(format!(
-                "`{text}` has no known unit (B, KiB, MiB, GiB), e.g. 1MiB"
-            ));
+            return Err(UnitError::SizeUnit(text.to_owned()));
         }
     };
     Ok(n.saturating_mul(factor))
@@ -59,36 +81,32 @@ pub struct Rate {
 }
 
 /// Parses `10/s`, `600/min`, `5000/h`, `3/10s`.
-pub fn rate(text: &str) -> Result<Rate, String> {
-    let example = "(e.g. 10/s, 600/min, 5000/h)";
+pub fn rate(text: &str) -> Result<Rate, UnitError> {
     let (count, per) = text
         .trim()
         .split_once('/')
-        .ok_or_else(|| format!("`{text}` is not a rate {example}"))?;
+        .ok_or_else(|| UnitError::NotRate(text.to_owned()))?;
     let count = count
         .trim()
         .parse::<u32>()
         .ok()
         .and_then(NonZeroU32::new)
-        .ok_or_else(|| format!("`{text}`: the count must be a whole number above 0 {example}"))?;
+        .ok_or_else(|| UnitError::RateCount(text.to_owned()))?;
     let per = per.trim();
     let per = match per {
         "s" | "sec" | "second" => Duration::from_secs(1),
         "m" | "min" | "minute" => Duration::from_secs(60),
         "h" | "hour" => Duration::from_secs(3600),
-        other => {
-            duration(other).map_err(|_| format!("`{text}`: unknown period `{other}` {example}"))?
-        }
+        other => duration(other).map_err(|_| UnitError::RatePeriod {
+            text: text.to_owned(),
+            period: other.to_owned(),
+        })?,
     };
     if per.is_zero() {
-        return Err(format!(
-            "`{text}`: the period must be longer than zero {example}"
-        ));
+        return Err(UnitError::ZeroPeriod(text.to_owned()));
     }
     if (per / count.get()).is_zero() {
-        return Err(format!(
-            "`{text}` is too high: one request per nanosecond at most {example}"
-        ));
+        return Err(UnitError::TooFast(text.to_owned()));
     }
     Ok(Rate { count, per })
 }
@@ -113,11 +131,14 @@ mod tests {
     #[test]
     fn rejects_nonsense_with_an_example() {
         for bad in ["", "10", "ten s", "5 parsecs"] {
-            assert!(duration(bad).unwrap_err().contains("e.g."), "{bad}");
+            assert!(
+                duration(bad).unwrap_err().to_string().contains("e.g."),
+                "{bad}"
+            );
         }
-        assert!(size("1TB").unwrap_err().contains("e.g."));
+        assert!(size("1TB").unwrap_err().to_string().contains("e.g."));
         for bad in ["10", "0/s", "x/s", "10/fortnight", "5/0s", "2000000000/s"] {
-            assert!(rate(bad).unwrap_err().contains("e.g."), "{bad}");
+            assert!(rate(bad).unwrap_err().to_string().contains("e.g."), "{bad}");
         }
     }
 }

@@ -5,185 +5,14 @@
 //! A pure state machine: the clock is an argument and nothing here sleeps,
 //! sends or queues. While the circuit holds deliveries back they stay queued
 //! in the spool; keeping them, and asking again at the time [`Permit::Wait`]
-//! names, is the dispatcher's job.
+//! names, is the dispatcher's job. The policy (how many failures, how
+//! long a cooldown) and its compiling are `circuit/policy.rs`.
 
-use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
+mod policy;
 
-use crate::config::Located;
-use crate::config::problems::Problems;
-use crate::config::units;
-
-/// `server.circuit` and `targets.NAME.circuit`. A target's fields override
-/// the server's one by one (see [`compile_over`]).
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CircuitConfig {
-    /// Consecutive failed attempts that open the circuit. Default 5. Only
-    /// failures that would be retried count (timeouts, connection errors,
-    /// `retry_on` statuses); a 400 says nothing about the target's health.
-    pub failures: Option<u32>,
-    /// How long an open circuit holds deliveries back before one probe goes
-    /// through, e.g. `30s`. Each failed probe doubles it, up to
-    /// `max_cooldown`. Default `30s`; at most `1d`. Keep it longer than the
-    /// target's `timeout`, or a slow probe is presumed lost and a second one
-    /// sent.
-    #[schemars(with = "Option<String>")]
-    pub cooldown: Option<Located<String>>,
-    /// The longest the doubling may stretch the cooldown, e.g. `1m`: a target
-    /// that recovers is probed again within this long. Default `1m`; at most
-    /// `1d`. A `cooldown` longer than this is used as it is, without
-    /// doubling.
-    #[schemars(with = "Option<String>")]
-    pub max_cooldown: Option<Located<String>>,
-}
-
-/// A compiled circuit policy: at least one failure, a cooldown above zero
-/// and at most a day, stretched by failed probes up to a day at most.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CircuitPolicy {
-    failures: NonZeroU32,
-    cooldown: Duration,
-    max_cooldown: Duration,
-}
-
-const DEFAULT_FAILURES: u32 = 5;
-const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30);
-/// Twice the default cooldown: a target that recovers during a long outage
-/// gets its deliveries again within a minute, while one that stays down is
-/// probed (each probe burning one of some delivery's attempts) once a
-/// minute rather than every 30s.
-const DEFAULT_MAX_COOLDOWN: Duration = Duration::from_secs(60);
-/// Long enough for any real outage; short enough that `now + cooldown` can
-/// never overflow an `Instant`.
-const LONGEST_COOLDOWN: Duration = Duration::from_secs(86_400);
-
-impl Default for CircuitPolicy {
-    /// Open after 5 consecutive failures, for 30s, doubling up to 1m.
-    fn default() -> Self {
-        CircuitPolicy {
-            failures: NonZeroU32::MIN.saturating_add(DEFAULT_FAILURES - 1),
-            cooldown: DEFAULT_COOLDOWN,
-            max_cooldown: DEFAULT_MAX_COOLDOWN,
-        }
-    }
-}
-
-impl CircuitPolicy {
-    /// Consecutive failures that open the circuit.
-    pub fn failures(&self) -> NonZeroU32 {
-        self.failures
-    }
-
-    /// How long the circuit first stays open.
-    pub fn cooldown(&self) -> Duration {
-        self.cooldown
-    }
-
-    /// The longest it stays open after failed probes: `max_cooldown`, or
-    /// the cooldown itself if that is longer.
-    pub fn max_cooldown(&self) -> Duration {
-        self.max_cooldown.max(self.cooldown)
-    }
-
-    /// How long the circuit stays open after `failed_probes` failed probes
-    /// in a row: the cooldown, doubled for each, at most [`Self::max_cooldown`].
-    pub fn cooldown_after(&self, failed_probes: u32) -> Duration {
-        self.cooldown
-            .saturating_mul(1 << failed_probes.min(31))
-            .min(self.max_cooldown())
-    }
-}
-
-/// Compiles `circuit` over the built-in defaults; `place` is where it sits,
-/// e.g. `server.circuit`. Every problem is pushed; `None` if there was any.
-pub fn compile(cfg: &CircuitConfig, place: &str, problems: &mut Problems) -> Option<CircuitPolicy> {
-    compile_over(cfg, &CircuitPolicy::default(), place, problems)
-}
-
-/// Compiles a target's `circuit` over `base`, the server's compiled policy:
-/// what the target leaves out, it inherits.
-pub fn compile_over(
-    cfg: &CircuitConfig,
-    base: &CircuitPolicy,
-    place: &str,
-    problems: &mut Problems,
-) -> Option<CircuitPolicy> {
-    let failures = match cfg.failures {
-        None => Some(base.failures),
-        Some(n) => {
-            let failures = NonZeroU32::new(n);
-            if failures.is_none() {
-                problems.push(
-                    format!("{place}.failures"),
-                    None,
-                    "must be at least 1, e.g. `failures: 5`",
-                );
-            }
-            failures
-        }
-    };
-    let cooldown = match &cfg.cooldown {
-        None => Some(base.cooldown),
-        Some(text) => duration(text, "cooldown", place, problems),
-    };
-    let max_cooldown = match &cfg.max_cooldown {
-        None => Some(base.max_cooldown),
-        Some(text) => duration(text, "max_cooldown", place, problems),
-    };
-    // Both written here and contradicting each other: say so rather than
-    // quietly use the longer one.
-    if let (Some(c), Some(m), Some(short), Some(long)) =
-        (&cfg.cooldown, &cfg.max_cooldown, cooldown, max_cooldown)
-        && long < short
-    {
-        problems.push(
-            format!("{place}.max_cooldown"),
-            Some(&m.referenced),
-            format!(
-                "`{}` is shorter than `cooldown: {}`; e.g. `max_cooldown: 1m` (failed probes \
-                 double the cooldown up to this)",
-                m.value, c.value
-            ),
-        );
-        return None;
-    }
-    Some(CircuitPolicy {
-        failures: failures?,
-        cooldown: cooldown?,
-        max_cooldown: max_cooldown?,
-    })
-}
-
-/// A `cooldown` or `max_cooldown`: above zero, at most a day.
-fn duration(
-    text: &Located<String>,
-    key: &str,
-    place: &str,
-    problems: &mut Problems,
-) -> Option<Duration> {
-    let fail = |problems: &mut Problems, message: String| {
-        problems.push(format!("{place}.{key}"), Some(&text.referenced), message);
-        None
-    };
-    match units::duration(&text.value) {
-        Err(e) => fail(problems, e),
-        Ok(d) if d.is_zero() => fail(
-            problems,
-            format!("must be longer than zero, e.g. `{key}: 30s`"),
-        ),
-        Ok(d) if d > LONGEST_COOLDOWN => fail(
-            problems,
-            format!(
-                "`{}` is longer than a day; e.g. `cooldown: 30s, max_cooldown: 1m`",
-                text.value
-            ),
-        ),
-        Ok(d) => Some(d),
-    }
-}
+pub use policy::{CircuitPolicy, compile, compile_over};
 
 /// Where a circuit stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +26,56 @@ pub enum State {
     },
     /// The cooldown is over: one probe at a time decides.
     HalfOpen,
+}
+
+/// A target's circuit as status pages, metrics and logs show it: the
+/// breaker's state without its times, or disabled by a 410. Serialized as
+/// `closed`, `half_open`, `open`, `disabled`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Everything goes.
+    #[default]
+    Closed,
+    /// One probe at a time decides.
+    HalfOpen,
+    /// Nothing goes until the cooldown is over.
+    Open,
+    /// The target answered 410 Gone: nothing goes until the next reload.
+    Disabled,
+}
+
+impl Status {
+    /// The word, as serialized: `closed`, `half_open`, `open`, `disabled`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Closed => "closed",
+            Status::HalfOpen => "half_open",
+            Status::Open => "open",
+            Status::Disabled => "disabled",
+        }
+    }
+
+    /// The value of `switchboard_circuit_state` (0 closed, 1 half-open,
+    /// 2 open, 3 disabled), which also packs the status into an atomic.
+    pub fn code(self) -> u8 {
+        match self {
+            Status::Closed => 0,
+            Status::HalfOpen => 1,
+            Status::Open => 2,
+            Status::Disabled => 3,
+        }
+    }
+
+    /// The status [`Status::code`] packed; an unknown code reads as closed.
+    pub fn from_code(code: u8) -> Status {
+        match code {
+            1 => Status::HalfOpen,
+            2 => Status::Open,
+            3 => Status::Disabled,
+            _ => Status::Closed,
+        }
+    }
 }
 
 /// What a delivery may do now.
@@ -264,12 +143,12 @@ impl Circuit {
         &self.state
     }
 
-    /// The state for metrics and logs: `closed`, `open` or `half_open`.
-    pub fn label(&self) -> &'static str {
+    /// The state for status pages, metrics and logs.
+    pub fn status(&self) -> Status {
         match self.state {
-            State::Closed => "closed",
-            State::Open { .. } => "open",
-            State::HalfOpen => "half_open",
+            State::Closed => Status::Closed,
+            State::Open { .. } => Status::Open,
+            State::HalfOpen => Status::HalfOpen,
         }
     }
 

@@ -11,7 +11,7 @@ use std::time::Instant as StdInstant;
 
 use tokio::time::Instant;
 
-use crate::dispatch::circuit::{Circuit, CircuitPolicy, Permit, State};
+use crate::dispatch::circuit::{Circuit, CircuitPolicy, Permit, State, Status};
 use crate::dispatch::deliver::Health;
 
 /// A target's circuit and 410 switch, as one worker keeps them.
@@ -22,39 +22,6 @@ pub(super) struct Gate {
     disabled: bool,
     /// The [`Status`] shown to status pages, as its code.
     shown: Arc<AtomicU8>,
-}
-
-/// What status pages and metrics show for a target. The codes are the
-/// `switchboard_circuit_state` gauge's values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Closed = 0,
-    HalfOpen = 1,
-    Open = 2,
-    /// Disabled by a 410 until a reload.
-    Disabled = 3,
-}
-
-impl Status {
-    /// The status kept in an atomic (written by [`Gate`] only).
-    pub(super) fn from_code(code: u8) -> Status {
-        match code {
-            1 => Status::HalfOpen,
-            2 => Status::Open,
-            3 => Status::Disabled,
-            _ => Status::Closed,
-        }
-    }
-
-    /// For status pages: `closed`, `half_open`, `open` or `disabled`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Status::Closed => "closed",
-            Status::HalfOpen => "half_open",
-            Status::Open => "open",
-            Status::Disabled => "disabled",
-        }
-    }
 }
 
 impl Gate {
@@ -147,9 +114,9 @@ impl Gate {
 
     /// Shows the status to status pages and metrics.
     fn publish(&self) {
-        let code = self.status() as u8;
-        if self.shown.swap(code, Ordering::Relaxed) != code {
-            crate::metrics::circuit(&self.name, code);
+        let status = self.status();
+        if self.shown.swap(status.code(), Ordering::Relaxed) != status.code() {
+            crate::metrics::circuit(&self.name, status);
         }
     }
 }

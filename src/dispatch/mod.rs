@@ -38,7 +38,8 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::dispatch::gate::{Gate, Status};
+use crate::dispatch::circuit::Status;
+use crate::dispatch::gate::Gate;
 use crate::dispatch::target::Target;
 use crate::dispatch::window::Window;
 use crate::dispatch::worker::Worker;
@@ -117,8 +118,8 @@ impl<S: Spool> Dispatcher<S> {
         let budget = Arc::new(Budget::new(runtime.server.window_bytes));
         let stop = self.stop.child_token();
         let enable = Arc::new(AtomicBool::new(false));
-        let circuit = Arc::new(AtomicU8::new(Status::Closed as u8));
-        crate::metrics::circuit(name, Status::Closed as u8);
+        let circuit = Arc::new(AtomicU8::new(Status::Closed.code()));
+        crate::metrics::circuit(name, Status::Closed);
         self.spool.attach(
             name,
             spool::Window {
@@ -154,14 +155,14 @@ impl<S: Spool> Dispatcher<S> {
     }
 
     /// Each target's circuit: closed, half_open, open or disabled (410).
-    pub fn circuits(&self) -> HashMap<String, &'static str> {
+    pub fn circuits(&self) -> HashMap<String, Status> {
         let workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
         workers
             .iter()
             .map(|(name, h)| {
                 (
                     name.clone(),
-                    Status::from_code(h.circuit.load(Ordering::Relaxed)).label(),
+                    Status::from_code(h.circuit.load(Ordering::Relaxed)),
                 )
             })
             .collect()

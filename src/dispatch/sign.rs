@@ -16,12 +16,11 @@ use base64::alphabet;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use hmac::{Hmac, KeyInit, Mac};
-use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::config::interpolate::Env;
 use crate::config::problems::Problems;
-use crate::secret::SecretConfig;
+use crate::config::{SecretConfig, WebhookSecretsConfig};
 
 /// What a Standard Webhooks secret starts with.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -39,18 +38,30 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// `targets.NAME.sign` and `sources.NAME.verify.standard_webhooks`: one
-/// Standard Webhooks secret, or several while rotating.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookSecretsConfig {
-    /// `whsec_` followed by base64, e.g. `"${CRM_SIGNING_SECRET}"` or
-    /// `{file: /run/secrets/crm_signing}`. Generate one with
-    /// `echo whsec_$(openssl rand -base64 32)`.
-    pub secret: Option<SecretConfig>,
-    /// Several secrets, for rotation: outbound, each signs (one
-    /// `webhook-signature` entry per secret); inbound, any may verify.
-    pub secrets: Option<Vec<SecretConfig>>,
+/// The advice a key's error ends with.
+const GENERATE: &str = "generate one with `echo whsec_$(openssl rand -base64 32)`";
+
+/// Why a Standard Webhooks secret is not a usable key. Describes the
+/// shape, never the secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// No `whsec_` in front.
+    #[error(
+        "not a Standard Webhooks secret: it must be `{SECRET_PREFIX}` followed by base64 ({GENERATE})"
+    )]
+    NoPrefix,
+    /// The decoder's own message would quote the offending character.
+    #[error("the part after `{SECRET_PREFIX}` is not base64 (A-Z, a-z, 0-9, `+`, `/`)")]
+    NotBase64,
+    /// Fewer bytes than the caller asked for.
+    #[error("the key is {len} bytes; at least {min} are needed ({GENERATE})")]
+    TooShort { len: usize, min: usize },
+    /// The MAC would not take it.
+    #[error("HMAC refused the key")]
+    Refused,
+    /// [`Signer::from_secrets`] with an empty list.
+    #[error("no secret given")]
+    NoSecret,
 }
 
 /// An HMAC-SHA256 key, with its key schedule done once at compile time.
@@ -73,13 +84,13 @@ impl fmt::Debug for Signer {
 impl Signer {
     /// A signer from `whsec_` secrets, for tools and tests; config goes
     /// through [`compile`].
-    pub fn from_secrets<S: AsRef<str>>(secrets: &[S]) -> Result<Signer, String> {
+    pub fn from_secrets<S: AsRef<str>>(secrets: &[S]) -> Result<Signer, KeyError> {
         let keys = secrets
             .iter()
             .map(|s| key(s.as_ref(), MIN_SIGNING_KEY))
             .collect::<Result<Vec<_>, _>>()?;
         if keys.is_empty() {
-            return Err("no secret given".to_owned());
+            return Err(KeyError::NoSecret);
         }
         Ok(Signer { keys })
     }
@@ -111,25 +122,20 @@ pub fn mac(key: &Key, id: &str, timestamp: u64, body: &[u8]) -> Key {
 
 /// Parses a `whsec_<base64>` secret into a key of at least `min_len` bytes.
 /// The error describes the shape, never the secret.
-pub fn key(secret: &str, min_len: usize) -> Result<Key, String> {
+pub fn key(secret: &str, min_len: usize) -> Result<Key, KeyError> {
     let secret = secret.trim();
-    let Some(encoded) = secret.strip_prefix(SECRET_PREFIX) else {
-        return Err(format!(
-            "not a Standard Webhooks secret: it must be `{SECRET_PREFIX}` followed by base64 (generate one with `echo whsec_$(openssl rand -base64 32)`)"
-        ));
-    };
-    // The decoder's own message would quote the offending character.
-    let bytes = LENIENT.decode(encoded).map_err(|_| {
-        format!("the part after `{SECRET_PREFIX}` is not base64 (A-Z, a-z, 0-9, `+`, `/`)")
-    })?;
-    if bytes.len() < min_len.max(1) {
-        return Err(format!(
-            "the key is {} bytes; at least {} are needed (generate one with `echo whsec_$(openssl rand -base64 32)`)",
-            bytes.len(),
-            min_len.max(1)
-        ));
+    let encoded = secret
+        .strip_prefix(SECRET_PREFIX)
+        .ok_or(KeyError::NoPrefix)?;
+    let bytes = LENIENT.decode(encoded).map_err(|_| KeyError::NotBase64)?;
+    let min = min_len.max(1);
+    if bytes.len() < min {
+        return Err(KeyError::TooShort {
+            len: bytes.len(),
+            min,
+        });
     }
-    Key::new_from_slice(&bytes).map_err(|_| "HMAC refused the key".to_owned())
+    Key::new_from_slice(&bytes).map_err(|_| KeyError::Refused)
 }
 
 /// Compiles `secret` / `secrets` into keys of at least `min_len` bytes,
@@ -168,10 +174,15 @@ pub fn compile_keys(
     let mut keys = Vec::with_capacity(secrets.len());
     let mut complete = true;
     for (place, secret) in secrets {
-        match secret.resolve(env).and_then(|text| key(&text, min_len)) {
-            Ok(key) => keys.push(key),
+        let at = Some(secret.referenced());
+        match secret.resolve(env).map(|text| key(&text, min_len)) {
+            Ok(Ok(key)) => keys.push(key),
+            Ok(Err(e)) => {
+                problems.push(place, at, e);
+                complete = false;
+            }
             Err(e) => {
-                problems.push(place, Some(secret.referenced()), e);
+                problems.push(place, at, e);
                 complete = false;
             }
         }

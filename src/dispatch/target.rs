@@ -1,27 +1,30 @@
 //! One compiled target: where to send, with which headers, how fast and how
 //! many at once.
 //!
-//! Built from `targets.NAME` at start-up and on reload; never sends anything
-//! itself (`deliver.rs` does). A target whose rate and concurrency did not
-//! change across a reload keeps its limiter and semaphore, so a reload neither
-//! resets a rate limit nor lets a burst through.
+//! Built from `targets.NAME` at start-up and on reload (`target/compile.rs`);
+//! never sends anything itself (`deliver.rs` does). A target whose rate and
+//! concurrency did not change across a reload keeps its limiter and
+//! semaphore, so a reload neither resets a rate limit nor lets a burst
+//! through.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use governor::{DefaultDirectRateLimiter, RateLimiter};
+use http::{HeaderMap, Method};
 use tokio::sync::Semaphore;
 use url::Url;
 
-use crate::config::TargetConfig;
-use crate::config::interpolate::{self, Env};
-use crate::config::problems::Problems;
-use crate::config::units::{self, Rate};
-use crate::dispatch::circuit::{self, CircuitPolicy};
-use crate::dispatch::retry::{self, RetryPolicy};
-use crate::dispatch::sign::{self, Signer};
+use crate::config::units::Rate;
+use crate::dispatch::circuit::CircuitPolicy;
+use crate::dispatch::retry::RetryPolicy;
+use crate::dispatch::sign::Signer;
+use crate::rate::RateLimit;
+
+mod compile;
+
+pub use compile::{Defaults, compile};
 
 /// A compiled target.
 #[derive(Debug)]
@@ -65,21 +68,36 @@ pub struct Limit {
 }
 
 impl Limit {
+    /// A new limiter for `settings`.
+    pub fn new(settings: RateLimit) -> Limit {
+        Limit {
+            rate: settings.rate,
+            burst: settings.burst.get(),
+            limiter: Arc::new(RateLimiter::direct(settings.quota())),
+        }
+    }
+
+    /// `previous`'s limiter when its settings are these (a reload neither
+    /// resets a rate limit nor lets a burst through), else a new one.
+    fn reuse(previous: Option<&Target>, settings: RateLimit) -> Limit {
+        previous
+            .and_then(|p| p.limit.as_ref())
+            .filter(|l| l.rate == settings.rate && l.burst == settings.burst.get())
+            .cloned()
+            .unwrap_or_else(|| Limit::new(settings))
+    }
+
     /// One relay's part when `share` relays send to the same target: the
     /// period stretched `share` times, the burst divided (at least 1).
     /// `None` when the stretched period does not fit a quota.
     pub fn split(&self, share: NonZeroU32) -> Option<Limit> {
-        let rate = Rate {
-            count: self.rate.count,
-            per: self.rate.per.checked_mul(share.get())?,
-        };
-        let burst = self.burst.div_ceil(share.get()).max(1);
-        let quota = quota(rate, burst).ok()?;
-        Some(Limit {
-            rate,
+        let burst = NonZeroU32::new(self.burst)?;
+        RateLimit {
+            rate: self.rate,
             burst,
-            limiter: Arc::new(RateLimiter::direct(quota)),
-        })
+        }
+        .split(share)
+        .map(Limit::new)
     }
 }
 
@@ -108,183 +126,16 @@ impl Target {
     }
 }
 
-/// The server-wide policies a target inherits from.
-#[derive(Debug, Clone)]
-pub struct Defaults {
-    /// `server.retry`.
-    pub retry: RetryPolicy,
-    /// `server.circuit`.
-    pub circuit: CircuitPolicy,
-}
-
-/// Compiles `targets.NAME` over the server `defaults`. `previous` is the
-/// same-named target of the config in force, whose limiter and semaphore are
-/// reused when unchanged.
-pub fn compile(
-    name: &str,
-    cfg: &TargetConfig,
-    env: &Env,
-    defaults: &Defaults,
-    previous: Option<&Target>,
-    problems: &mut Problems,
-) -> Option<Target> {
-    let place = format!("targets.{name}");
-    let before = problems.clone();
-
-    let url = interpolate::resolve(&cfg.url.value, env)
-        .map_err(|e| e.to_string())
-        .and_then(|text| {
-            let url = Url::parse(&text).map_err(|e| {
-                format!("not a valid URL ({e}); e.g. https://crm.example.com/api/calls")
-            })?;
-            match url.scheme() {
-                "http" | "https" => Ok(url),
-                other => Err(format!("scheme `{other}` is not http or https")),
-            }
-        })
-        .map_err(|e| problems.push(format!("{place}.url"), Some(&cfg.url.referenced), e))
-        .ok();
-
-    let method = Method::from_bytes(cfg.method.value.to_ascii_uppercase().as_bytes())
-        .map_err(|_| {
-            problems.push(
-                format!("{place}.method"),
-                Some(&cfg.method.referenced),
-                format!("`{}` is not an HTTP method", cfg.method.value),
-            )
-        })
-        .ok();
-
-    let mut headers = HeaderMap::new();
-    for (key, value) in &cfg.headers {
-        let hplace = format!("{place}.headers.{key}");
-        let Ok(header) = HeaderName::try_from(key.as_str()) else {
-            problems.push(
-                hplace,
-                Some(value.referenced()),
-                format!("`{key}` is not a valid header name"),
-            );
-            continue;
-        };
-        match value.resolve(env) {
-            Ok(text) => match HeaderValue::try_from(text) {
-                Ok(mut v) => {
-                    v.set_sensitive(true);
-                    headers.append(header, v);
-                }
-                // The value may be a secret: do not echo it.
-                Err(_) => problems.push(hplace, Some(value.referenced()), "the value has characters a header cannot carry (control characters or newlines)"),
-            },
-            Err(e) => problems.push(hplace, Some(value.referenced()), e),
-        }
-    }
-
-    let timeout = units::duration(&cfg.timeout.value)
-        .map_err(|e| problems.push(format!("{place}.timeout"), Some(&cfg.timeout.referenced), e))
-        .ok();
-
-    let limit = match &cfg.rate {
-        None => {
-            if cfg.burst.is_some() {
-                problems.push(format!("{place}.burst"), None, "`burst` needs a `rate`");
-            }
-            None
-        }
-        Some(text) => match units::rate(&text.value) {
-            Ok(rate) => {
-                let burst = cfg.burst.unwrap_or(rate.count.get());
-                match quota(rate, burst) {
-                    Ok(quota) => {
-                        Some(reuse_limit(previous, rate, burst).unwrap_or_else(|| Limit {
-                            rate,
-                            burst,
-                            limiter: Arc::new(RateLimiter::direct(quota)),
-                        }))
-                    }
-                    Err(e) => {
-                        problems.push(format!("{place}.burst"), None, e);
-                        None
-                    }
-                }
-            }
-            Err(e) => {
-                problems.push(format!("{place}.rate"), Some(&text.referenced), e);
-                None
-            }
-        },
-    };
-
-    if cfg.concurrency == 0 {
-        problems.push(format!("{place}.concurrency"), None, "must be at least 1");
-    }
-    let concurrency = previous
-        .filter(|p| p.concurrency_max == cfg.concurrency)
-        .map(|p| p.concurrency.clone())
-        .unwrap_or_else(|| Arc::new(Semaphore::new(cfg.concurrency as usize)));
-
-    let retry = retry::compile_over(
-        &cfg.retry,
-        &defaults.retry,
-        &format!("{place}.retry"),
-        problems,
-    );
-    let circuit = circuit::compile_over(
-        &cfg.circuit,
-        &defaults.circuit,
-        &format!("{place}.circuit"),
-        problems,
-    );
-    let signer = cfg
-        .sign
-        .as_ref()
-        .map(|s| sign::compile(s, &format!("{place}.sign"), env, problems));
-
-    if *problems != before {
-        return None;
-    }
-    Some(Target {
-        name: name.to_owned(),
-        url: url?,
-        url_secret: cfg.url.value.contains('$'),
-        method: method?,
-        headers,
-        timeout: timeout?,
-        limit,
-        concurrency,
-        concurrency_max: cfg.concurrency,
-        retry: retry?,
-        circuit: circuit?,
-        sign: signer.flatten(),
-    })
-}
-
-fn quota(rate: Rate, burst: u32) -> Result<Quota, String> {
-    let burst = std::num::NonZeroU32::new(burst).ok_or("must be at least 1")?;
-    let period = rate.per / rate.count.get();
-    let quota = Quota::with_period(period)
-        .ok_or("the rate is too high: one request per nanosecond at most")?;
-    Ok(quota.allow_burst(burst))
-}
-
-fn reuse_limit(previous: Option<&Target>, rate: Rate, burst: u32) -> Option<Limit> {
-    previous?
-        .limit
-        .as_ref()
-        .filter(|l| l.rate == rate && l.burst == burst)
-        .cloned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::units;
 
     fn limit(rate: &str, burst: u32) -> Limit {
-        let rate = units::rate(rate).unwrap();
-        Limit {
-            rate,
-            burst,
-            limiter: Arc::new(RateLimiter::direct(quota(rate, burst).unwrap())),
-        }
+        Limit::new(RateLimit {
+            rate: units::rate(rate).unwrap(),
+            burst: NonZeroU32::new(burst).unwrap(),
+        })
     }
 
     #[test]

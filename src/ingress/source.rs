@@ -9,16 +9,15 @@ use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName};
 use ipnet::IpNet;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::config::interpolate::Env;
 use crate::config::problems::Problems;
-use crate::config::units;
-use crate::config::{Located, SourceConfig};
+use crate::config::{FieldsConfig, Located, SourceConfig, TokenConfig};
 use crate::ingress::throttle::ClientLimit;
 use crate::ingress::verify::{self, Claim, Verdict, Verifier};
+use crate::rate::RateLimit;
 use crate::rules::{Event, Fields};
+use crate::secret::SecretDigest;
 use crate::transform::path::Path;
 
 /// A compiled source.
@@ -44,7 +43,7 @@ pub struct Source {
 pub struct Token {
     /// The header carrying it.
     pub header: HeaderName,
-    digest: [u8; 32],
+    digest: SecretDigest,
 }
 
 impl std::fmt::Debug for Token {
@@ -82,8 +81,7 @@ impl Source {
         let Some(presented) = headers.get(&token.header) else {
             return false;
         };
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        digest.ct_eq(&token.digest).into()
+        token.digest.matches(presented.as_bytes())
     }
 
     /// Checks the body's signature, when one is configured; `now` is Unix
@@ -96,17 +94,23 @@ impl Source {
     }
 }
 
+/// An allow-list or trusted-proxy entry that is not a network, as written
+/// (trimmed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an IP address or CIDR (e.g. 217.116.118.254, 10.0.0.0/8, 2001:db8::/32)")]
+pub struct NetError(String);
+
 /// Parses an allow-list or trusted-proxy entry: a CIDR, or a bare address as
 /// a single-host network. An IPv4-mapped entry (`::ffff:127.0.0.1`,
 /// `::ffff:10.0.0.0/104`) becomes the IPv4 network it names, because clients
 /// are compared in canonical form (a mapped client address is IPv4), so the
 /// entry as written would never match.
-pub fn parse_net(text: &str) -> Result<IpNet, String> {
+pub fn parse_net(text: &str) -> Result<IpNet, NetError> {
     let text = text.trim();
     let net = text
         .parse::<IpNet>()
         .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("`{text}` is not an IP address or CIDR (e.g. 217.116.118.254, 10.0.0.0/8, 2001:db8::/32)"))?;
+        .map_err(|_| NetError(text.to_owned()))?;
     Ok(match net {
         IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
             Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
@@ -132,7 +136,7 @@ pub fn parse_nets(items: &[Located<String>], place: &str, problems: &mut Problem
 }
 
 /// Compiles `sources.NAME`. `previous` is the same-named source in force,
-/// whose replay memory carries over.
+/// whose replay memory and client budgets carry over.
 pub fn compile(
     name: &str,
     cfg: SourceConfig,
@@ -145,40 +149,9 @@ pub fn compile(
     let allow = cfg
         .allow
         .map(|items| parse_nets(&items, &format!("{place}.allow"), problems));
-    let token = cfg.token.and_then(|t| {
-        let header = HeaderName::try_from(t.header.value.as_str())
-            .map_err(|_| {
-                problems.push(
-                    format!("{place}.token.header"),
-                    Some(&t.header.referenced),
-                    format!("`{}` is not a valid header name", t.header.value),
-                )
-            })
-            .ok();
-        let value = t
-            .value
-            .resolve(env)
-            .map_err(|e| {
-                problems.push(
-                    format!("{place}.token.value"),
-                    Some(t.value.referenced()),
-                    e,
-                )
-            })
-            .ok();
-        if value.as_deref() == Some("") {
-            problems.push(
-                format!("{place}.token.value"),
-                Some(t.value.referenced()),
-                "the token is empty",
-            );
-            return None;
-        }
-        Some(Token {
-            header: header?,
-            digest: Sha256::digest(value?.as_bytes()).into(),
-        })
-    });
+    let token = cfg
+        .token
+        .and_then(|t| compile_token(t, env, &format!("{place}.token"), problems));
     let mut verifier = cfg
         .verify
         .as_ref()
@@ -186,43 +159,15 @@ pub fn compile(
     if let (Some(new), Some(old)) = (&mut verifier, previous.and_then(|p| p.verifier.as_ref())) {
         new.inherit(old);
     }
-    let limit = match &cfg.rate {
-        None => {
-            if cfg.burst.is_some() {
-                problems.push(format!("{place}.burst"), None, "`burst` needs a `rate`");
-            }
-            None
-        }
-        Some(text) => units::rate(&text.value)
-            .and_then(|rate| {
-                let burst = cfg.burst.unwrap_or(rate.count.get());
-                let kept = previous
-                    .and_then(|p| p.limit.as_ref())
-                    .filter(|l| l.rate == rate && l.burst == burst)
-                    .cloned();
-                match kept {
-                    Some(limit) => Ok(limit),
-                    None => ClientLimit::new(rate, burst).map(Arc::new),
-                }
-            })
-            .map_err(|e| problems.push(format!("{place}.rate"), Some(&text.referenced), e))
-            .ok(),
-    };
-    let f = cfg.fields;
-    let mut path = |text: &Located<String>, field: &str| {
-        Path::parse(&text.value)
-            .map_err(|e| {
-                problems.push(
-                    format!("{place}.fields.{field}"),
-                    Some(&text.referenced),
-                    e.to_string(),
-                )
-            })
-            .ok()
-    };
-    let topics = path(&f.topics, "topics");
-    let playbooks: Option<Vec<Path>> = f.playbooks.iter().map(|p| path(p, "playbooks")).collect();
-    let answers = path(&f.answers, "answers");
+    let limit = RateLimit::compile(cfg.rate.as_ref(), cfg.burst, &place, problems)
+        .flatten()
+        .map(|settings| {
+            previous
+                .and_then(|p| p.limit.clone())
+                .filter(|l| l.is(settings))
+                .unwrap_or_else(|| Arc::new(ClientLimit::new(settings)))
+        });
+    let fields = compile_fields(cfg.fields, &format!("{place}.fields"), problems);
     if *problems != before {
         return None;
     }
@@ -230,15 +175,69 @@ pub fn compile(
         name: name.to_owned(),
         allow,
         token,
-        fields: Fields {
-            topics: topics?,
-            playbooks: playbooks?,
-            answers: answers?,
-            question: f.question,
-            answer: f.answer,
-        },
+        fields: fields?,
         verifier,
         limit,
+    })
+}
+
+/// `sources.NAME.token`: a header name and a non-empty secret.
+fn compile_token(
+    cfg: TokenConfig,
+    env: &Env,
+    place: &str,
+    problems: &mut Problems,
+) -> Option<Token> {
+    let header = HeaderName::try_from(cfg.header.value.as_str())
+        .map_err(|_| {
+            problems.push(
+                format!("{place}.header"),
+                Some(&cfg.header.referenced),
+                format!("`{}` is not a valid header name", cfg.header.value),
+            )
+        })
+        .ok();
+    let value = cfg
+        .value
+        .resolve(env)
+        .map_err(|e| problems.push(format!("{place}.value"), Some(cfg.value.referenced()), e))
+        .ok();
+    if value.as_deref() == Some("") {
+        problems.push(
+            format!("{place}.value"),
+            Some(cfg.value.referenced()),
+            "the token is empty",
+        );
+        return None;
+    }
+    Some(Token {
+        header: header?,
+        digest: SecretDigest::of(value?.as_bytes()),
+    })
+}
+
+/// `sources.NAME.fields`: the paths behind the domain conditions.
+fn compile_fields(cfg: FieldsConfig, place: &str, problems: &mut Problems) -> Option<Fields> {
+    let mut path = |text: &Located<String>, field: &str| {
+        Path::parse(&text.value)
+            .map_err(|e| {
+                problems.push(
+                    format!("{place}.{field}"),
+                    Some(&text.referenced),
+                    e.to_string(),
+                )
+            })
+            .ok()
+    };
+    let topics = path(&cfg.topics, "topics");
+    let playbooks: Option<Vec<Path>> = cfg.playbooks.iter().map(|p| path(p, "playbooks")).collect();
+    let answers = path(&cfg.answers, "answers");
+    Some(Fields {
+        topics: topics?,
+        playbooks: playbooks?,
+        answers: answers?,
+        question: cfg.question,
+        answer: cfg.answer,
     })
 }
 

@@ -6,13 +6,13 @@
 //! pruned every minute, so the key space an attacker can fill stays bounded.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, RateLimiter};
 
 use crate::config::units::Rate;
+use crate::rate::RateLimit;
 
 /// A compiled `sources.NAME.rate`.
 #[derive(Debug)]
@@ -26,18 +26,21 @@ pub struct ClientLimit {
 }
 
 impl ClientLimit {
-    /// A limiter allowing `rate` per client with bursts of `burst`.
-    pub fn new(rate: Rate, burst: u32) -> Result<ClientLimit, String> {
-        let burst_nz = NonZeroU32::new(burst).ok_or("`burst` must be at least 1")?;
-        let quota = Quota::with_period(rate.per / rate.count.get())
-            .ok_or("the rate is too high: one request per nanosecond at most")?
-            .allow_burst(burst_nz);
-        Ok(ClientLimit {
-            rate,
-            burst,
-            limiter: RateLimiter::keyed(quota),
+    /// A limiter allowing `settings.rate` per client with bursts of
+    /// `settings.burst`.
+    pub fn new(settings: RateLimit) -> ClientLimit {
+        ClientLimit {
+            rate: settings.rate,
+            burst: settings.burst.get(),
+            limiter: RateLimiter::keyed(settings.quota()),
             clock: DefaultClock::default(),
-        })
+        }
+    }
+
+    /// Whether this limiter was built from `settings`, so that a reload may
+    /// keep it (and the budgets its clients have spent).
+    pub fn is(&self, settings: RateLimit) -> bool {
+        self.rate == settings.rate && self.burst == settings.burst.get()
     }
 
     /// `Ok` if `ip` may send now; otherwise how long until it may.
@@ -77,7 +80,10 @@ mod tests {
 
     #[test]
     fn each_client_has_its_own_budget_and_v6_counts_per_64() {
-        let limit = ClientLimit::new(crate::config::units::rate("1/min").unwrap(), 2).unwrap();
+        let limit = ClientLimit::new(RateLimit {
+            rate: crate::config::units::rate("1/min").unwrap(),
+            burst: std::num::NonZeroU32::new(2).unwrap(),
+        });
         let a: IpAddr = "203.0.113.1".parse().unwrap();
         let b: IpAddr = "203.0.113.2".parse().unwrap();
         assert!(limit.check(a).is_ok());

@@ -125,7 +125,7 @@ impl Control for Core {
         self.dispatcher.wake_all();
     }
 
-    fn circuits(&self) -> HashMap<String, &'static str> {
+    fn circuits(&self) -> HashMap<String, crate::dispatch::circuit::Status> {
         self.dispatcher.circuits()
     }
 

@@ -8,17 +8,17 @@
 //! `Text::eval`), and the tests below hold both to the same answer for every
 //! condition kind on every fixture. Nothing here is on the request path.
 
+use http::HeaderName;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Condition, Event, Op, Text, eq_ci, eq_fold};
+use super::{Condition, Event, Text, eq_ci, eq_fold};
 use crate::transform::jq;
 use crate::transform::path::{Path, Step};
 
-/// How many found values a "did not match" line lists before `…`.
-const SHOWN: usize = 5;
-/// How many characters of one value a line shows before `…`.
-const WIDTH: usize = 60;
+mod show;
+
+use show::{describe_op, describe_text, indexes, list, quote, short, shown};
 
 /// Why a condition did or did not hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,13 +62,7 @@ impl Condition {
                 |v| eq_fold(v, wanted),
             ),
             Condition::Answer { question, test } => answer(question, test, event),
-            Condition::Has(path) => match found(path, body).first() {
-                Some((at, value)) => Trace::leaf(
-                    true,
-                    format!("has {path}: present, {} at {at}", short(value)),
-                ),
-                None => Trace::leaf(false, format!("has {path}: absent")),
-            },
+            Condition::Has(path) => has(path, body),
             Condition::Field { path, op } => search(
                 format!("field {path} {}", describe_op(op)),
                 &[path],
@@ -79,76 +73,104 @@ impl Condition {
                 names.iter().any(|n| n == event.source),
                 format!("source {}: came in on {}", list(names), quote(event.source)),
             ),
-            Condition::Header { name, test } => {
-                let what = format!("header {name} {}", describe_text(test));
-                let values: Vec<&str> = event
-                    .headers
-                    .get_all(name)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .collect();
-                match values.iter().find(|v| test.eval(v)) {
-                    Some(hit) => Trace::leaf(true, format!("{what}: matched {}", quote(hit))),
-                    None if values.is_empty() => Trace::leaf(false, format!("{what}: absent")),
-                    None => Trace::leaf(
-                        false,
-                        format!("{what}: found {}", shown(values.iter().map(|v| quote(v)))),
-                    ),
-                }
-            }
-            Condition::All(all) => {
-                let parts: Vec<Trace> = all.iter().map(|c| c.explain(event)).collect();
-                let detail = match indexes(&parts, false) {
-                    None => format!("all of {}: every one holds", parts.len()),
-                    Some(failing) => format!("all of {}: {failing} does not hold", parts.len()),
-                };
-                Trace {
-                    matched: parts.iter().all(|p| p.matched),
-                    detail,
-                    parts,
-                }
-            }
-            Condition::Any(any) => {
-                let parts: Vec<Trace> = any.iter().map(|c| c.explain(event)).collect();
-                let detail = match indexes(&parts, true) {
-                    None => format!("any of {}: none holds", parts.len()),
-                    Some(holding) => format!("any of {}: {holding} holds", parts.len()),
-                };
-                Trace {
-                    matched: parts.iter().any(|p| p.matched),
-                    detail,
-                    parts,
-                }
-            }
-            Condition::Not(inner) => {
-                let inner = inner.explain(event);
-                let detail = if inner.matched {
-                    "not: the condition below holds"
-                } else {
-                    "not: the condition below does not hold"
-                };
-                Trace {
-                    matched: !inner.matched,
-                    detail: detail.to_owned(),
-                    parts: vec![inner],
-                }
-            }
-            Condition::Jq(program) => match program.first(body) {
-                Ok(Some(out)) => {
-                    let matched = jq::truthy(&out);
-                    let verdict = if matched { "truthy" } else { "not truthy" };
-                    Trace::leaf(
-                        matched,
-                        format!("jq: first output {} is {verdict}", short(&out)),
-                    )
-                }
-                Ok(None) => Trace::leaf(false, "jq: no output".to_owned()),
-                Err(error) => Trace::leaf(
-                    false,
-                    format!("jq: failed ({error}), which counts as not matching"),
-                ),
-            },
+            Condition::Header { name, test } => header(name, test, event),
+            Condition::All(all) => every(all, event),
+            Condition::Any(any) => some(any, event),
+            Condition::Not(inner) => not(inner, event),
+            Condition::Jq(program) => jq_trace(program, body),
         }
+    }
+}
+
+/// `has`: the first value found, or absent.
+fn has(path: &Path, body: &Value) -> Trace {
+    match found(path, body).first() {
+        Some((at, value)) => Trace::leaf(
+            true,
+            format!("has {path}: present, {} at {at}", short(value)),
+        ),
+        None => Trace::leaf(false, format!("has {path}: absent")),
+    }
+}
+
+/// `header`: the first value that passes, or every value found.
+fn header(name: &HeaderName, test: &Text, event: &Event<'_>) -> Trace {
+    let what = format!("header {name} {}", describe_text(test));
+    let values: Vec<&str> = event
+        .headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    match values.iter().find(|v| test.eval(v)) {
+        Some(hit) => Trace::leaf(true, format!("{what}: matched {}", quote(hit))),
+        None if values.is_empty() => Trace::leaf(false, format!("{what}: absent")),
+        None => Trace::leaf(
+            false,
+            format!("{what}: found {}", shown(values.iter().map(|v| quote(v)))),
+        ),
+    }
+}
+
+/// `all`: every part, and the first that does not hold.
+fn every(all: &[Condition], event: &Event<'_>) -> Trace {
+    let parts: Vec<Trace> = all.iter().map(|c| c.explain(event)).collect();
+    let detail = match indexes(&parts, false) {
+        None => format!("all of {}: every one holds", parts.len()),
+        Some(failing) => format!("all of {}: {failing} does not hold", parts.len()),
+    };
+    Trace {
+        matched: parts.iter().all(|p| p.matched),
+        detail,
+        parts,
+    }
+}
+
+/// `any`: every part, and the first that holds.
+fn some(any: &[Condition], event: &Event<'_>) -> Trace {
+    let parts: Vec<Trace> = any.iter().map(|c| c.explain(event)).collect();
+    let detail = match indexes(&parts, true) {
+        None => format!("any of {}: none holds", parts.len()),
+        Some(holding) => format!("any of {}: {holding} holds", parts.len()),
+    };
+    Trace {
+        matched: parts.iter().any(|p| p.matched),
+        detail,
+        parts,
+    }
+}
+
+/// `not`: the part, inverted.
+fn not(inner: &Condition, event: &Event<'_>) -> Trace {
+    let inner = inner.explain(event);
+    let detail = if inner.matched {
+        "not: the condition below holds"
+    } else {
+        "not: the condition below does not hold"
+    };
+    Trace {
+        matched: !inner.matched,
+        detail: detail.to_owned(),
+        parts: vec![inner],
+    }
+}
+
+/// `jq`: the first output and whether it is truthy.
+fn jq_trace(program: &jq::Program, body: &Value) -> Trace {
+    match program.first(body) {
+        Ok(Some(out)) => {
+            let matched = jq::truthy(&out);
+            let verdict = if matched { "truthy" } else { "not truthy" };
+            Trace::leaf(
+                matched,
+                format!("jq: first output {} is {verdict}", short(&out)),
+            )
+        }
+        Ok(None) => Trace::leaf(false, "jq: no output".to_owned()),
+        Err(error) => Trace::leaf(
+            false,
+            format!("jq: failed ({error}), which counts as not matching"),
+        ),
     }
 }
 
@@ -256,73 +278,6 @@ fn walk<'v>(value: &'v Value, steps: &[Step], at: String, out: &mut Vec<(String,
         }
         _ => {}
     }
-}
-
-fn describe_op(op: &Op) -> String {
-    match op {
-        Op::Equals(v) => format!("equals {}", short(v)),
-        Op::In(list) => format!("in [{}]", join(list.iter().map(short))),
-        Op::Contains(v) => format!("contains {}", short(v)),
-        Op::Matches(re) => format!("matches /{}/", re.as_str()),
-        Op::Gt(v) => format!("gt {}", short(v)),
-        Op::Lt(v) => format!("lt {}", short(v)),
-    }
-}
-
-fn describe_text(test: &Text) -> String {
-    match test {
-        Text::Equals(v) => format!("equals {}", quote(v)),
-        Text::In(list) => format!("in [{}]", join(list.iter().map(|v| quote(v)))),
-        Text::Matches(re) => format!("matches /{}/", re.as_str()),
-    }
-}
-
-/// `[0]`, `[0, 2]`: the positions of the parts that did (`holding`) or did
-/// not hold; `None` when there are none.
-fn indexes(parts: &[Trace], holding: bool) -> Option<String> {
-    let positions: Vec<String> = parts
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.matched == holding)
-        .map(|(i, _)| i.to_string())
-        .collect();
-    (!positions.is_empty()).then(|| format!("[{}]", positions.join(", ")))
-}
-
-/// A configured list as written: `[complaint, billing complaint]`.
-fn list(values: &[String]) -> String {
-    format!("[{}]", values.join(", "))
-}
-
-fn join(items: impl Iterator<Item = String>) -> String {
-    items.collect::<Vec<_>>().join(", ")
-}
-
-/// At most [`SHOWN`] items, then how many more.
-fn shown(items: impl ExactSizeIterator<Item = String>) -> String {
-    let total = items.len();
-    let mut out = join(items.take(SHOWN));
-    if total > SHOWN {
-        out.push_str(&format!(" and {} more", total - SHOWN));
-    }
-    out
-}
-
-/// A value on one line: strings quoted, objects and arrays elided.
-fn short(value: &Value) -> String {
-    match value {
-        Value::String(s) => quote(s),
-        Value::Object(map) if !map.is_empty() => "{…}".to_owned(),
-        Value::Array(items) if !items.is_empty() => "[…]".to_owned(),
-        other => other.to_string(),
-    }
-}
-
-/// A string in JSON quotes, cut at [`WIDTH`] characters.
-fn quote(text: &str) -> String {
-    let cut: String = text.chars().take(WIDTH).collect();
-    let ellipsis = if cut.len() < text.len() { "…" } else { "" };
-    format!("{}{ellipsis}", Value::String(cut))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Tests of `secret.rs`.
 
 use super::*;
+use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
 struct Holder {
@@ -61,30 +62,31 @@ fn resolves_text_and_files_without_revealing_them() {
     assert_eq!(from_file.resolve(&env).unwrap(), "hunter2-from-file");
 
     let missing = parse("secret: {file: /nonexistent/hunter2-dir/x}").unwrap();
-    let e = missing.resolve(&env).unwrap_err();
+    let e = missing.resolve(&env).unwrap_err().to_string();
     assert!(
         e.contains("cannot read secret file /nonexistent/hunter2-dir/x"),
         "{e}"
     );
 
     std::fs::write(&file, [0xff, 0xfe, b'h']).unwrap();
-    let e = from_file.resolve(&env).unwrap_err();
+    let e = from_file.resolve(&env).unwrap_err().to_string();
     assert!(e.ends_with("is not UTF-8 text"), "{e}");
     std::fs::write(&file, "\n").unwrap();
-    let e = from_file.resolve(&env).unwrap_err();
+    let e = from_file.resolve(&env).unwrap_err().to_string();
     assert!(e.ends_with("is empty"), "{e}");
 
     std::fs::write(&file, vec![b'k'; MAX_FILE as usize + 1]).unwrap();
-    let e = from_file.resolve(&env).unwrap_err();
+    let e = from_file.resolve(&env).unwrap_err().to_string();
     assert!(e.ends_with("is larger than 65536 bytes"), "{e}");
     let e = parse("secret: {file: \"${DIR}\"}")
         .unwrap()
         .resolve(&env)
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.ends_with("is a directory"), "{e}");
 
     let unset = parse("secret: \"${NOPE}\"").unwrap();
-    let e = unset.resolve(&env).unwrap_err();
+    let e = unset.resolve(&env).unwrap_err().to_string();
     assert!(
         e.contains("NOPE is not set") && !e.contains("hunter2"),
         "{e}"
@@ -108,7 +110,8 @@ fn a_fifo_is_refused_without_blocking() {
     let e = rx
         .recv_timeout(std::time::Duration::from_secs(10))
         .expect("reading a FIFO secret must not block")
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         e.ends_with("is not a regular file (a FIFO, socket or device)"),
         "{e}"
@@ -116,7 +119,8 @@ fn a_fifo_is_refused_without_blocking() {
     let e = parse("secret: {file: /dev/zero}")
         .unwrap()
         .resolve(&Env::default())
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not a regular file"), "{e}");
 }
 
@@ -129,4 +133,16 @@ fn stand_in_env_reads_no_file() {
     );
     let broken = parse("secret: {file: \"${OPEN\"}").unwrap();
     assert!(broken.resolve(&Env::stand_in()).is_err());
+}
+
+#[test]
+fn a_digest_matches_only_the_secret_itself() {
+    let digest = SecretDigest::of(b"s3cret");
+    assert!(digest.matches(b"s3cret"));
+    for wrong in [&b""[..], b"s3cre", b"s3cret ", b"S3CRET"] {
+        assert!(!digest.matches(wrong), "{wrong:?}");
+    }
+    assert!(same(b"token", b"token"));
+    assert!(!same(b"token", b"tokens"));
+    assert_eq!(format!("{digest:?}"), "SecretDigest(..)");
 }

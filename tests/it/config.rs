@@ -499,6 +499,21 @@ fn rejects_burst_of_zero() {
 }
 
 #[test]
+fn rejects_a_sources_burst_of_zero_like_a_targets() {
+    let yaml = edit(
+        "allow: [127.0.0.1]\n",
+        "allow: [127.0.0.1]\n    rate: 10/s\n    burst: 0\n",
+    );
+    let problem = only_problem(&yaml);
+    assert_problem(
+        &problem,
+        "sources.sipgate.burst",
+        None,
+        &["must be at least 1"],
+    );
+}
+
+#[test]
 fn rejects_zero_concurrency() {
     let problem = only_problem(&crm_with("    concurrency: 0\n"));
     assert_problem(&problem, "targets.crm.concurrency", None, &["at least 1"]);

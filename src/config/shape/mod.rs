@@ -8,11 +8,14 @@
 //! reported as well.
 //!
 //! It must not know any config type by name: everything comes from the schema.
+//! `alternatives` handles `anyOf`/`oneOf`, `stand_in` the replacements,
+//! `words` the messages' guesses.
 
 use serde_json::{Map, Value as Json};
 
 use super::tree::{Node, Position, Scalar, Value};
 
+mod alternatives;
 mod stand_in;
 mod words;
 
@@ -164,97 +167,6 @@ impl<'s> Walker<'s> {
         }
     }
 
-    /// `anyOf` / `oneOf`: fine if any alternative takes the node whole;
-    /// otherwise the alternative of the node's kind says what is wrong.
-    fn alternatives(
-        &mut self,
-        node: &mut Node,
-        schema: &'s Json,
-        alternatives: &'s [Json],
-        place: &str,
-    ) {
-        let real: Vec<&'s Json> = alternatives
-            .iter()
-            .map(|a| self.resolve(a))
-            .filter(|a| !is_null_schema(a))
-            .collect();
-        if node.is_null() && real.len() < alternatives.len() {
-            return;
-        }
-        // `Option<T>`: no trial runs, which nested conditions (`not: {not:
-        // ..}`) would make exponential.
-        if let [only] = real[..] {
-            return self.visit(node, only, place);
-        }
-        for alternative in &real {
-            let mut trial = Walker {
-                defs: self.defs,
-                report: Report::default(),
-            };
-            trial.visit(&mut node.clone(), alternative, place);
-            if trial.report.found.is_empty() {
-                return;
-            }
-        }
-        let same_kind: Vec<&'s Json> = real
-            .iter()
-            .copied()
-            .filter(|a| self.kind_fits(node, a))
-            .collect();
-        if let Value::Scalar { text, .. } = &node.value
-            && same_kind
-                .iter()
-                .any(|a| a.as_object().and_then(choices).is_some())
-        {
-            let all: Vec<String> = real
-                .iter()
-                .filter_map(|a| a.as_object().and_then(choices))
-                .flatten()
-                .collect();
-            let extra = suggestion(text, &all);
-            return self.mismatch_choice(node, schema, place, &extra);
-        }
-        if let [only] = same_kind[..] {
-            return self.visit(node, only, place);
-        }
-        if let Value::Map(entries) = &node.value
-            && same_kind.len() > 1
-        {
-            // Single-key alternatives (`{select: ..}`, `{hmac: ..}`): the
-            // key chooses.
-            let first = entries.first().and_then(|(k, _)| k.text()).unwrap_or("");
-            if let Some(chosen) = same_kind.iter().find(|a| {
-                a.get("properties")
-                    .and_then(Json::as_object)
-                    .is_some_and(|p| p.contains_key(first))
-            }) {
-                return self.visit(node, chosen, place);
-            }
-            let keys: Vec<String> = same_kind
-                .iter()
-                .filter_map(|a| a.get("properties").and_then(Json::as_object))
-                .flat_map(|p| p.keys().cloned())
-                .collect();
-            if let Some((key, _)) = entries.first().filter(|_| !first.is_empty()) {
-                let guess = match closest(first, &keys) {
-                    Some(best) => format!(", did you mean `{best}`?"),
-                    None => String::new(),
-                };
-                let message = format!(
-                    "unknown key `{first}`{guess} (expected {})",
-                    self.describe(schema)
-                );
-                self.problem(&join(place, first), key.at, message);
-                *node = self.placeholder(schema, node.at);
-                self.report.replaced.push(place.to_owned());
-                return;
-            }
-            let extra = suggestion(first, &keys);
-            return self.mismatch(node, schema, place, &extra);
-        }
-        self.mismatch(node, schema, place, "");
-    }
-
     /// Whether the node is the kind (scalar, list, mapping) `schema` wants,
     /// whatever its details.
     fn kind_fits(&self, node: &Node, schema: &'s Json) -> bool {
@@ -309,22 +221,7 @@ impl<'s> Walker<'s> {
             match (property(&name), additional) {
                 (Some(property), _) => self.visit(&mut value, property, &child),
                 (None, Some(Json::Bool(false))) => {
-                    let valid: Vec<String> = properties
-                        .into_iter()
-                        .flat_map(|p| p.keys().cloned())
-                        .collect();
-                    let message = match closest(&name, &valid) {
-                        Some(best) => format!(
-                            "unknown key `{name}`, did you mean `{best}`? (valid keys here: {})",
-                            valid.join(", ")
-                        ),
-                        None if valid.is_empty() => format!("unknown key `{name}`"),
-                        None => format!(
-                            "unknown key `{name}` (valid keys here: {})",
-                            valid.join(", ")
-                        ),
-                    };
-                    self.problem(&child, key.at, message);
+                    self.problem(&child, key.at, unknown_key(&name, properties));
                     continue;
                 }
                 (None, Some(schema @ Json::Object(_))) => self.visit(&mut value, schema, &child),
@@ -350,6 +247,25 @@ impl<'s> Walker<'s> {
             self.report.replaced.push(child);
         }
         node.value = Value::Map(kept);
+    }
+}
+
+/// A key the mapping does not have: the closest valid one, and all of them.
+fn unknown_key(name: &str, properties: Option<&Map<String, Json>>) -> String {
+    let valid: Vec<String> = properties
+        .into_iter()
+        .flat_map(|p| p.keys().cloned())
+        .collect();
+    match closest(name, &valid) {
+        Some(best) => format!(
+            "unknown key `{name}`, did you mean `{best}`? (valid keys here: {})",
+            valid.join(", ")
+        ),
+        None if valid.is_empty() => format!("unknown key `{name}`"),
+        None => format!(
+            "unknown key `{name}` (valid keys here: {})",
+            valid.join(", ")
+        ),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Tests of `dispatch/circuit.rs`.
 
 use super::*;
+use crate::config::CircuitConfig;
+use crate::config::problems::Problems;
 
 fn cfg(yaml: &str) -> CircuitConfig {
     serde_saphyr::from_str(yaml).unwrap()
@@ -51,7 +53,7 @@ fn run(name: &str, steps: &[(Step, &str)]) {
             Fail(s) => circuit.record_failure(at(s)),
             Succeed => circuit.record_success(),
         }
-        assert_eq!(circuit.label(), *label, "{name}: step {i}");
+        assert_eq!(circuit.status().label(), *label, "{name}: step {i}");
     }
 }
 
@@ -321,4 +323,18 @@ fn each_rejection_names_its_place_and_shows_an_example() {
         );
     }
     assert!(serde_saphyr::from_str::<CircuitConfig>("{failure: 3}").is_err());
+}
+
+#[test]
+fn a_status_survives_its_code_and_shows_its_word() {
+    for (status, code, word) in [
+        (Status::Closed, 0, "closed"),
+        (Status::HalfOpen, 1, "half_open"),
+        (Status::Open, 2, "open"),
+        (Status::Disabled, 3, "disabled"),
+    ] {
+        assert_eq!((status.code(), status.label()), (code, word));
+        assert_eq!(Status::from_code(code), status);
+        assert_eq!(serde_json::to_value(status).unwrap(), word);
+    }
 }

@@ -1,6 +1,8 @@
 //! Tests of `dispatch/retry.rs`.
 
 use super::*;
+use crate::config::RetryConfig;
+use crate::config::problems::Problems;
 
 fn cfg(yaml: &str) -> RetryConfig {
     serde_saphyr::from_str(yaml).unwrap()

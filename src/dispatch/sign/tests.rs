@@ -55,7 +55,7 @@ fn rejects_secrets_that_are_not_whsec_base64_without_echoing_them() {
         ("whsec_aHVudGVyMg==", "the key is 7 bytes; at least 24"),
         ("whsec_", "the key is 0 bytes"),
     ] {
-        let e = key(secret, MIN_SIGNING_KEY).unwrap_err();
+        let e = key(secret, MIN_SIGNING_KEY).unwrap_err().to_string();
         assert!(e.contains(want), "{secret}: {e}");
         assert!(
             !e.contains("hunter2") && !e.contains("aHVudGVy"),
