@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use super::front::{Front, HasFront};
 use super::postgres::{self, PgLedger, PgSpool};
 use super::sqlite::{self, SqliteLedger, SqliteSpool};
 use super::{
-    Admitted, Backlog, Claimed, DeadFilter, DeadLetter, EventView, Ledger, Location, NewDelivery,
-    NewEvent, Pending, Record, Spool, SpoolError, Window,
+    Backlog, DeadFilter, DeadLetter, EventView, Ledger, Location, Record, Spool, SpoolError,
 };
 
 /// The relay's spool, whichever backend `server.spool` chose.
@@ -63,18 +63,18 @@ impl Backend {
     }
 }
 
-impl Spool for Backend {
-    async fn accept(
-        &self,
-        event: NewEvent,
-        deliveries: Vec<NewDelivery>,
-    ) -> Result<Admitted, SpoolError> {
+impl HasFront for Backend {
+    fn front(&self) -> Front<'_> {
         match self {
-            Backend::Sqlite(s) => s.accept(event, deliveries).await,
-            Backend::Postgres(s) => s.accept(event, deliveries).await,
+            Backend::Sqlite(s) => s.front(),
+            Backend::Postgres(s) => s.front(),
         }
     }
+}
 
+/// The trait's forwarding through the chosen backend's front; what the
+/// backends do differently goes to them.
+impl Spool for Backend {
     async fn record(&self, id: i64, outcome: Record) {
         match self {
             Backend::Sqlite(s) => s.record(id, outcome).await,
@@ -82,64 +82,10 @@ impl Spool for Backend {
         }
     }
 
-    async fn claim(
-        &self,
-        target: &str,
-        limit: usize,
-        held: Vec<i64>,
-    ) -> Result<Claimed, SpoolError> {
-        match self {
-            Backend::Sqlite(s) => s.claim(target, limit, held).await,
-            Backend::Postgres(s) => s.claim(target, limit, held).await,
-        }
-    }
-
-    fn attach(&self, target: &str, window: Window) {
-        match self {
-            Backend::Sqlite(s) => s.attach(target, window),
-            Backend::Postgres(s) => s.attach(target, window),
-        }
-    }
-
-    fn detach(&self, target: &str) {
-        match self {
-            Backend::Sqlite(s) => s.detach(target),
-            Backend::Postgres(s) => s.detach(target),
-        }
-    }
-
-    async fn dead_letter_others(&self, keep: Vec<String>) -> Result<u64, SpoolError> {
-        match self {
-            Backend::Sqlite(s) => s.dead_letter_others(keep).await,
-            Backend::Postgres(s) => s.dead_letter_others(keep).await,
-        }
-    }
-
-    async fn unpark(&self, target: &str) -> Result<u64, SpoolError> {
-        match self {
-            Backend::Sqlite(s) => s.unpark(target).await,
-            Backend::Postgres(s) => s.unpark(target).await,
-        }
-    }
-
-    fn pending(&self) -> Pending {
-        match self {
-            Backend::Sqlite(s) => s.pending(),
-            Backend::Postgres(s) => s.pending(),
-        }
-    }
-
     fn share(&self) -> NonZeroU32 {
         match self {
             Backend::Sqlite(s) => s.share(),
             Backend::Postgres(s) => s.share(),
-        }
-    }
-
-    async fn flush(&self) -> Result<(), SpoolError> {
-        match self {
-            Backend::Sqlite(s) => s.flush().await,
-            Backend::Postgres(s) => s.flush().await,
         }
     }
 

@@ -54,7 +54,7 @@ pub(crate) enum Change {
 
 /// The sending end of a writer's command queue.
 #[derive(Clone)]
-pub(crate) struct Commands(mpsc::Sender<Command>);
+pub struct Commands(mpsc::Sender<Command>);
 
 impl Commands {
     /// A queue: this end for the callers, the other for the writer.

@@ -8,7 +8,7 @@
 //! file) and [`postgres`] (several replicas sharing one queue), chosen by
 //! [`Backend`] from a [`Location`]. What both writers share with their
 //! callers: the commands and their forwarding (`command`), the attached
-//! windows and the pending count (`windows`), the `accepted` log line
+//! windows and the pending count (`windows`), the forwarding to them (`front`), the `accepted` log line
 //! (`announce`). This file holds the [`Spool`] trait and the types it
 //! speaks; no HTTP here.
 
@@ -16,6 +16,7 @@ mod announce;
 pub mod backend;
 mod command;
 mod error;
+mod front;
 mod ledger;
 mod location;
 pub mod postgres;
@@ -26,6 +27,7 @@ mod windows;
 pub(crate) use announce::Announce;
 pub use backend::{Backend, LedgerBackend};
 pub use error::{CommitError, SpoolError};
+use front::HasFront;
 pub use ledger::{Backlog, DeadFilter, DeadLetter, DeliveryView, EventView, Ledger};
 pub use location::{Location, LocationError};
 pub use window::{Budget, Window};
@@ -165,8 +167,10 @@ pub struct Pending {
     pub bytes: u64,
 }
 
-/// What ingress and dispatch need from storage.
-pub trait Spool: Send + Sync + 'static {
+/// What ingress and dispatch need from storage. The methods with a body
+/// forward to the backend's writer and windows ([`front`]); a backend
+/// overrides what it does differently.
+pub trait Spool: HasFront + Send + Sync + 'static {
     /// Writes a webhook and its deliveries (and its [`SeenId`], unless the
     /// source has taken that id already) in one durable transaction, then
     /// offers the deliveries to the attached windows.
@@ -174,12 +178,16 @@ pub trait Spool: Send + Sync + 'static {
         &self,
         event: NewEvent,
         deliveries: Vec<NewDelivery>,
-    ) -> impl Future<Output = Result<Admitted, SpoolError>> + Send;
+    ) -> impl Future<Output = Result<Admitted, SpoolError>> + Send {
+        self.front().commands.accept(event, deliveries)
+    }
 
     /// Stores an attempt's outcome. Ordered after everything this caller sent
     /// before; not awaited for durability (a lost outcome means a repeated
     /// attempt, never a lost delivery).
-    fn record(&self, id: i64, outcome: Record) -> impl Future<Output = ()> + Send;
+    fn record(&self, id: i64, outcome: Record) -> impl Future<Output = ()> + Send {
+        self.front().commands.record(id, outcome)
+    }
 
     /// Up to `limit` due deliveries of `target`, oldest due first, leaving
     /// out `held` (the caller has them already: their bodies are not read).
@@ -188,36 +196,58 @@ pub trait Spool: Send + Sync + 'static {
         target: &str,
         limit: usize,
         held: Vec<i64>,
-    ) -> impl Future<Output = Result<Claimed, SpoolError>> + Send;
+    ) -> impl Future<Output = Result<Claimed, SpoolError>> + Send {
+        self.front().commands.claim(target, limit, held)
+    }
 
     /// Feeds `target`'s fresh deliveries to `window` from now on.
-    fn attach(&self, target: &str, window: Window);
+    fn attach(&self, target: &str, window: Window) {
+        self.front().windows.attach(target, window);
+    }
 
     /// Stops feeding `target`; its deliveries stay stored.
-    fn detach(&self, target: &str);
+    fn detach(&self, target: &str) {
+        self.front().windows.detach(target);
+    }
 
     /// Dead-letters every pending delivery of targets not in `keep` (targets
     /// removed from the config), with that reason.
     fn dead_letter_others(
         &self,
         keep: Vec<String>,
-    ) -> impl Future<Output = Result<u64, SpoolError>> + Send;
+    ) -> impl Future<Output = Result<u64, SpoolError>> + Send {
+        self.front()
+            .commands
+            .change(command::Change::DeadLetterOthers(keep))
+    }
 
     /// Makes `target`'s parked deliveries (after a 410) due again.
-    fn unpark(&self, target: &str) -> impl Future<Output = Result<u64, SpoolError>> + Send;
+    fn unpark(&self, target: &str) -> impl Future<Output = Result<u64, SpoolError>> + Send {
+        self.front()
+            .commands
+            .change(command::Change::Unpark(target.to_owned()))
+    }
 
     /// Pending work, for backpressure.
-    fn pending(&self) -> Pending;
+    fn pending(&self) -> Pending {
+        self.front().pending.get()
+    }
 
     /// How many relays share the targets' rate limits now: 1 for SQLite, the
     /// live replicas for PostgreSQL. Each relay sends at `rate / share`.
-    fn share(&self) -> NonZeroU32;
+    fn share(&self) -> NonZeroU32 {
+        NonZeroU32::MIN
+    }
 
     /// Resolves once everything sent before it is durable.
-    fn flush(&self) -> impl Future<Output = Result<(), SpoolError>> + Send;
+    fn flush(&self) -> impl Future<Output = Result<(), SpoolError>> + Send {
+        self.front().commands.flush()
+    }
 
     /// At shutdown, after the last attempt: flushes, and gives up whatever
     /// this relay holds so others take it over at once (PostgreSQL: its
     /// leases and its place among the live replicas).
-    fn close(&self) -> impl Future<Output = Result<(), SpoolError>> + Send;
+    fn close(&self) -> impl Future<Output = Result<(), SpoolError>> + Send {
+        self.flush()
+    }
 }

@@ -14,7 +14,7 @@ use super::{Pending, Ready, Window};
 /// dispatcher claims from storage, and fresh deliveries are not handed to it
 /// until a claim comes back exhausted, so that they go out in order.
 #[derive(Default)]
-pub(crate) struct Windows(Mutex<HashMap<String, Attached>>);
+pub struct Windows(Mutex<HashMap<String, Attached>>);
 
 struct Attached {
     window: Window,
@@ -92,7 +92,7 @@ impl Windows {
 /// backpressure: raised by each commit of accepts before their 202s go out,
 /// lowered by settled outcomes, and set again by the periodic recount.
 #[derive(Debug)]
-pub(crate) struct PendingCount {
+pub struct PendingCount {
     deliveries: AtomicU64,
     bytes: AtomicU64,
 }

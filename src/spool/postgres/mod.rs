@@ -53,8 +53,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::command::{Change, Commands};
+use super::front::{Front, HasFront};
 use super::windows::{PendingCount, Windows};
-use super::{Admitted, Claimed, NewDelivery, NewEvent, Pending, Record, Spool, SpoolError, Window};
+use super::{Record, Spool, SpoolError};
 use connect::pool;
 use writer::Writer;
 
@@ -176,15 +177,19 @@ impl Drop for PgSpool {
     }
 }
 
-impl Spool for PgSpool {
-    async fn accept(
-        &self,
-        event: NewEvent,
-        deliveries: Vec<NewDelivery>,
-    ) -> Result<Admitted, SpoolError> {
-        self.commands.accept(event, deliveries).await
+impl HasFront for PgSpool {
+    fn front(&self) -> Front<'_> {
+        Front {
+            commands: &self.commands,
+            windows: &self.shared.windows,
+            pending: &self.shared.pending,
+        }
     }
+}
 
+/// Several replicas on one database: outcomes wait while it is away, the
+/// rate limits are shared, and leases are handed over at close.
+impl Spool for PgSpool {
     async fn record(&self, id: i64, outcome: Record) {
         // While the database is away the outcome waits here, and with it the
         // attempt's concurrency permit: delivery pauses after a few attempts
@@ -194,43 +199,8 @@ impl Spool for PgSpool {
         self.commands.record(id, outcome).await;
     }
 
-    async fn claim(
-        &self,
-        target: &str,
-        limit: usize,
-        held: Vec<i64>,
-    ) -> Result<Claimed, SpoolError> {
-        self.commands.claim(target, limit, held).await
-    }
-
-    fn attach(&self, target: &str, window: Window) {
-        self.shared.windows.attach(target, window);
-    }
-
-    fn detach(&self, target: &str) {
-        self.shared.windows.detach(target);
-    }
-
-    async fn dead_letter_others(&self, keep: Vec<String>) -> Result<u64, SpoolError> {
-        self.commands.change(Change::DeadLetterOthers(keep)).await
-    }
-
-    async fn unpark(&self, target: &str) -> Result<u64, SpoolError> {
-        self.commands
-            .change(Change::Unpark(target.to_owned()))
-            .await
-    }
-
-    fn pending(&self) -> Pending {
-        self.shared.pending.get()
-    }
-
     fn share(&self) -> NonZeroU32 {
         NonZeroU32::new(self.shared.live.load(Ordering::Relaxed)).unwrap_or(NonZeroU32::MIN)
-    }
-
-    async fn flush(&self) -> Result<(), SpoolError> {
-        self.commands.flush().await
     }
 
     async fn close(&self) -> Result<(), SpoolError> {

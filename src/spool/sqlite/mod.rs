@@ -35,14 +35,14 @@ mod writer;
 pub use ledger::SqliteLedger;
 pub use schema::SCHEMA_VERSION;
 
-use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::command::{Change, Commands};
+use super::command::Commands;
+use super::front::{Front, HasFront};
 use super::windows::{PendingCount, Windows};
-use super::{Admitted, Claimed, NewDelivery, NewEvent, Pending, Record, Spool, SpoolError, Window};
+use super::{Spool, SpoolError};
 use writer::Writer;
 
 /// How the spool is opened.
@@ -125,60 +125,16 @@ impl Drop for SqliteSpool {
     }
 }
 
-impl Spool for SqliteSpool {
-    async fn accept(
-        &self,
-        event: NewEvent,
-        deliveries: Vec<NewDelivery>,
-    ) -> Result<Admitted, SpoolError> {
-        self.commands.accept(event, deliveries).await
-    }
-
-    async fn record(&self, id: i64, outcome: Record) {
-        self.commands.record(id, outcome).await;
-    }
-
-    async fn claim(
-        &self,
-        target: &str,
-        limit: usize,
-        held: Vec<i64>,
-    ) -> Result<Claimed, SpoolError> {
-        self.commands.claim(target, limit, held).await
-    }
-
-    fn attach(&self, target: &str, window: Window) {
-        self.windows.attach(target, window);
-    }
-
-    fn detach(&self, target: &str) {
-        self.windows.detach(target);
-    }
-
-    async fn dead_letter_others(&self, keep: Vec<String>) -> Result<u64, SpoolError> {
-        self.commands.change(Change::DeadLetterOthers(keep)).await
-    }
-
-    async fn unpark(&self, target: &str) -> Result<u64, SpoolError> {
-        self.commands
-            .change(Change::Unpark(target.to_owned()))
-            .await
-    }
-
-    async fn flush(&self) -> Result<(), SpoolError> {
-        self.commands.flush().await
-    }
-
-    async fn close(&self) -> Result<(), SpoolError> {
-        // One relay per file: nothing to hand over.
-        self.flush().await
-    }
-
-    fn share(&self) -> NonZeroU32 {
-        NonZeroU32::MIN
-    }
-
-    fn pending(&self) -> Pending {
-        self.pending.get()
+impl HasFront for SqliteSpool {
+    fn front(&self) -> Front<'_> {
+        Front {
+            commands: &self.commands,
+            windows: &self.windows,
+            pending: &self.pending,
+        }
     }
 }
+
+/// One relay per file: the trait's forwarding as it is, a share of 1, and
+/// nothing to hand over at close.
+impl Spool for SqliteSpool {}
