@@ -58,8 +58,8 @@ COPY . .
 RUN --mount=type=cache,id=switchboard-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,id=switchboard-cargo-git,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,id=switchboard-target,target=/build/target,sharing=locked \
-    cargo build --release --locked --bin switchboard \
- && install -D -m 0755 target/release/switchboard /out/switchboard
+    cargo build --profile dist --locked --bin switchboard \
+ && install -D -m 0755 target/dist/switchboard /out/switchboard
 
 ############################ runtime ############################
 FROM debian:bookworm-slim AS runtime

@@ -34,8 +34,8 @@ while [ $# -gt 0 ]; do
 done
 command -v wrk >/dev/null || { apt-get install -y -q wrk >/dev/null 2>&1 || die "wrk is needed (apt-get install wrk)"; }
 command -v curl >/dev/null || die "curl is needed"
-if [ "$BUILD" = 1 ]; then (cd "$REPO" && cargo build --release --bin switchboard) || die "build failed"; fi
-RELAY_BIN=${RELAY_BIN:-$REPO/target/release/switchboard}
+if [ "$BUILD" = 1 ]; then (cd "$REPO" && cargo build --profile dist --bin switchboard) || die "build failed"; fi
+RELAY_BIN=${RELAY_BIN:-$REPO/target/dist/switchboard}
 [ -x "$RELAY_BIN" ] || die "no relay binary at $RELAY_BIN"
 
 PORT=$PORT_BASE; ADMIN=$((PORT_BASE + 1)); DEAD=$((PORT_BASE + 9))

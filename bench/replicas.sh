@@ -48,9 +48,9 @@ PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] || die "PostgreSQL is needed (apt-get install -y postgresql)"
 
 if [ "$BUILD" = 1 ]; then
-  (cd "$REPO" && cargo build --release --bin switchboard) || die "build failed"
+  (cd "$REPO" && cargo build --profile dist --bin switchboard) || die "build failed"
 fi
-RELAY_BIN=${RELAY_BIN:-$REPO/target/release/switchboard}
+RELAY_BIN=${RELAY_BIN:-$REPO/target/dist/switchboard}
 SINK_BIN=${SINK_BIN:-$RELAY_BIN}   # its `sink` subcommand runs the sinks
 [ -x "$RELAY_BIN" ] && [ -x "$SINK_BIN" ] || die "no release binaries (drop --no-build)"
 

@@ -89,12 +89,12 @@ command -v python3 >/dev/null || die "python3 is needed (routes generation)"
 
 # ---- build -------------------------------------------------------------------------
 if [ "$BUILD" = 1 ]; then
-  echo "building: cargo build --release --bin switchboard" >&2
-  (cd "$REPO" && cargo build --release --bin switchboard) || die "build failed"
+  echo "building: cargo build --profile dist --bin switchboard" >&2
+  (cd "$REPO" && cargo build --profile dist --bin switchboard) || die "build failed"
 fi
 TARGET_DIR=$(cd "$REPO" && cargo metadata --format-version 1 --no-deps 2>/dev/null \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])') || TARGET_DIR="$REPO/target"
-RELAY_BIN=${RELAY_BIN:-$TARGET_DIR/release/switchboard}
+RELAY_BIN=${RELAY_BIN:-$TARGET_DIR/dist/switchboard}
 SINK_BIN=${SINK_BIN:-$RELAY_BIN}
 [ -x "$RELAY_BIN" ] || die "no relay binary at $RELAY_BIN"
 [ -x "$SINK_BIN" ] || die "no sink binary at $SINK_BIN"
