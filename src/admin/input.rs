@@ -70,8 +70,10 @@ pub(super) fn parse_body<T: serde::de::DeserializeOwned>(
 #[serde(deny_unknown_fields)]
 pub(super) struct NoFields {}
 
-/// `?target=crm&id=019…&id=…&before_ms=…`, every parameter optional.
-pub(super) fn selection_from_query(query: &str) -> Result<Selection, String> {
+/// `?target=crm&id=019…&id=…&before_ms=…`, every parameter optional; a
+/// 400 naming the parameter otherwise.
+pub(super) fn selection_from_query(query: &str) -> Result<Selection, Problem> {
+    let bad = |message: String| Problem::new(StatusCode::BAD_REQUEST, message);
     let mut selection = Selection::default();
     for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
         match key.as_ref() {
@@ -79,13 +81,15 @@ pub(super) fn selection_from_query(query: &str) -> Result<Selection, String> {
             "id" => selection.ids.push(value.into_owned()),
             "before_ms" => {
                 selection.before_ms = Some(value.parse().map_err(|_| {
-                    format!("before_ms `{value}` is not a time in unix milliseconds")
+                    bad(format!(
+                        "before_ms `{value}` is not a time in unix milliseconds"
+                    ))
                 })?)
             }
             other => {
-                return Err(format!(
+                return Err(bad(format!(
                     "unknown query parameter `{other}`; use target, id (repeatable) or before_ms"
-                ));
+                )));
             }
         }
     }

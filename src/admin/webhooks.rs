@@ -36,8 +36,7 @@ pub(super) async fn event<C: Control>(admin: &Admin<C>, id: &str) -> Response {
 
 /// `GET /api/dead-letters?target=…&event=…&before=…`.
 pub(super) async fn list<C: Control>(admin: &Admin<C>, query: &str) -> Result<Response, Problem> {
-    let selection =
-        selection_from_query(query).map_err(|m| Problem::new(StatusCode::BAD_REQUEST, m))?;
+    let selection = selection_from_query(query)?;
     let filter = select(admin, selection, Use::List).await?;
     Ok(match admin.ledger.dead_letters(&filter).await {
         Ok(dead) => warp::reply::json(&json!({"dead_letters": dead})).into_response(),
