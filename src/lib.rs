@@ -52,10 +52,11 @@
 //!   `webhooks` are its endpoints, `guard` its request checks;
 //!   `dead_letters` says which dead letters a command names.
 //! - `cli`: the command line: `args` (its shape), one module per
-//!   subcommand (`serve`, `check`, `explain_cmd` over `explain`, `dlq`,
+//!   subcommand (`serve`, `check`, `explain` (and its `command`), `dlq`,
 //!   `schema`, `sink`, a local downstream that prints what it gets), and
 //!   `malloc` (the allocator's tuning for `serve`).
-//! - `relay`: wiring: start and shutdown; `reload` (the state the parts
+//! - `relay`: wiring: start and shutdown; `load` (config file to runtime),
+//!   `reload` (the state the parts
 //!   share, a new config put in force, the admin API's [`admin::Control`]).
 //! - `metrics`, `logs`: Prometheus metrics; log lines (JSON lines, control
 //!   characters escaped).

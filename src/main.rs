@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use switchboard::cli::args::{Cli, Command, LogFormat};
-use switchboard::cli::{check, dlq, explain_cmd, schema, serve, sink};
+use switchboard::cli::explain::command as explain_cmd;
+use switchboard::cli::{check, dlq, schema, serve, sink};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

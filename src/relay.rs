@@ -15,60 +15,20 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::interpolate::Env;
-use crate::config::problems::Problems;
-use crate::config::{Config, ParseError};
 use crate::dispatch::Dispatcher;
 use crate::dispatch::deliver::USER_AGENT;
 use crate::ingress::{self, Ingress};
 use crate::runtime::{Runtime, Snapshot};
 use crate::spool::{Backend, Spool, SpoolError};
 
+mod load;
 mod reload;
 
+pub use load::{LoadError, load};
 pub use reload::Core;
 
 /// Reads the environment afresh; called at every load.
 pub type EnvSource = Arc<dyn Fn() -> Env + Send + Sync>;
-
-/// Why a config could not be put in force.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error(transparent)]
-    Parse(#[from] ParseError),
-    #[error("{0}")]
-    Invalid(Problems),
-    #[error(
-        "server.listen changed from {from} to {to}; a reload cannot move the listener, restart instead"
-    )]
-    ListenChanged { from: SocketAddr, to: SocketAddr },
-    #[error(
-        "server.spool or server.admin_listen changed; a reload cannot move them, restart instead"
-    )]
-    SpoolChanged,
-    #[error(transparent)]
-    Spool(#[from] SpoolError),
-}
-
-/// Parses and compiles the config file. `previous` lends unchanged rate
-/// limiters to the new runtime. A relative SQLite `server.spool` is taken
-/// relative to the file's directory.
-pub fn load(
-    path: &std::path::Path,
-    env: &Env,
-    previous: Option<&Runtime>,
-) -> Result<Runtime, LoadError> {
-    let parsed = Config::read(&crate::config::read_file(path)?);
-    if parsed.config.is_none() {
-        return Err(ParseError::Invalid(parsed.problems).into());
-    }
-    let mut runtime = Runtime::from_parsed(parsed, env, previous).map_err(LoadError::Invalid)?;
-    // The same file whatever directory a command runs in (`serve` from a
-    // unit file, `dlq` from a shell).
-    if let Some(dir) = path.parent() {
-        runtime.server.spool = runtime.server.spool.relative_to(dir);
-    }
-    Ok(runtime)
-}
 
 /// How the relay finds its config again on reload.
 #[derive(Clone)]

@@ -2,7 +2,7 @@
 //! text (`clap` derives parsing and `--help` from these types).
 //!
 //! Only declarations: what each subcommand does lives in its own module
-//! (`check`, `dlq`, `explain_cmd`, `schema`, `serve`, `sink`).
+//! (`check`, `dlq`, `explain::command`, `schema`, `serve`, `sink`).
 
 use std::path::PathBuf;
 

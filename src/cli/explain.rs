@@ -221,6 +221,7 @@ fn request_headers(configured: &HeaderMap, signed: bool) -> Vec<Header> {
     out
 }
 
+pub mod command;
 mod display;
 mod report;
 

@@ -8,7 +8,6 @@ pub mod args;
 pub mod check;
 pub mod dlq;
 pub mod explain;
-pub mod explain_cmd;
 pub mod malloc;
 pub mod schema;
 pub mod serve;

@@ -168,7 +168,7 @@ pub struct Pending {
 }
 
 /// What ingress and dispatch need from storage. The methods with a body
-/// forward to the backend's writer and windows ([`front`]); a backend
+/// forward to the backend's writer and windows (the `front` module); a backend
 /// overrides what it does differently.
 pub trait Spool: HasFront + Send + Sync + 'static {
     /// Writes a webhook and its deliveries (and its [`SeenId`], unless the

@@ -1,7 +1,7 @@
 //! `switchboard explain`: read the payload and the `--header` arguments,
 //! explain them against the config, print the text or the JSON.
 //!
-//! What an explanation holds and how it renders is [`crate::cli::explain`]'s;
+//! What an explanation holds and how it renders is [`super`]'s;
 //! this module only reads the command's inputs and prints. Sends nothing.
 
 use std::path::{Path, PathBuf};
