@@ -40,6 +40,8 @@ mod webhooks;
 
 pub use control::{Control, ReloadStatus};
 
+use crate::config::AdminRole;
+use crate::runtime::AdminToken;
 use crate::spool::LedgerBackend;
 use guard::Endpoint;
 use input::{NoFields, parse_body, read_body};
@@ -190,28 +192,46 @@ fn guard_api<C: Control>(admin: &Admin<C>, request: &Request) -> Result<(), Prob
     })?;
     guard::check_host(host.as_ref(), admin.listener, hosts)?;
     guard::check_same_origin(&request.headers, admin.listener, hosts)?;
-    if authorized(admin, &request.headers) {
-        Ok(())
-    } else {
-        Err(Problem {
+    let runtime = admin.relay.runtime();
+    match holder(&runtime.server.admin_tokens, &request.headers) {
+        Err(()) => Err(Problem {
             header: Some((http::header::WWW_AUTHENTICATE, "Bearer")),
             ..Problem::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
-        })
+        }),
+        Ok(Some(token)) if token.role == AdminRole::Read && !reads(&request.method) => {
+            Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "the token `{}` may only read (role read); {} needs a token with role operate",
+                    token.name, request.method
+                ),
+            ))
+        }
+        Ok(_) => Ok(()),
     }
 }
 
-/// Whether the request carries the admin token, if one is set. Compares
-/// digests in constant time, so neither the token's length nor its prefix
-/// leaks through timing.
-fn authorized<C: Control>(admin: &Admin<C>, headers: &HeaderMap) -> bool {
-    let token = admin.relay.runtime().server.admin_token.clone();
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return true;
-    };
+/// Whether `method` only looks.
+fn reads(method: &Method) -> bool {
+    method == Method::GET || method == Method::HEAD
+}
+
+/// The token a request carries: `Ok(None)` when no token is set (the API is
+/// open: the relay allows that on loopback only), `Err(())` when it is
+/// missing or matches none. Digests are compared in constant time, so
+/// neither a token's length nor its prefix leaks through timing.
+fn holder<'t>(tokens: &'t [AdminToken], headers: &HeaderMap) -> Result<Option<&'t AdminToken>, ()> {
+    if tokens.is_empty() {
+        return Ok(None);
+    }
     let presented = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
         .unwrap_or("");
-    crate::secret::same(presented.as_bytes(), token.as_bytes())
+    tokens
+        .iter()
+        .find(|t| t.digest.matches(presented.as_bytes()))
+        .map(Some)
+        .ok_or(())
 }

@@ -42,7 +42,7 @@ pub use circuit::CircuitConfig;
 pub use retry::{RetryConfig, StatusConfig};
 pub use route::{AnswerConfig, ConditionConfig, HeaderConditionConfig, OneOrMany, RouteConfig};
 pub use secret::{SecretConfig, SecretSource, WebhookSecretsConfig};
-pub use server::{ClientIpHeader, ServerConfig};
+pub use server::{AdminRole, AdminTokenConfig, ClientIpHeader, ServerConfig};
 pub use source::{FieldsConfig, SourceConfig, TokenConfig};
 pub use target::{TargetConfig, TransformConfig};
 pub use verify::{Algorithm, Encoding, HmacConfig, VerifyConfig};

@@ -6,7 +6,7 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{CircuitConfig, Located, RetryConfig, located};
+use super::{CircuitConfig, Located, RetryConfig, SecretConfig, located};
 
 /// `server:`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -106,6 +106,11 @@ pub struct ServerConfig {
     /// environment. Required when `admin_listen` is not a loopback address.
     #[schemars(with = "Option<String>")]
     pub admin_token: Option<Located<String>>,
+    /// Named tokens for `/api/*`, each with a role: `read` may only look
+    /// (GET), `operate` may also act (replay, purge, reload). `admin_token`,
+    /// when set, is one more `operate` token named `admin`. Default: none.
+    #[serde(default)]
+    pub admin_tokens: Vec<AdminTokenConfig>,
     /// More `Host` values `/api/*` accepts, written as clients send them
     /// (`relay.internal:9090`, or `admin.example.com` behind a proxy on the
     /// default port). Without them `/api/*` answers 403 to any `Host` but the
@@ -144,11 +149,37 @@ impl Default for ServerConfig {
             window_bytes: default_window_bytes(),
             admin_listen: default_admin_listen(),
             admin_token: None,
+            admin_tokens: Vec::new(),
             admin_hosts: Vec::new(),
             retry: RetryConfig::default(),
             circuit: CircuitConfig::default(),
         }
     }
+}
+
+/// One entry of `server.admin_tokens`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminTokenConfig {
+    /// Who holds the token (a person, a team, a tool): says which token an
+    /// answer refused.
+    #[schemars(with = "String")]
+    pub name: Located<String>,
+    /// The token: a string (`${NAME}` reads the environment) or
+    /// `{file: /path}`.
+    pub token: SecretConfig,
+    /// `read` (GET only) or `operate` (everything).
+    pub role: AdminRole,
+}
+
+/// What an admin token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminRole {
+    /// Status, events, dead letters, metrics: GET only.
+    Read,
+    /// Also replay, purge and reload.
+    Operate,
 }
 
 /// `server.client_ip_header`: where a trusted proxy puts the client's address.

@@ -19,10 +19,12 @@ use crate::ingress::source::{self, Source};
 use crate::rules::Routes;
 use crate::transform::Transform;
 
+mod admin;
 mod routes;
 mod server;
 mod snapshot;
 
+pub use admin::AdminToken;
 pub use server::Server;
 pub use snapshot::Snapshot;
 

@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::config::interpolate::{self, Env};
+use crate::config::interpolate::Env;
 use crate::config::problems::Problems;
 use crate::config::units;
 use crate::config::{ClientIpHeader, Located, ServerConfig};
 use crate::ingress::source;
+
+use super::admin::AdminToken;
 
 /// Process-wide settings.
 #[derive(Debug, Clone)]
@@ -53,8 +55,8 @@ pub struct Server {
     pub window_bytes: u64,
     /// The admin listener's address; `None` when off.
     pub admin_listen: Option<SocketAddr>,
-    /// Bearer token for the admin API.
-    pub admin_token: Option<String>,
+    /// The tokens `/api/*` accepts; none: it is open (loopback only).
+    pub admin_tokens: Vec<AdminToken>,
     /// More `Host` values `/api/*` accepts, lower case.
     pub admin_hosts: Vec<String>,
 }
@@ -89,7 +91,7 @@ pub fn compile(s: &ServerConfig, env: &Env, problems: &mut Problems) -> Option<S
         .map_err(|e| problems.push("server.spool", Some(&s.spool.referenced), e))
         .ok();
     let lease = lease(&s.lease, problems);
-    let admin = admin(s, env, problems);
+    let admin = super::admin::compile(s, env, problems);
     Some(Server {
         listen: listen?,
         trusted_proxies,
@@ -109,7 +111,7 @@ pub fn compile(s: &ServerConfig, env: &Env, problems: &mut Problems) -> Option<S
         window: s.window,
         window_bytes: window_bytes? as u64,
         admin_listen: admin.listen?,
-        admin_token: admin.token,
+        admin_tokens: admin.tokens,
         admin_hosts: admin.hosts,
     })
 }
@@ -145,77 +147,6 @@ fn lease(text: &Located<String>, problems: &mut Problems) -> Option<Duration> {
         );
     }
     lease
-}
-
-/// The admin listener's settings.
-struct Admin {
-    /// `Some(None)`: turned off; `None`: not an address (a problem).
-    listen: Option<Option<SocketAddr>>,
-    token: Option<String>,
-    hosts: Vec<String>,
-}
-
-/// `server.admin_listen`, `admin_token` and `admin_hosts`, and the rule
-/// that an admin API reachable from other machines needs a token.
-fn admin(s: &ServerConfig, env: &Env, problems: &mut Problems) -> Admin {
-    let listen = match s.admin_listen.value.trim() {
-        "off" | "" => Some(None),
-        text => text
-            .parse::<SocketAddr>()
-            .map(Some)
-            .map_err(|_| {
-                problems.push(
-                    "server.admin_listen",
-                    Some(&s.admin_listen.referenced),
-                    format!(
-                        "`{text}` is not an address with a port (e.g. 127.0.0.1:9090), or `off`"
-                    ),
-                )
-            })
-            .ok(),
-    };
-    let token = s.admin_token.as_ref().and_then(|t| {
-        interpolate::resolve(&t.value, env)
-            .map_err(|e| problems.push("server.admin_token", Some(&t.referenced), e.to_string()))
-            .ok()
-    });
-    let hosts = admin_hosts(&s.admin_hosts, problems);
-    if let Some(Some(addr)) = listen
-        && !addr.ip().is_loopback()
-        && token.as_deref().is_none_or(str::is_empty)
-    {
-        problems.push(
-            "server.admin_listen",
-            Some(&s.admin_listen.referenced),
-            format!("{addr} is reachable from other machines; set `admin_token` to protect the admin API, or listen on 127.0.0.1"),
-        );
-    }
-    Admin {
-        listen,
-        token,
-        hosts,
-    }
-}
-
-/// `server.admin_hosts`: each a host with an optional port, as a `Host`
-/// header carries it.
-fn admin_hosts(hosts: &[Located<String>], problems: &mut Problems) -> Vec<String> {
-    let mut out = Vec::new();
-    for (i, host) in hosts.iter().enumerate() {
-        let text = host.value.trim().to_ascii_lowercase();
-        match text.parse::<http::uri::Authority>() {
-            Ok(a) if !text.contains('@') && !a.host().is_empty() => out.push(text),
-            _ => problems.push(
-                format!("server.admin_hosts[{i}]"),
-                Some(&host.referenced),
-                format!(
-                    "`{}` is not a host with an optional port, as a Host header carries it (e.g. relay.internal:9090)",
-                    host.value
-                ),
-            ),
-        }
-    }
-    out
 }
 
 /// An address with a port, e.g. `example`.

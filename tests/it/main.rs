@@ -11,6 +11,7 @@ mod common;
 
 mod admin;
 mod admin_guard;
+mod admin_roles;
 mod check;
 mod cli;
 mod config;
