@@ -23,6 +23,7 @@ pub(super) async fn metrics<C: Control>(admin: &Admin<C>) -> Response {
     for (name, bytes) in admin.relay.window_bytes() {
         crate::metrics::window_bytes(&name, bytes);
     }
+    crate::metrics::collect_process();
     let mut response = admin.metrics.render().into_response();
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -27,6 +27,7 @@ mod heavy_render;
 mod hostile;
 mod ingress;
 mod log_escaping;
+mod metrics_help;
 mod properties;
 mod proxy;
 mod recipes;

@@ -9,8 +9,12 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+
+mod process;
+
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+pub use process::collect as collect_process;
 
 use crate::dispatch::circuit::Status;
 
@@ -63,6 +67,8 @@ pub fn install() -> PrometheusHandle {
                     upkeep.run_upkeep();
                 }
             });
+            describe();
+            process::describe();
             gauge!("switchboard_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             handle
         })
@@ -126,4 +132,64 @@ pub fn reload(ok: bool, unix_seconds: f64) {
     if ok {
         gauge!("switchboard_config_last_reload_success_timestamp_seconds").set(unix_seconds);
     }
+}
+
+/// `# HELP` for every series, so that a scrape says what each one means.
+fn describe() {
+    describe_gauge!(
+        "switchboard_build_info",
+        "The relay's version, as a label; always 1."
+    );
+    describe_counter!(
+        "switchboard_webhooks_received_total",
+        "Webhooks at ingress, by source and outcome (accepted, not_forwarded, unknown_source, forbidden, unauthorized, bad_method, too_large, too_slow, bad_request, rate_limited, unavailable)."
+    );
+    describe_histogram!(
+        "switchboard_spool_commit_seconds",
+        "How long one spool transaction took to apply and commit, the fsync included."
+    );
+    describe_histogram!(
+        "switchboard_spool_batch_commands",
+        "Commands (accepts, outcomes, claims) that shared one spool transaction."
+    );
+    describe_counter!(
+        "switchboard_deliveries_total",
+        "Delivery attempts, by target and outcome (delivered, retry, dead, parked)."
+    );
+    describe_histogram!(
+        "switchboard_delivery_attempt_seconds",
+        "How long one delivery attempt took, by target."
+    );
+    describe_counter!(
+        "switchboard_retries_total",
+        "Attempts that will be retried, by target."
+    );
+    describe_counter!(
+        "switchboard_rate_limit_waits_total",
+        "Attempts that waited for their target's rate limit."
+    );
+    describe_gauge!(
+        "switchboard_circuit_state",
+        "A target's circuit: 0 closed, 1 half-open, 2 open, 3 disabled by a 410 until a reload."
+    );
+    describe_gauge!(
+        "switchboard_queue_depth",
+        "Deliveries waiting in the spool (pending and parked), by target."
+    );
+    describe_gauge!(
+        "switchboard_dead_letters",
+        "Dead letters in the spool, by target."
+    );
+    describe_gauge!(
+        "switchboard_window_bytes",
+        "Body bytes a target's worker holds in memory."
+    );
+    describe_counter!(
+        "switchboard_config_reloads_total",
+        "Config reloads, by outcome (ok, rejected)."
+    );
+    describe_gauge!(
+        "switchboard_config_last_reload_success_timestamp_seconds",
+        "When a reload last put a new config in force, in unix seconds."
+    );
 }

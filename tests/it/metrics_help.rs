@@ -1,0 +1,83 @@
+//! `/metrics` says what every series is (`# HELP`, `# TYPE`) and carries
+//! the process's own series under Prometheus's standard names, with values
+//! that fit this process.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::common::{FakeTarget, TestRelay, fixture};
+
+#[tokio::test]
+async fn every_series_has_help_and_type_and_the_process_series_fit() {
+    let target = FakeTarget::start().await;
+    let relay = TestRelay::start(&format!(
+        "sources:\n  s: {{allow: [127.0.0.1]}}\ntargets:\n  t: {{url: \"{}\"}}\nroutes:\n  - to: [t]\n",
+        target.url("/t")
+    ))
+    .await;
+    relay.accept("s", fixture("minimal.json")).await;
+    target.wait_for(1, crate::common::WAIT).await;
+    let text = relay
+        .client
+        .get(relay.admin("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    let mut help = HashSet::new();
+    let mut kind = HashSet::new();
+    let mut values: HashMap<String, f64> = HashMap::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.splitn(4, ' ').collect();
+        match words.as_slice() {
+            ["#", "HELP", name, text] if !text.trim().is_empty() => {
+                help.insert((*name).to_owned());
+            }
+            ["#", "TYPE", name, _] => {
+                kind.insert((*name).to_owned());
+            }
+            _ if !line.starts_with('#') && !line.is_empty() => {
+                let (series, value) = line.rsplit_once(' ').unwrap();
+                let name = series.split('{').next().unwrap();
+                values.insert(name.to_owned(), value.parse().unwrap());
+            }
+            _ => {}
+        }
+    }
+    let mut names: Vec<&String> = values.keys().collect();
+    names.sort();
+    for name in names {
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s).filter(|f| kind.contains(*f)))
+            .unwrap_or(name);
+        assert!(help.contains(family), "no # HELP for {family}:\n{text}");
+        assert!(kind.contains(family), "no # TYPE for {family}:\n{text}");
+    }
+
+    let value = |name: &str| {
+        *values
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+    };
+    let now = switchboard::time::now_ms() as f64 / 1000.0;
+    let started = value("process_start_time_seconds");
+    assert!(
+        started <= now + 1.0 && started > now - 7.0 * 86_400.0,
+        "start {started}, now {now}"
+    );
+    let rss = value("process_resident_memory_bytes");
+    assert!(
+        rss > 1_000_000.0 && rss <= value("process_virtual_memory_bytes"),
+        "rss {rss}"
+    );
+    let fds = value("process_open_fds");
+    assert!(
+        fds >= 3.0 && fds <= value("process_max_fds"),
+        "open fds {fds}"
+    );
+    assert!(value("process_threads") >= 2.0);
+    assert!(values.contains_key("process_cpu_seconds_total"));
+}
