@@ -80,6 +80,7 @@ impl Relay {
         let metrics = crate::metrics::install();
         let spool = open_spool(&runtime).await?;
         let spool_location = runtime.server.spool.clone();
+        crate::metrics::known(&runtime);
         let snapshot = Arc::new(Snapshot::new(runtime));
         let dispatcher = Dispatcher::new(spool.clone(), client, snapshot.clone());
         let ingress = Arc::new(Ingress::new(snapshot.clone(), spool.clone()));

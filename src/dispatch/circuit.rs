@@ -46,6 +46,14 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in code order.
+    pub const ALL: [Status; 4] = [
+        Status::Closed,
+        Status::HalfOpen,
+        Status::Open,
+        Status::Disabled,
+    ];
+
     /// The word, as serialized: `closed`, `half_open`, `open`, `disabled`.
     pub fn label(self) -> &'static str {
         match self {

@@ -82,12 +82,14 @@ pub fn filter<S: Spool>(
             move |source: String, method: Method, headers: HeaderMap, body| {
                 let ingress = ingress.clone();
                 async move {
+                    let started = std::time::Instant::now();
                     let outcome = ingress.accept(peer, &source, method, headers, body).await;
                     let (response, label) = outcome.answer();
                     // Only configured names label the metric: a scan of
                     // made-up paths must not grow it.
                     let known = !matches!(outcome, Outcome::Refused(Refusal::UnknownSource(_)));
-                    crate::metrics::received(if known { &source } else { "_unknown" }, label);
+                    let source = if known { &source } else { "_unknown" };
+                    crate::metrics::received(source, label, started.elapsed());
                     response
                 }
             },

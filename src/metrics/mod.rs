@@ -31,6 +31,12 @@ const COMMIT_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 ];
 
+/// Ingress answer buckets, in seconds: a probe or a refusal in well under
+/// a millisecond, a 202 after its group commit in a few.
+const INGRESS_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
 /// Commands per spool transaction.
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 
@@ -45,6 +51,12 @@ pub fn install() -> PrometheusHandle {
                     b.set_buckets_for_metric(
                         Matcher::Full("switchboard_spool_commit_seconds".into()),
                         COMMIT_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("switchboard_ingress_request_seconds".into()),
+                        INGRESS_BUCKETS,
                     )
                 })
                 .and_then(|b| {
@@ -79,8 +91,51 @@ pub fn install() -> PrometheusHandle {
 /// duplicate), unknown_source, forbidden, unauthorized, bad_method,
 /// too_large, too_slow, bad_request, rate_limited, unavailable (the words
 /// are `ingress::outcome`'s). Unknown sources are counted under `_unknown`.
-pub fn received(source: &str, outcome: &'static str) {
+/// `took` is from the request's headers to its answer (the body read, the
+/// durable write for a 202).
+pub fn received(source: &str, outcome: &'static str, took: Duration) {
     counter!("switchboard_webhooks_received_total", "source" => source.to_owned(), "outcome" => outcome).increment(1);
+    histogram!("switchboard_ingress_request_seconds", "source" => source.to_owned())
+        .record(took.as_secs_f64());
+}
+
+/// The words of `switchboard_webhooks_received_total`'s `outcome` label.
+const RECEIVED: &[&str] = &[
+    "accepted",
+    "not_forwarded",
+    "unknown_source",
+    "forbidden",
+    "unauthorized",
+    "bad_method",
+    "too_large",
+    "too_slow",
+    "bad_request",
+    "rate_limited",
+    "unavailable",
+];
+
+/// The words of `switchboard_deliveries_total`'s `outcome` label.
+const DELIVERED: &[&str] = &["delivered", "retry", "dead", "parked"];
+
+/// Every series of the configured sources and targets, at zero until it
+/// counts something: a query over them answers 0, not "no data", from the
+/// start. Called at start and after each reload.
+pub fn known(runtime: &crate::runtime::Runtime) {
+    for source in runtime.sources.keys() {
+        for outcome in RECEIVED {
+            counter!("switchboard_webhooks_received_total", "source" => source.clone(), "outcome" => *outcome).increment(0);
+        }
+    }
+    for target in runtime.targets.keys() {
+        for outcome in DELIVERED {
+            counter!("switchboard_deliveries_total", "target" => target.clone(), "outcome" => *outcome).increment(0);
+        }
+        counter!("switchboard_retries_total", "target" => target.clone()).increment(0);
+        counter!("switchboard_rate_limit_waits_total", "target" => target.clone()).increment(0);
+    }
+    for outcome in ["ok", "rejected"] {
+        counter!("switchboard_config_reloads_total", "outcome" => outcome).increment(0);
+    }
 }
 
 /// One spool transaction: how long it took to apply and commit (the fsync
@@ -108,9 +163,15 @@ pub fn rate_limited(target: &str) {
 
 /// A target's circuit: 0 closed, 1 half-open, 2 open; 3 disabled by a 410
 /// (see [`Status::code`]).
+/// Also `switchboard_circuit{target,state}`: 1 for the state it is in, 0
+/// for the others, for dashboards that want words rather than a code.
 pub fn circuit(target: &str, status: Status) {
     gauge!("switchboard_circuit_state", "target" => target.to_owned())
         .set(f64::from(status.code()));
+    for state in Status::ALL {
+        gauge!("switchboard_circuit", "target" => target.to_owned(), "state" => state.label())
+            .set(if state == status { 1.0 } else { 0.0 });
+    }
 }
 
 /// Deliveries waiting in the spool and dead letters, per target (set at
@@ -167,6 +228,14 @@ fn describe() {
     describe_counter!(
         "switchboard_rate_limit_waits_total",
         "Attempts that waited for their target's rate limit."
+    );
+    describe_histogram!(
+        "switchboard_ingress_request_seconds",
+        "How long ingress took to answer a webhook, from its headers to the answer (for a 202, the durable write included), by source."
+    );
+    describe_gauge!(
+        "switchboard_circuit",
+        "A target's circuit as labels: 1 for the state it is in (closed, half_open, open, disabled), 0 for the others."
     );
     describe_gauge!(
         "switchboard_circuit_state",

@@ -41,6 +41,7 @@ impl Core {
         match result {
             Ok(next) => {
                 let next = Arc::new(next);
+                crate::metrics::known(&next);
                 self.snapshot.store(next.clone());
                 self.dispatcher.sync(&next);
                 self.record(at_ms, true, Vec::new());

@@ -10,21 +10,48 @@ use crate::common::{FakeTarget, TestRelay, fixture};
 async fn every_series_has_help_and_type_and_the_process_series_fit() {
     let target = FakeTarget::start().await;
     let relay = TestRelay::start(&format!(
-        "sources:\n  s: {{allow: [127.0.0.1]}}\ntargets:\n  t: {{url: \"{}\"}}\nroutes:\n  - to: [t]\n",
+        "sources:\n  mh_s: {{allow: [127.0.0.1]}}\ntargets:\n  mh_t: {{url: \"{}\"}}\nroutes:\n  - to: [mh_t]\n",
         target.url("/t")
     ))
     .await;
-    relay.accept("s", fixture("minimal.json")).await;
+    let scrape = || async {
+        relay
+            .client
+            .get(relay.admin("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    // Before anything happened, the configured names' series are there, at
+    // 0. (Metrics are process-wide: this test's names are its own.)
+    let before = scrape().await;
+    for series in [
+        "switchboard_webhooks_received_total{source=\"mh_s\",outcome=\"accepted\"} 0",
+        "switchboard_webhooks_received_total{source=\"mh_s\",outcome=\"unavailable\"} 0",
+        "switchboard_deliveries_total{target=\"mh_t\",outcome=\"dead\"} 0",
+        "switchboard_retries_total{target=\"mh_t\"} 0",
+        "switchboard_circuit{target=\"mh_t\",state=\"closed\"} 1",
+        "switchboard_circuit{target=\"mh_t\",state=\"open\"} 0",
+    ] {
+        assert!(
+            before.lines().any(|l| l == series),
+            "no `{series}` at start:\n{before}"
+        );
+    }
+    // Reloads are counted for the whole process (other tests reload): the
+    // series is there, whatever its value.
+    assert!(
+        before
+            .lines()
+            .any(|l| l.starts_with("switchboard_config_reloads_total{outcome=\"rejected\"} ")),
+        "no rejected-reloads series:\n{before}"
+    );
+    relay.accept("mh_s", fixture("minimal.json")).await;
     target.wait_for(1, crate::common::WAIT).await;
-    let text = relay
-        .client
-        .get(relay.admin("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = scrape().await;
 
     let mut help = HashSet::new();
     let mut kind = HashSet::new();
@@ -80,4 +107,9 @@ async fn every_series_has_help_and_type_and_the_process_series_fit() {
     );
     assert!(value("process_threads") >= 2.0);
     assert!(values.contains_key("process_cpu_seconds_total"));
+    assert!(
+        text.lines()
+            .any(|l| l == "switchboard_ingress_request_seconds_count{source=\"mh_s\"} 1"),
+        "the accepted webhook's answer time:\n{text}"
+    );
 }
