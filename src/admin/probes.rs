@@ -18,6 +18,10 @@ pub(super) async fn metrics<C: Control>(admin: &Admin<C>) -> Response {
         for name in admin.relay.runtime().targets.keys() {
             let b = backlog.get(name).cloned().unwrap_or_default();
             crate::metrics::backlog(name, b.pending + b.parked, b.dead);
+            let age_ms = b
+                .oldest_pending_ms
+                .map_or(0, |oldest| (crate::time::now_ms() - oldest).max(0));
+            crate::metrics::oldest_pending(name, age_ms as f64 / 1000.0);
         }
     }
     for (name, bytes) in admin.relay.window_bytes() {

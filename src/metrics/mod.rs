@@ -181,6 +181,12 @@ pub fn backlog(target: &str, pending: u64, dead: u64) {
     gauge!("switchboard_dead_letters", "target" => target.to_owned()).set(dead as f64);
 }
 
+/// How long the oldest pending delivery of a target has waited; 0 when none
+/// waits (set at scrape time from the spool).
+pub fn oldest_pending(target: &str, seconds: f64) {
+    gauge!("switchboard_oldest_pending_seconds", "target" => target.to_owned()).set(seconds);
+}
+
 /// Body bytes a target's worker holds in memory (window, claims, in flight).
 pub fn window_bytes(target: &str, bytes: u64) {
     gauge!("switchboard_window_bytes", "target" => target.to_owned()).set(bytes as f64);
@@ -240,6 +246,10 @@ fn describe() {
     describe_gauge!(
         "switchboard_circuit_state",
         "A target's circuit: 0 closed, 1 half-open, 2 open, 3 disabled by a 410 until a reload."
+    );
+    describe_gauge!(
+        "switchboard_oldest_pending_seconds",
+        "How long the oldest pending delivery of a target has waited since it was accepted; 0 when none waits."
     );
     describe_gauge!(
         "switchboard_queue_depth",

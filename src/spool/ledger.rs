@@ -50,6 +50,8 @@ pub struct Backlog {
     pub parked: u64,
     /// Dead letters.
     pub dead: u64,
+    /// When the oldest pending delivery was created (unix ms), if any.
+    pub oldest_pending_ms: Option<i64>,
 }
 
 /// One webhook and what became of each of its deliveries.

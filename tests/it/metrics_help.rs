@@ -107,6 +107,12 @@ async fn every_series_has_help_and_type_and_the_process_series_fit() {
     );
     assert!(value("process_threads") >= 2.0);
     assert!(values.contains_key("process_cpu_seconds_total"));
+    let age = text
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_oldest_pending_seconds{target=\"mh_t\"} "))
+        .unwrap_or_else(|| panic!("no oldest_pending_seconds for mh_t:\n{text}"));
+    let age: f64 = age.parse().unwrap();
+    assert!((0.0..60.0).contains(&age), "oldest pending {age}");
     assert!(
         text.lines()
             .any(|l| l == "switchboard_ingress_request_seconds_count{source=\"mh_s\"} 1"),

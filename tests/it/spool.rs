@@ -488,6 +488,42 @@ on_both!(
     removed_targets_become_dead_letters_on_postgres
 );
 
+async fn the_backlog_says_when_the_oldest_pending_delivery_came(f: Fixture) {
+    let before = now_ms();
+    f.spool
+        .accept(event("{}"), vec![to("a", None), to("b", None)])
+        .await
+        .unwrap();
+    let after = now_ms();
+    f.spool
+        .accept(event("{}"), vec![to("a", None)])
+        .await
+        .unwrap();
+    let backlog = f.ledger.backlog().await.unwrap();
+    assert_eq!(backlog["a"].pending, 2);
+    let oldest = backlog["a"]
+        .oldest_pending_ms
+        .expect("a has pending deliveries");
+    assert!(
+        (before..=after).contains(&oldest),
+        "the first accept's time ({before}..={after}), not the second's: {oldest}"
+    );
+    // Once b's only delivery is delivered, b has nothing pending.
+    let claimed = claim_all(&f.spool, "b").await;
+    assert_eq!(claimed.ready.len(), 1);
+    f.spool
+        .record(claimed.ready[0].id, Record::Delivered { status: 200 })
+        .await;
+    f.spool.flush().await.unwrap();
+    let backlog = f.ledger.backlog().await.unwrap();
+    assert_eq!(backlog.get("b").and_then(|b| b.oldest_pending_ms), None);
+}
+on_both!(
+    the_backlog_says_when_the_oldest_pending_delivery_came,
+    the_backlog_says_when_the_oldest_pending_delivery_came_on_sqlite,
+    the_backlog_says_when_the_oldest_pending_delivery_came_on_postgres
+);
+
 async fn a_reopened_spool_still_holds_what_was_accepted(f: Fixture) {
     f.spool
         .accept(event("{}"), vec![to("a", None)])

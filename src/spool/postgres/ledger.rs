@@ -121,7 +121,7 @@ impl Ledger for PgLedger {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT target, state, COUNT(*) FROM deliveries
+                "SELECT target, state, COUNT(*), MIN(created_at) FROM deliveries
                  WHERE state IN ('pending', 'parked', 'dead') GROUP BY target, state",
                 &[],
             )
@@ -131,7 +131,10 @@ impl Ledger for PgLedger {
             let n = row.get::<_, i64>(2).max(0) as u64;
             let entry = out.entry(row.get(0)).or_default();
             match row.get::<_, &str>(1) {
-                "pending" => entry.pending = n,
+                "pending" => {
+                    entry.pending = n;
+                    entry.oldest_pending_ms = Some(row.get::<_, i64>(3));
+                }
                 "parked" => entry.parked = n,
                 _ => entry.dead = n,
             }
