@@ -15,12 +15,13 @@ use crate::spool::Ledger;
 /// set from the spool and the workers first.
 pub(super) async fn metrics<C: Control>(admin: &Admin<C>) -> Response {
     if let Ok(backlog) = admin.ledger.backlog().await {
+        let now = crate::time::now_ms();
         for name in admin.relay.runtime().targets.keys() {
             let b = backlog.get(name).cloned().unwrap_or_default();
             crate::metrics::backlog(name, b.pending + b.parked, b.dead);
             let age_ms = b
                 .oldest_pending_ms
-                .map_or(0, |oldest| (crate::time::now_ms() - oldest).max(0));
+                .map_or(0, |oldest| (now - oldest).max(0));
             crate::metrics::oldest_pending(name, age_ms as f64 / 1000.0);
         }
     }

@@ -99,8 +99,9 @@ pub fn received(source: &str, outcome: &'static str, took: Duration) {
         .record(took.as_secs_f64());
 }
 
-/// The words of `switchboard_webhooks_received_total`'s `outcome` label.
-const RECEIVED: &[&str] = &[
+/// The words of `switchboard_webhooks_received_total`'s `outcome` label
+/// (`ingress::outcome`'s table test checks that every answer's is here).
+pub const RECEIVED: &[&str] = &[
     "accepted",
     "not_forwarded",
     "unknown_source",

@@ -117,6 +117,10 @@ fn each_outcome_has_its_status_label_and_header() {
             (status, label),
             "{outcome:?}"
         );
+        assert!(
+            crate::metrics::RECEIVED.contains(&got),
+            "`{got}` is not among the labels the metrics start at 0"
+        );
         if let Some((name, value)) = header {
             assert_eq!(response.headers()[name], value, "{outcome:?}");
         }
