@@ -440,7 +440,7 @@ async fn spool_of_schema_1_is_migrated_and_its_backlog_delivered() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, switchboard::spool::sqlite::SCHEMA_VERSION);
     let seen: i64 = conn
         .query_row("SELECT COUNT(*) FROM seen_ids", [], |r| r.get(0))
         .unwrap();

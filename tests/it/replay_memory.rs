@@ -263,9 +263,15 @@ async fn a_postgres_spool_of_schema_1_is_migrated_to_remember_ids() {
         .await
         .unwrap();
     tokio::spawn(connection);
-    db.batch_execute("DROP TABLE seen_ids; DELETE FROM switchboard_schema WHERE version > 1")
-        .await
-        .unwrap();
+    db.batch_execute(
+        "DROP TABLE seen_ids, event_keys, attempts, audit, jobs, target_controls;
+         ALTER TABLE events DROP COLUMN config_version, DROP COLUMN headers,
+             DROP COLUMN content_type, DROP COLUMN keys;
+         ALTER TABLE deliveries DROP COLUMN last_class;
+         DELETE FROM switchboard_schema WHERE version > 1",
+    )
+    .await
+    .unwrap();
 
     let spool = Backend::open(&location, 512, Duration::from_secs(3600), WAIT)
         .await

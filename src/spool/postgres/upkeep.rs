@@ -113,7 +113,7 @@ async fn prune_slice(
     let d = client
         .execute(
             "DELETE FROM deliveries WHERE id IN (
-                 SELECT id FROM deliveries WHERE state = 'delivered' AND updated_at < $1 LIMIT $2)",
+                 SELECT id FROM deliveries WHERE state IN ('delivered', 'cancelled') AND updated_at < $1 LIMIT $2)",
             &[&cutoff, &SLICE],
         )
         .await?;

@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use crate::spool::SpoolError;
 
 /// The schema this build writes; older files are migrated forward.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE events (
@@ -72,6 +72,81 @@ CREATE TABLE seen_ids (
 CREATE INDEX seen_ids_expiry ON seen_ids(expires_at);
 ";
 
+/// Version 4 keeps each webhook's history for operators: what it was
+/// received with (its headers, redacted; its content type; the config
+/// version in force; its lookup keys, indexed in `event_keys`), every
+/// attempt of every delivery (`attempts`), who did what (`audit`), bulk
+/// jobs (`jobs`) and paused targets (`target_controls`). Deliveries gain
+/// the states `cancelled` and `unrendered` (no new column: `state` is text)
+/// and the class of their last error.
+const SCHEMA_V4: &str = "
+ALTER TABLE events ADD COLUMN config_version TEXT;
+ALTER TABLE events ADD COLUMN headers TEXT;
+ALTER TABLE events ADD COLUMN content_type TEXT;
+ALTER TABLE events ADD COLUMN keys TEXT;
+ALTER TABLE deliveries ADD COLUMN last_class TEXT;
+CREATE TABLE event_keys (
+    name        TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    event_id    TEXT NOT NULL,
+    PRIMARY KEY (name, value, received_at, event_id)
+) WITHOUT ROWID;
+CREATE INDEX event_keys_event ON event_keys(event_id);
+CREATE TRIGGER events_forget_keys AFTER DELETE ON events
+BEGIN
+    DELETE FROM event_keys WHERE event_id = OLD.id;
+END;
+CREATE TABLE attempts (
+    id               INTEGER PRIMARY KEY,
+    delivery_id      INTEGER NOT NULL,
+    attempt          INTEGER NOT NULL,
+    started_at       INTEGER NOT NULL,
+    duration_ms      INTEGER NOT NULL,
+    status           INTEGER,
+    error_class      TEXT,
+    error            TEXT,
+    request_headers  TEXT,
+    response_headers TEXT,
+    response_body    BLOB
+);
+CREATE INDEX attempts_delivery ON attempts(delivery_id, attempt);
+CREATE TRIGGER deliveries_forget_attempts AFTER DELETE ON deliveries
+BEGIN
+    DELETE FROM attempts WHERE delivery_id = OLD.id;
+END;
+CREATE TABLE audit (
+    id     INTEGER PRIMARY KEY,
+    at     INTEGER NOT NULL,
+    who    TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    filter TEXT,
+    count  INTEGER,
+    detail TEXT
+);
+CREATE INDEX audit_at ON audit(at);
+CREATE TABLE jobs (
+    id         TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    filter     TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    total      INTEGER NOT NULL,
+    done       INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    stop       INTEGER NOT NULL DEFAULT 0,
+    error      TEXT
+);
+CREATE TABLE target_controls (
+    target     TEXT PRIMARY KEY,
+    paused     INTEGER NOT NULL,
+    changed_at INTEGER NOT NULL,
+    changed_by TEXT
+);
+";
+
 /// Opens the spool file at `path` (creating it and its directory, and
 /// migrating it to [`SCHEMA_VERSION`]).
 pub(super) fn open_connection(path: &Path) -> Result<Connection, SpoolError> {
@@ -111,6 +186,11 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection, SpoolError> {
     if version < 3 {
         conn.execute_batch(&format!(
             "BEGIN; {SCHEMA_V3} PRAGMA user_version = 3; COMMIT;"
+        ))?;
+    }
+    if version < 4 {
+        conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA_V4} PRAGMA user_version = 4; COMMIT;"
         ))?;
     }
     Ok(conn)

@@ -25,7 +25,7 @@ pub(super) fn count_pending(conn: &Connection) -> Result<Pending, rusqlite::Erro
 /// `webhook-id`s expired at `now`.
 pub(super) fn prune(conn: &Connection, cutoff: i64, now: i64) {
     let pruned = conn.execute(
-        "DELETE FROM deliveries WHERE state = 'delivered' AND updated_at < ?1",
+        "DELETE FROM deliveries WHERE state IN ('delivered', 'cancelled') AND updated_at < ?1",
         params![cutoff],
     );
     let events = conn.execute(
