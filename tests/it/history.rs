@@ -40,7 +40,8 @@ async fn every_attempt_is_kept_with_its_headers_redacted_and_the_webhook_with_it
         l.local_addr().unwrap()
     };
     let yaml = format!(
-        "sources:\n  sipgate: {{token: {{header: x-relay-token, value: \"${{TOKEN}}\"}}}}\n\
+        "sources:\n  sipgate: {{token: {{header: x-relay-token, value: \"${{TOKEN}}\"}}, \
+         keys: {{call: call.id, caller: call.from, topic: \"assist.summary.topics[*]\"}}}}\n\
          targets:\n  crm: {{url: \"{}\", headers: {{Authorization: \"Bearer ${{CRM}}\", X-Team: sales}}, retry: {{first: 50ms}}}}\n  \
          gone: {{url: \"http://{refused}/\", retry: {{attempts: 1}}}}\n  \
          chat: {{url: \"{}\", transform: {{jq: '.call.from + 1'}}}}\n\
@@ -85,6 +86,12 @@ async fn every_attempt_is_kept_with_its_headers_redacted_and_the_webhook_with_it
     let keys: Value = serde_json::from_str(&keys).unwrap();
     assert_eq!(keys["call"], call["id"]);
     assert_eq!(keys["caller"], call["from"]);
+    let topics = &fixture_json("full.json")["assist"]["summary"]["topics"];
+    assert!(topics.as_array().unwrap().len() > 1, "{topics}");
+    assert_eq!(
+        &keys["topic"], topics,
+        "several values are kept as an array"
+    );
     let text = std::fs::read_to_string(&relay.config).unwrap();
     assert_eq!(version, switchboard::config::version_of(&text));
     assert_eq!(version, relay.relay.runtime().version);
@@ -151,4 +158,26 @@ async fn every_attempt_is_kept_with_its_headers_redacted_and_the_webhook_with_it
     assert_eq!((state.as_str(), attempts), ("unrendered", 0));
     assert!(!error.is_empty());
     crm.assert_quiet(2, Duration::from_millis(200)).await;
+
+    // Forgetting the webhook (retention, a purge) forgets its keys, single
+    // and several, by their full key.
+    let indexed = |conn: &Connection| -> i64 {
+        conn.query_row(
+            "SELECT COUNT(*) FROM event_keys WHERE event_id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(indexed(&conn), 2 + topics.as_array().unwrap().len() as i64);
+    drop(relay);
+    conn.execute_batch(&format!(
+        "DELETE FROM deliveries WHERE event_id = '{id}'; DELETE FROM events WHERE id = '{id}';"
+    ))
+    .unwrap();
+    assert_eq!(indexed(&conn), 0);
+    let attempts: i64 = conn
+        .query_row("SELECT COUNT(*) FROM attempts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(attempts, 0, "a delivery's attempts go with it");
 }

@@ -66,8 +66,8 @@ pub(super) fn record(
 /// not when the delivery is gone.
 fn history(tx: &Transaction<'_>, id: i64, log: &AttemptLog) -> Result<(), rusqlite::Error> {
     tx.prepare_cached(
-        "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status, error_class, error,
-                               request_headers, response_headers, response_body)
+        "INSERT OR IGNORE INTO attempts (delivery_id, attempt, started_at, duration_ms, status, error_class, error,
+                                         request_headers, response_headers, response_body)
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)",
     )?
     .execute(params![
