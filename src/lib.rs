@@ -46,7 +46,8 @@
 //!   `attempt` (one attempt's task), `target` (one compiled downstream),
 //!   `deliver` (one attempt and its outcome), `retry` and `circuit` (when to
 //!   try again, when to pause a target), `sign` (Standard Webhooks
-//!   signatures).
+//!   signatures), `controls` (an operator's pause, resume and probe),
+//!   `series` (each target's last 24 hours, per minute, in memory).
 //! - `admin`: the operator's listener and its API; it sees the relay only
 //!   through `control` (a trait `relay` implements); `probes`, `status` and
 //!   `webhooks` are its endpoints, `guard` its request checks;
@@ -64,6 +65,9 @@
 //!   sources alike, and its governor quota.
 //! - `secret`: a secret written as a string or `{file: /path}`, resolved;
 //!   the one constant-time comparison of presented tokens.
+//! - `tail`: the live tail's hub (accepted webhooks, attempts, dead
+//!   letters, pauses, reloads as they happen), its events and the filter
+//!   one watcher asked for.
 //! - `time`: unix milliseconds and seconds, the one place that reads the
 //!   wall clock for them.
 //! - `descriptors`: the open files a config needs; raising the limit to fit.
@@ -82,5 +86,6 @@ pub mod rules;
 pub mod runtime;
 pub mod secret;
 pub mod spool;
+pub mod tail;
 pub mod time;
 pub mod transform;

@@ -1,46 +1,63 @@
-//! A stored webhook's `accepted` log line, which both writers log once the
-//! commit is known. Logging only: no storage, no replies.
+//! A stored webhook's announcement, which both writers make once the
+//! commit is known: the `accepted` log line and the live tail's `accepted`
+//! event. No storage, no replies.
 
 use uuid::Uuid;
 
 use super::NewEvent;
+use crate::tail::{Accepted, Event, Tail};
 
-/// A stored webhook's `accepted` log line. The writers log it once the
-/// commit is known and before the deliveries are offered to the windows:
-/// logged by ingress after the 202, it could follow the log line of a
-/// delivery that dispatch had already made.
+/// A stored webhook's `accepted` log line and tail event. The writers
+/// announce it once the commit is known and before the deliveries are
+/// offered to the windows: logged by ingress after the 202, it could follow
+/// the log line of a delivery that dispatch had already made.
 #[derive(Debug)]
 pub(crate) struct Announce {
     id: Uuid,
     source: String,
     client_ip: String,
     routes: Vec<String>,
-    deliveries: usize,
+    received_ms: i64,
+    /// The target of each delivery stored.
+    targets: Vec<String>,
 }
 
 impl Announce {
-    /// The line for `event`, stored with `deliveries` deliveries.
-    pub(crate) fn of(event: NewEvent, deliveries: usize) -> Announce {
+    /// The announcement of `event`, stored with deliveries to `targets`.
+    pub(crate) fn of(event: NewEvent, targets: Vec<String>) -> Announce {
         Announce {
             id: event.id,
             source: event.source,
             client_ip: event.client_ip,
             routes: event.routes,
-            deliveries,
+            received_ms: event.received_ms,
+            targets,
         }
     }
 
-    /// Logs it, under ingress's target: it is the story of a request, and
-    /// log filters written for it keep working.
-    pub(crate) fn log(&self) {
+    /// Logs it, under ingress's target (it is the story of a request, and
+    /// log filters written for it keep working), and publishes it to the
+    /// live tail, which costs nothing when nobody watches.
+    pub(crate) fn log(&self, tail: &Tail) {
         tracing::info!(
             target: "switchboard::ingress",
             id = %self.id,
             source = %self.source,
             client_ip = %self.client_ip,
             routes = %crate::logs::List(&self.routes),
-            deliveries = self.deliveries,
+            deliveries = self.targets.len(),
             "accepted"
         );
+        tail.publish(|| {
+            Event::Accepted(Accepted {
+                id: self.id.to_string(),
+                source: self.source.clone(),
+                // The lookup keys join here once NewEvent carries them.
+                keys: serde_json::Map::new(),
+                routes: self.routes.clone(),
+                targets: self.targets.clone(),
+                at_ms: self.received_ms,
+            })
+        });
     }
 }

@@ -13,6 +13,7 @@ use super::postgres::{self, PgLedger, PgSpool};
 use super::sqlite::{self, SqliteLedger, SqliteSpool};
 use super::{
     Backlog, DeadFilter, DeadLetter, EventView, Ledger, Location, Record, Spool, SpoolError,
+    TargetControl,
 };
 
 /// The relay's spool, whichever backend `server.spool` chose.
@@ -155,6 +156,20 @@ impl Ledger for LedgerBackend {
         match self {
             LedgerBackend::Sqlite(l) => l.event(id).await,
             LedgerBackend::Postgres(l) => l.event(id).await,
+        }
+    }
+
+    async fn controls(&self) -> Result<Vec<TargetControl>, SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.controls().await,
+            LedgerBackend::Postgres(l) => l.controls().await,
+        }
+    }
+
+    async fn set_control(&self, control: &TargetControl) -> Result<(), SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.set_control(control).await,
+            LedgerBackend::Postgres(l) => l.set_control(control).await,
         }
     }
 }

@@ -9,7 +9,7 @@
 //! [`Backend`] from a [`Location`]. What both writers share with their
 //! callers: the commands and their forwarding (`command`), the attached
 //! windows and the pending count (`windows`), the forwarding to them (`front`), the `accepted` log line
-//! (`announce`). This file holds the [`Spool`] trait and the types it
+//! and tail event (`announce`). This file holds the [`Spool`] trait and the types it
 //! speaks; no HTTP here.
 
 mod announce;
@@ -30,7 +30,7 @@ pub use backend::{Backend, LedgerBackend};
 pub use error::{CommitError, SpoolError};
 pub use filter::{DeliveryState, EventFilter};
 use front::HasFront;
-pub use ledger::{Backlog, DeadFilter, DeadLetter, DeliveryView, EventView, Ledger};
+pub use ledger::{Backlog, DeadFilter, DeadLetter, DeliveryView, EventView, Ledger, TargetControl};
 pub use location::{Location, LocationError};
 pub use window::{Budget, Window};
 
@@ -228,6 +228,12 @@ pub trait Spool: HasFront + Send + Sync + 'static {
         self.front()
             .commands
             .change(command::Change::Unpark(target.to_owned()))
+    }
+
+    /// The live tail the writer announces stored webhooks to; the relay
+    /// hands the same hub to dispatch and the admin API.
+    fn tail(&self) -> crate::tail::Tail {
+        self.front().windows.tail().clone()
     }
 
     /// Pending work, for backpressure.

@@ -27,7 +27,8 @@ impl Writer {
         let mut replies = Vec::with_capacity(work.accepts.len());
         for ((event, deliveries, reply), stored) in work.accepts.into_iter().zip(&done.accepted) {
             if stored.is_some() {
-                Announce::of(event, deliveries.len()).log();
+                let targets = deliveries.iter().map(|d| d.target.clone()).collect();
+                Announce::of(event, targets).log(self.shared.windows.tail());
                 replies.push((reply, Admitted::Stored));
             } else {
                 replies.push((reply, Admitted::Duplicate));
