@@ -54,7 +54,8 @@
 //!   `dead_letters` says which dead letters a command names.
 //! - `cli`: the command line: `args` (its shape), one module per
 //!   subcommand (`serve`, `check`, `explain` (and its `command`), `dlq`,
-//!   `schema`, `sink`, a local downstream that prints what it gets), and
+//!   `schema`, `sink`, a local downstream that prints what it gets, `tap`,
+//!   the live tail of a running relay), and
 //!   `malloc` (the allocator's tuning for `serve`).
 //! - `relay`: wiring: start and shutdown; `load` (config file to runtime),
 //!   `reload` (the state the parts
