@@ -38,3 +38,5 @@ mod rules;
 mod shutdown;
 mod signing;
 mod spool;
+mod tail;
+mod targets;
