@@ -64,6 +64,7 @@
 //!   characters escaped).
 //! - `rate`: a `rate` with its `burst`, checked once for targets and
 //!   sources alike, and its governor quota.
+//! - `redact`: headers as the history keeps them, secrets redacted.
 //! - `secret`: a secret written as a string or `{file: /path}`, resolved;
 //!   the one constant-time comparison of presented tokens.
 //! - `tail`: the live tail's hub (accepted webhooks, attempts, dead
@@ -82,6 +83,7 @@ pub mod ingress;
 pub mod logs;
 pub mod metrics;
 pub mod rate;
+pub mod redact;
 pub mod relay;
 pub mod rules;
 pub mod runtime;

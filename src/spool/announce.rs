@@ -17,6 +17,7 @@ pub(crate) struct Announce {
     source: String,
     client_ip: String,
     routes: Vec<String>,
+    keys: Vec<(String, String)>,
     received_ms: i64,
     /// The target of each delivery stored.
     targets: Vec<String>,
@@ -30,6 +31,7 @@ impl Announce {
             source: event.source,
             client_ip: event.client_ip,
             routes: event.routes,
+            keys: event.keys,
             received_ms: event.received_ms,
             targets,
         }
@@ -52,8 +54,7 @@ impl Announce {
             Event::Accepted(Accepted {
                 id: self.id.to_string(),
                 source: self.source.clone(),
-                // The lookup keys join here once NewEvent carries them.
-                keys: serde_json::Map::new(),
+                keys: super::keys_object(&self.keys),
                 routes: self.routes.clone(),
                 targets: self.targets.clone(),
                 at_ms: self.received_ms,

@@ -18,7 +18,7 @@ fn config(prefix: &str, url: &str, server: &str, targets: usize) -> String {
         .map(|n| format!("  {n}: {{url: \"{url}\"}}\n"))
         .collect();
     format!(
-        "server: {{{server}}}\nsources:\n  {prefix}src: {{allow: [127.0.0.1]}}\n  {prefix}other: {{allow: [127.0.0.1]}}\ntargets:\n{defs}routes:\n  - name: all\n    to: [{}]\n",
+        "server: {{{server}}}\nsources:\n  {prefix}src: {{allow: [127.0.0.1], keys: {{n: n}}}}\n  {prefix}other: {{allow: [127.0.0.1]}}\ntargets:\n{defs}routes:\n  - name: all\n    to: [{}]\n",
         names.join(", ")
     )
 }
@@ -76,6 +76,11 @@ async fn the_tail_shows_a_new_webhook_within_a_second() {
     tail.until(&format!("\"id\":\"{id}\""), Duration::from_secs(1))
         .await;
     assert!(sent.elapsed() < Duration::from_secs(1));
+    assert!(
+        tail.text.contains("\"keys\":{\"n\":\"1\"}"),
+        "{}",
+        tail.text
+    );
     assert!(
         tail.text
             .contains("event: accepted\ndata: {\"type\":\"accepted\""),

@@ -179,7 +179,7 @@ fn apply_one(
                     .accepts
                     .push((reply, Admitted::Stored, ready.len() as u64, bytes));
                 after.announce.push(Announce::of(
-                    event,
+                    *event,
                     ready.iter().map(|r| r.target.clone()).collect(),
                 ));
                 after.offers.extend(ready);
@@ -190,8 +190,8 @@ fn apply_one(
                 let _ = reply.send(Err(SpoolError::Db(error)));
             }
         },
-        Command::Record { id, outcome } => {
-            if let Some(size) = deliveries::record(tx, id, &outcome, now)? {
+        Command::Record { id, outcome, log } => {
+            if let Some(size) = deliveries::record(tx, id, &outcome, &log, now)? {
                 after.settled.0 += 1;
                 after.settled.1 += size;
             }
