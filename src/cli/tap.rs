@@ -84,7 +84,8 @@ pub async fn tap(
         .map_err(|e| TapError::Connect(args.admin.clone(), e))?;
     let status = response.status();
     if !status.is_success() {
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let body = response.bytes().await.unwrap_or_default();
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         return Err(TapError::Refused {
             status: status.as_u16(),
             message: body["error"]

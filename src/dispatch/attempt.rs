@@ -77,10 +77,11 @@ impl<S: Spool> Attempt<S> {
         crate::metrics::delivery(&target.name, outcome.label(), took);
         let now_ms = crate::time::now_ms();
         series.with(|ring| ring.attempt(now_ms, outcome, took));
+        let mut probed = None;
         if tail.watched() || probe.is_some() {
             let event = story(&target.name, &ready, &record, took, probe.is_some(), now_ms);
-            if let Some(probe) = probe {
-                let _ = probe.send(Probed::Sent(event.clone()));
+            if probe.is_some() {
+                probed = Some(event.clone());
             }
             if outcome == Outcome::Dead {
                 tail.publish(|| Event::Attempt(event.clone()));
@@ -98,6 +99,10 @@ impl<S: Spool> Attempt<S> {
             _ => None,
         };
         spool.record(ready.id, record, sent.log).await;
+        // Answered once the outcome is on its way to the spool.
+        if let (Some(probe), Some(event)) = (probe, probed) {
+            let _ = probe.send(Probed::Sent(event));
+        }
         let _ = done
             .send(Done {
                 id: ready.id,
