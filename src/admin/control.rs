@@ -64,9 +64,13 @@ pub trait Control: Send + Sync + 'static {
         by: Option<String>,
     ) -> impl Future<Output = Result<bool, PauseError>> + Send;
 
-    /// Asks a target for a probe: its next due delivery now, an open
-    /// circuit's cooldown skipped. The outcome comes on the channel.
-    fn probe(&self, target: &str) -> Result<oneshot::Receiver<Probed>, ProbeError>;
+    /// Asks a target for a probe: its next delivery now (a retry's wait
+    /// and an open circuit's cooldown cut short). The outcome comes on the
+    /// channel.
+    fn probe(
+        &self,
+        target: &str,
+    ) -> impl Future<Output = Result<oneshot::Receiver<Probed>, ProbeError>> + Send;
 
     /// A configured target's counts of the last 24 hours.
     fn series(&self, target: &str) -> Option<Arc<Series>>;

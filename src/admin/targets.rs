@@ -163,7 +163,7 @@ async fn probe<C: Control>(admin: &Admin<C>, name: &str) -> Result<(StatusCode, 
         .get(name)
         .map(|t| t.timeout)
         .ok_or_else(|| unknown(name))?;
-    let answer = admin.relay.probe(name).map_err(|e| match e {
+    let answer = admin.relay.probe(name).await.map_err(|e| match e {
         ProbeError::Unknown => unknown(name),
         ProbeError::Paused | ProbeError::Busy => {
             Problem::new(StatusCode::CONFLICT, format!("target `{name}`: {e}"))

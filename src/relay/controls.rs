@@ -2,17 +2,20 @@
 //! hold across restarts, reloads and replicas: read before the workers
 //! start, at every reload, and every [`FOLLOW`] (a pause made on another
 //! replica); written by `POST /api/targets/<name>/pause|resume`, which
-//! also takes effect here at once. Must not decide anything about sending:
+//! also takes effect here at once. A probe's delivery is made due here
+//! too. Must not decide anything about sending:
 //! the workers do (`dispatch::controls`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::Core;
 use crate::admin::PauseError;
+use crate::dispatch::controls::{ProbeError, Probed};
 use crate::spool::{Ledger, LedgerBackend, SpoolError, TargetControl};
 use crate::tail::{Event, TargetEvent};
 
@@ -85,6 +88,28 @@ impl Core {
             }
         });
         Ok(changed)
+    }
+}
+
+impl Core {
+    /// See [`crate::admin::Control::probe`]: the target's next delivery is
+    /// made due now in the spool (unless one is due already), then its
+    /// worker sends it, skipping an open circuit's cooldown.
+    pub(super) async fn probe_now(
+        &self,
+        target: &str,
+    ) -> Result<oneshot::Receiver<Probed>, ProbeError> {
+        if !self.snapshot.load().targets.contains_key(target) {
+            return Err(ProbeError::Unknown);
+        }
+        if self.dispatcher.paused().contains(target) {
+            return Err(ProbeError::Paused);
+        }
+        if let Err(error) = self.ledger.due_now(target, crate::time::now_ms()).await {
+            // The probe still sends what is due, if anything.
+            tracing::warn!(target = %target, %error, "could not make a delivery due for a probe");
+        }
+        self.dispatcher.probe(target)
     }
 }
 

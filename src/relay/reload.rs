@@ -175,8 +175,8 @@ impl Control for Core {
         self.pause(target, paused, by).await
     }
 
-    fn probe(&self, target: &str) -> Result<oneshot::Receiver<Probed>, ProbeError> {
-        self.dispatcher.probe(target)
+    async fn probe(&self, target: &str) -> Result<oneshot::Receiver<Probed>, ProbeError> {
+        self.probe_now(target).await
     }
 
     fn series(&self, target: &str) -> Option<Arc<Series>> {

@@ -166,6 +166,13 @@ impl Ledger for LedgerBackend {
         }
     }
 
+    async fn due_now(&self, target: &str, now_ms: i64) -> Result<bool, SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.due_now(target, now_ms).await,
+            LedgerBackend::Postgres(l) => l.due_now(target, now_ms).await,
+        }
+    }
+
     async fn set_control(&self, control: &TargetControl) -> Result<(), SpoolError> {
         match self {
             LedgerBackend::Sqlite(l) => l.set_control(control).await,

@@ -124,6 +124,15 @@ pub trait Ledger: Send + Sync + 'static {
     /// Every target an operator ever paused or resumed, paused or not.
     fn controls(&self) -> impl Future<Output = Result<Vec<TargetControl>, SpoolError>> + Send;
 
+    /// For a probe: unless one of `target`'s pending deliveries is due at
+    /// `now_ms`, makes the one due next due now (its retry's wait cut
+    /// short). Whether it changed one.
+    fn due_now(
+        &self,
+        target: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<bool, SpoolError>> + Send;
+
     /// Keeps `control` (a pause or a resume) for every relay on this spool.
     fn set_control(
         &self,

@@ -160,28 +160,43 @@ async fn actions_on_an_unknown_target_are_404() {
 }
 
 #[tokio::test]
-async fn a_probe_skips_the_circuit_cooldown() {
+async fn a_probe_skips_the_circuit_cooldown_and_the_retry_wait() {
     let crm = FakeTarget::start().await;
     crm.script([500, 500]);
-    let extra = ", concurrency: 1, retry: {first: 10ms}, circuit: {failures: 2, cooldown: 10m}";
+    let extra = ", concurrency: 1, retry: {first: 30m}, circuit: {failures: 2, cooldown: 10m}";
     let relay = TestRelay::start(&config("pr_", &crm.url("/crm"), extra, None)).await;
     relay.accept("pr_src", r#"{"n": 0}"#).await;
+    relay.accept("pr_src", r#"{"n": 1}"#).await;
     crm.wait_for(2, WAIT).await;
-    let t = target_until(&relay, "pr_crm", |t| t["state"] == "circuit_open").await;
-    assert_eq!(t["retrying"], 1, "{t}");
+    let t = target_until(&relay, "pr_crm", |t| {
+        t["state"] == "circuit_open" && t["retrying"] == 2
+    })
+    .await;
+    assert_eq!(t["pending"], 0, "{t}");
     crm.assert_quiet(2, Duration::from_millis(300)).await;
 
-    // The target answers again; the probe goes now, not in ten minutes.
+    // The target answers again; the probe goes now, not in ten minutes
+    // (the circuit) nor in thirty (the retry).
     let (status, answer) = act(&relay, "/api/targets/pr_crm/probe").await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["probe"], "sent", "{answer}");
     assert_eq!(answer["attempt"]["outcome"], "delivered", "{answer}");
-    assert_eq!(answer["attempt"]["attempt"], 3, "{answer}");
+    assert_eq!(answer["attempt"]["attempt"], 2, "{answer}");
+    assert_eq!(answer["attempt"]["probe"], true, "{answer}");
     assert_eq!(crm.count(), 3);
+    // The circuit closed; the other delivery still waits for its retry.
     target_until(&relay, "pr_crm", |t| {
-        t["state"] == "active" && t["retrying"] == 0
+        t["state"] == "active" && t["retrying"] == 1
     })
     .await;
+    crm.assert_quiet(3, Duration::from_millis(300)).await;
+    let (status, answer) = act(&relay, "/api/targets/pr_crm/probe").await;
+    assert_eq!(
+        (status, answer["probe"].as_str()),
+        (200, Some("sent")),
+        "{answer}"
+    );
+    target_until(&relay, "pr_crm", |t| t["retrying"] == 0).await;
 
     // Nothing left to send: a probe says so.
     let (status, answer) = act(&relay, "/api/targets/pr_crm/probe").await;

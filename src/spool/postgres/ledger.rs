@@ -211,6 +211,20 @@ impl Ledger for PgLedger {
             .collect())
     }
 
+    async fn due_now(&self, target: &str, now_ms: i64) -> Result<bool, SpoolError> {
+        let client = self.pool.get().await?;
+        let changed = client
+            .execute(
+                "UPDATE deliveries SET due_at = $2
+                 WHERE id = (SELECT id FROM deliveries WHERE target = $1 AND state = 'pending'
+                             ORDER BY due_at, id LIMIT 1)
+                   AND due_at > $2",
+                &[&target, &now_ms],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
     async fn set_control(&self, control: &TargetControl) -> Result<(), SpoolError> {
         let client = self.pool.get().await?;
         client

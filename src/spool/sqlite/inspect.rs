@@ -55,6 +55,18 @@ pub fn controls(conn: &Connection) -> Result<Vec<TargetControl>, SpoolError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// See [`crate::spool::Ledger::due_now`].
+pub fn due_now(conn: &Connection, target: &str, now_ms: i64) -> Result<bool, SpoolError> {
+    let changed = conn.execute(
+        "UPDATE deliveries SET due_at = ?2
+         WHERE id = (SELECT id FROM deliveries WHERE target = ?1 AND state = 'pending'
+                     ORDER BY due_at, id LIMIT 1)
+           AND due_at > ?2",
+        params![target, now_ms],
+    )?;
+    Ok(changed > 0)
+}
+
 /// Keeps a pause or a resume.
 pub fn set_control(conn: &Connection, control: &TargetControl) -> Result<(), SpoolError> {
     conn.execute(

@@ -69,6 +69,12 @@ impl Ledger for SqliteLedger {
         self.query(inspect::controls).await
     }
 
+    async fn due_now(&self, target: &str, now_ms: i64) -> Result<bool, SpoolError> {
+        let target = target.to_owned();
+        self.query(move |c| inspect::due_now(c, &target, now_ms))
+            .await
+    }
+
     async fn set_control(&self, control: &TargetControl) -> Result<(), SpoolError> {
         let control = control.clone();
         self.query(move |c| inspect::set_control(c, &control)).await
