@@ -52,13 +52,8 @@ pub fn run(args: &TapArgs) -> Result<(), TapError> {
         .block_on(tap(args, token.as_deref(), &mut std::io::stdout().lock()))
 }
 
-/// Reads the tail of the relay at `args.admin` and writes a line per event
-/// to `out`.
-pub async fn tap(
-    args: &TapArgs,
-    token: Option<&str>,
-    out: &mut impl Write,
-) -> Result<(), TapError> {
+/// `GET /api/tail` with the filters `args` name.
+fn tail_url(args: &TapArgs) -> Result<url::Url, TapError> {
     let mut url = url::Url::parse(&args.admin)
         .and_then(|u| u.join("/api/tail"))
         .map_err(|e| TapError::Url(args.admin.clone(), e))?;
@@ -74,26 +69,42 @@ pub async fn tap(
             }
         }
     }
-    let mut request = reqwest::Client::new().get(url.as_str());
+    Ok(url)
+}
+
+/// Opens the stream; a refusal says why, in the API's words.
+async fn open(args: &TapArgs, token: Option<&str>) -> Result<reqwest::Response, TapError> {
+    let mut request = reqwest::Client::new().get(tail_url(args)?.as_str());
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    let mut response = request
+    let response = request
         .send()
         .await
         .map_err(|e| TapError::Connect(args.admin.clone(), e))?;
     let status = response.status();
-    if !status.is_success() {
-        let body = response.bytes().await.unwrap_or_default();
-        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        return Err(TapError::Refused {
-            status: status.as_u16(),
-            message: body["error"]
-                .as_str()
-                .unwrap_or("(no reason given)")
-                .to_owned(),
-        });
+    if status.is_success() {
+        return Ok(response);
     }
+    let body = response.bytes().await.unwrap_or_default();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    Err(TapError::Refused {
+        status: status.as_u16(),
+        message: body["error"]
+            .as_str()
+            .unwrap_or("(no reason given)")
+            .to_owned(),
+    })
+}
+
+/// Reads the tail of the relay at `args.admin` and writes a line per event
+/// to `out`.
+pub async fn tap(
+    args: &TapArgs,
+    token: Option<&str>,
+    out: &mut impl Write,
+) -> Result<(), TapError> {
+    let mut response = open(args, token).await?;
     let mut buffer: Vec<u8> = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(TapError::Read)? {
         buffer.extend_from_slice(&chunk);
@@ -142,72 +153,91 @@ pub fn line(kind: &str, data: &Value) -> String {
         let at = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
         humantime::format_rfc3339_millis(at).to_string()
     });
-    let text = |key: &str| data[key].as_str().unwrap_or("-").to_owned();
-    let list = |key: &str| {
-        data[key]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default()
-    };
     let what = match kind {
-        "accepted" => {
-            let keys: Vec<String> = data["keys"]
-                .as_object()
-                .map(|k| {
-                    k.iter()
-                        .map(|(n, v)| format!("{n}={}", v.as_str().unwrap_or("?")))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let mut what = format!(
-                "accepted    {} source={} routes={} targets={}",
-                text("id"),
-                text("source"),
-                list("routes"),
-                list("targets")
-            );
-            if !keys.is_empty() {
-                what.push_str(&format!(" keys={}", keys.join(",")));
-            }
-            what
-        }
-        "attempt" | "dead_letter" => {
-            let word = if kind == "attempt" {
-                text("outcome")
-            } else {
-                "dead_letter".to_owned()
-            };
-            let mut what = format!(
-                "{word:<11} {} target={} attempt={} status={} {}ms",
-                text("id"),
-                text("target"),
-                data["attempt"],
-                data["status"]
-                    .as_u64()
-                    .map_or_else(|| "-".to_owned(), |s| s.to_string()),
-                data["duration_ms"],
-            );
-            if let Some(error) = data["error"].as_str() {
-                what.push_str(&format!(" error={error:?}"));
-            }
-            if data["probe"] == Value::Bool(true) {
-                what.push_str(" (probe)");
-            }
-            what
-        }
+        "accepted" => accepted(data),
+        "attempt" | "dead_letter" => attempt(kind, data),
         "paused" | "resumed" | "probe" => {
-            format!("{kind:<11} target={} by={}", text("target"), text("by"))
+            format!(
+                "{kind:<11} target={} by={}",
+                text(data, "target"),
+                text(data, "by")
+            )
         }
         "reload" if data["ok"] == Value::Bool(true) => "reload      ok".to_owned(),
-        "reload" => format!("reload      rejected: {}", list("problems")),
+        "reload" => format!("reload      rejected: {}", list(data, "problems")),
         other => format!("{other:<11} {data}"),
     };
     format!("{at} {what}")
+}
+
+fn text(data: &Value, key: &str) -> String {
+    data[key].as_str().unwrap_or("-").to_owned()
+}
+
+fn list(data: &Value, key: &str) -> String {
+    data[key]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
+/// An `accepted` event's line, after its time.
+fn accepted(data: &Value) -> String {
+    let keys: Vec<String> = data["keys"]
+        .as_object()
+        .map(|k| {
+            k.iter()
+                .map(|(n, v)| {
+                    format!(
+                        "{n}={}",
+                        v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut what = format!(
+        "accepted    {} source={} routes={} targets={}",
+        text(data, "id"),
+        text(data, "source"),
+        list(data, "routes"),
+        list(data, "targets")
+    );
+    if !keys.is_empty() {
+        what.push_str(&format!(" keys={}", keys.join(",")));
+    }
+    what
+}
+
+/// An `attempt` or `dead_letter` event's line, after its time.
+fn attempt(kind: &str, data: &Value) -> String {
+    let word = if kind == "attempt" {
+        text(data, "outcome")
+    } else {
+        "dead_letter".to_owned()
+    };
+    let mut what = format!(
+        "{word:<11} {} target={} attempt={} status={} {}ms",
+        text(data, "id"),
+        text(data, "target"),
+        data["attempt"],
+        data["status"]
+            .as_u64()
+            .map_or_else(|| "-".to_owned(), |s| s.to_string()),
+        data["duration_ms"],
+    );
+    if let Some(error) = data["error"].as_str() {
+        what.push_str(&format!(" error={error:?}"));
+    }
+    if data["probe"] == Value::Bool(true) {
+        what.push_str(" (probe)");
+    }
+    what
 }
 
 #[cfg(test)]

@@ -77,19 +77,9 @@ impl<S: Spool> Attempt<S> {
         crate::metrics::delivery(&target.name, outcome.label(), took);
         let now_ms = crate::time::now_ms();
         series.with(|ring| ring.attempt(now_ms, outcome, took));
-        let mut probed = None;
-        if tail.watched() || probe.is_some() {
-            let event = story(&target.name, &ready, &record, took, probe.is_some(), now_ms);
-            if probe.is_some() {
-                probed = Some(event.clone());
-            }
-            if outcome == Outcome::Dead {
-                tail.publish(|| Event::Attempt(event.clone()));
-                tail.publish(|| Event::DeadLetter(event));
-            } else {
-                tail.publish(|| Event::Attempt(event));
-            }
-        }
+        let probed = tell(&tail, probe.is_some(), outcome, || {
+            story(&target.name, &ready, &record, took, probe.is_some(), now_ms)
+        });
         let retry_at = match &record {
             Record::Retry { due_ms, .. } => Some(instant_at(*due_ms)),
             Record::Dead { error, .. } => {
@@ -112,6 +102,27 @@ impl<S: Spool> Attempt<S> {
             .await;
         drop(slot);
     }
+}
+
+/// Publishes the attempt (and a dead letter) to the tail when anyone
+/// watches; returns it for a `probe`'s answer. Builds nothing otherwise.
+fn tell(
+    tail: &Tail,
+    probe: bool,
+    outcome: Outcome,
+    story: impl FnOnce() -> AttemptEvent,
+) -> Option<AttemptEvent> {
+    if !(tail.watched() || probe) {
+        return None;
+    }
+    let event = story();
+    if outcome == Outcome::Dead {
+        tail.publish(|| Event::Attempt(event.clone()));
+        tail.publish(|| Event::DeadLetter(event.clone()));
+    } else {
+        tail.publish(|| Event::Attempt(event.clone()));
+    }
+    probe.then_some(event)
 }
 
 /// The attempt as the tail and a probe's answer tell it.
