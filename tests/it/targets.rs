@@ -339,3 +339,57 @@ async fn a_pause_is_kept_in_postgres_for_every_replica() {
     three.relay.shutdown().await;
     one.relay.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_read_token_cannot_pause_and_a_pause_names_who_made_it() {
+    let crm = FakeTarget::start().await;
+    let yaml = format!(
+        "server:\n  admin_tokens:\n    - {{name: dashboards, token: read-s3cret, role: read}}\n    - {{name: oncall, token: oncall-s3cret, role: operate}}\n{}",
+        config("rl_", &crm.url("/crm"), "", None)
+    );
+    let relay = TestRelay::start(&yaml).await;
+    let post = |path: &str, token: &str| {
+        relay
+            .client
+            .post(relay.admin(path))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .send()
+    };
+    for action in ["pause", "resume", "probe"] {
+        let response = post(&format!("/api/targets/rl_crm/{action}"), "read-s3cret")
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{action}");
+    }
+    let tail = relay
+        .client
+        .get(relay.admin("/api/tail"))
+        .bearer_auth("read-s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tail.status(), 200, "a read token may watch");
+    drop(tail);
+    let response = post("/api/targets/rl_crm/pause", "oncall-s3cret")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let all: Value = relay
+        .client
+        .get(relay.admin("/api/targets"))
+        .bearer_auth("read-s3cret")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t = &all["targets"][0];
+    assert_eq!(
+        (t["state"].as_str(), t["paused_by"].as_str()),
+        (Some("paused"), Some("oncall")),
+        "{t}"
+    );
+    assert!(t["paused_at"].is_string(), "{t}");
+}
