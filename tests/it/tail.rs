@@ -130,6 +130,32 @@ async fn the_tail_shows_a_new_webhook_within_a_second() {
 }
 
 #[tokio::test]
+async fn dead_letters_and_reloads_show_in_the_tail() {
+    let crm = FakeTarget::start().await;
+    crm.respond(400);
+    let relay = TestRelay::start(&config("td_", &crm.url("/crm"), "", 1)).await;
+    let mut dead = Tail::open(&relay, "?target=td_t0&outcome=dead").await;
+    dead.until(": switchboard tail", WAIT).await;
+    let id = relay.accept("td_src", r#"{"n": 1}"#).await["id"].clone();
+    dead.until("event: dead_letter", WAIT).await;
+    assert!(dead.text.contains(&format!("\"id\":{id}")), "{}", dead.text);
+    assert!(dead.text.contains("\"status\":400"), "{}", dead.text);
+    assert!(!dead.text.contains("event: accepted"), "{}", dead.text);
+
+    let mut all = Tail::open(&relay, "?target=td_t0").await;
+    all.until(": switchboard tail", WAIT).await;
+    relay
+        .reload_with(&config("td_", &crm.url("/crm"), "", 1))
+        .await
+        .unwrap();
+    all.until(
+        "event: reload\ndata: {\"type\":\"reload\",\"ok\":true",
+        WAIT,
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_bad_filter_is_refused() {
     let crm = FakeTarget::start().await;
     let relay = TestRelay::start(&config("tb_", &crm.url("/crm"), "", 1)).await;
