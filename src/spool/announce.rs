@@ -19,13 +19,25 @@ pub(crate) struct Announce {
     routes: Vec<String>,
     keys: Vec<(String, String)>,
     received_ms: i64,
-    /// The target of each delivery stored.
+    deliveries: usize,
+    /// The target of each delivery stored, when the tail is watched.
     targets: Vec<String>,
 }
 
 impl Announce {
-    /// The announcement of `event`, stored with deliveries to `targets`.
-    pub(crate) fn of(event: NewEvent, targets: Vec<String>) -> Announce {
+    /// The announcement of `event`, stored with deliveries to `targets`;
+    /// their names are kept only while someone watches `tail`.
+    pub(crate) fn of<'t>(
+        event: NewEvent,
+        targets: impl ExactSizeIterator<Item = &'t str>,
+        tail: &Tail,
+    ) -> Announce {
+        let deliveries = targets.len();
+        let targets = if tail.watched() {
+            targets.map(str::to_owned).collect()
+        } else {
+            Vec::new()
+        };
         Announce {
             id: event.id,
             source: event.source,
@@ -33,6 +45,7 @@ impl Announce {
             routes: event.routes,
             keys: event.keys,
             received_ms: event.received_ms,
+            deliveries,
             targets,
         }
     }
@@ -47,7 +60,7 @@ impl Announce {
             source = %self.source,
             client_ip = %self.client_ip,
             routes = %crate::logs::List(&self.routes),
-            deliveries = self.targets.len(),
+            deliveries = self.deliveries,
             "accepted"
         );
         tail.publish(|| {

@@ -180,7 +180,8 @@ fn apply_one(
                     .push((reply, Admitted::Stored, ready.len() as u64, bytes));
                 after.announce.push(Announce::of(
                     *event,
-                    ready.iter().map(|r| r.target.clone()).collect(),
+                    ready.iter().map(|r| r.target.as_str()),
+                    windows.tail(),
                 ));
                 after.offers.extend(ready);
             }
