@@ -46,14 +46,16 @@
 //!   `attempt` (one attempt's task), `target` (one compiled downstream),
 //!   `deliver` (one attempt and its outcome), `retry` and `circuit` (when to
 //!   try again, when to pause a target), `sign` (Standard Webhooks
-//!   signatures).
+//!   signatures), `controls` (an operator's pause, resume and probe),
+//!   `series` (each target's last 24 hours, per minute, in memory).
 //! - `admin`: the operator's listener and its API; it sees the relay only
 //!   through `control` (a trait `relay` implements); `probes`, `status` and
 //!   `webhooks` are its endpoints, `guard` its request checks;
 //!   `dead_letters` says which dead letters a command names.
 //! - `cli`: the command line: `args` (its shape), one module per
 //!   subcommand (`serve`, `check`, `explain` (and its `command`), `dlq`,
-//!   `schema`, `sink`, a local downstream that prints what it gets), and
+//!   `schema`, `sink`, a local downstream that prints what it gets, `tap`,
+//!   the live tail of a running relay), and
 //!   `malloc` (the allocator's tuning for `serve`).
 //! - `relay`: wiring: start and shutdown; `load` (config file to runtime),
 //!   `reload` (the state the parts
@@ -65,6 +67,9 @@
 //! - `redact`: headers as the history keeps them, secrets redacted.
 //! - `secret`: a secret written as a string or `{file: /path}`, resolved;
 //!   the one constant-time comparison of presented tokens.
+//! - `tail`: the live tail's hub (accepted webhooks, attempts, dead
+//!   letters, pauses, reloads as they happen), its events and the filter
+//!   one watcher asked for.
 //! - `time`: unix milliseconds and seconds, the one place that reads the
 //!   wall clock for them.
 //! - `descriptors`: the open files a config needs; raising the limit to fit.
@@ -84,5 +89,6 @@ pub mod rules;
 pub mod runtime;
 pub mod secret;
 pub mod spool;
+pub mod tail;
 pub mod time;
 pub mod transform;

@@ -13,7 +13,8 @@
 //!
 //! This file holds the listener, the guards in order and the routing to the
 //! endpoints: `probes` (metrics, health, readiness), `status` (status and
-//! reload), `webhooks` (one webhook, dead letters).
+//! reload), `webhooks` (one webhook, dead letters), `targets` (state,
+//! series, pause, resume, probe), `tail` (the live tail as SSE).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -36,9 +37,11 @@ mod input;
 mod probes;
 mod problem;
 mod status;
+mod tail;
+mod targets;
 mod webhooks;
 
-pub use control::{Control, ReloadStatus};
+pub use control::{Control, PauseError, ReloadStatus};
 
 use crate::config::AdminRole;
 use crate::runtime::AdminToken;
@@ -172,12 +175,36 @@ where
         Endpoint::Replay => webhooks::change(admin, &body, Change::Replay).await?,
         Endpoint::Purge => webhooks::change(admin, &body, Change::Purge).await?,
         Endpoint::Reload => {
-            if !body.iter().all(u8::is_ascii_whitespace) {
-                let _: NoFields = parse_body(&body, "{}")?;
-            }
+            no_fields(&body)?;
             status::reload(admin).await
         }
+        Endpoint::Targets => targets::list(admin).await?,
+        Endpoint::TargetSeries(name) => targets::series(admin, &name, &request.query)?,
+        Endpoint::TargetAction(name, action) => {
+            no_fields(&body)?;
+            let by = token_name(admin, &request.headers);
+            targets::act(admin, &name, action, by).await?
+        }
+        Endpoint::Tail => tail::stream(admin, &request.query)?,
     })
+}
+
+/// An action's body: nothing, or an empty object.
+fn no_fields(body: &[u8]) -> Result<(), Problem> {
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let _: NoFields = parse_body(body, "{}")?;
+    }
+    Ok(())
+}
+
+/// The name of the token a request carries, for the audit log; `None`
+/// when the API has no tokens.
+fn token_name<C: Control>(admin: &Admin<C>, headers: &HeaderMap) -> Option<String> {
+    let runtime = admin.relay.runtime();
+    holder(&runtime.server.admin_tokens, headers)
+        .ok()
+        .flatten()
+        .map(|t| t.name.clone())
 }
 
 /// Host, origin and token, in that order: a page on another site learns

@@ -12,3 +12,4 @@ pub mod malloc;
 pub mod schema;
 pub mod serve;
 pub mod sink;
+pub mod tap;

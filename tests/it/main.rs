@@ -39,3 +39,5 @@ mod rules;
 mod shutdown;
 mod signing;
 mod spool;
+mod tail;
+mod targets;

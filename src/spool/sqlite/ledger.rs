@@ -10,7 +10,7 @@ use rusqlite::Connection;
 
 use super::schema::open_connection;
 use super::{dlq, inspect};
-use crate::spool::{Backlog, DeadFilter, DeadLetter, EventView, Ledger, SpoolError};
+use crate::spool::{Backlog, DeadFilter, DeadLetter, EventView, Ledger, SpoolError, TargetControl};
 
 /// The operator's view of a spool file: the admin API's and the `dlq`
 /// commands'. Its own connection, used off the async threads.
@@ -63,5 +63,20 @@ impl Ledger for SqliteLedger {
     async fn event(&self, id: &str) -> Result<Option<EventView>, SpoolError> {
         let id = id.to_owned();
         self.query(move |c| inspect::event(c, &id)).await
+    }
+
+    async fn controls(&self) -> Result<Vec<TargetControl>, SpoolError> {
+        self.query(inspect::controls).await
+    }
+
+    async fn due_now(&self, target: &str, now_ms: i64) -> Result<bool, SpoolError> {
+        let target = target.to_owned();
+        self.query(move |c| inspect::due_now(c, &target, now_ms))
+            .await
+    }
+
+    async fn set_control(&self, control: &TargetControl) -> Result<(), SpoolError> {
+        let control = control.clone();
+        self.query(move |c| inspect::set_control(c, &control)).await
     }
 }
