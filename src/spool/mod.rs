@@ -18,6 +18,7 @@ mod command;
 mod error;
 pub mod filter;
 mod front;
+pub mod history;
 mod ledger;
 mod location;
 pub mod postgres;
@@ -30,7 +31,8 @@ pub use backend::{Backend, LedgerBackend};
 pub use error::{CommitError, SpoolError};
 pub use filter::{DeliveryState, EventFilter};
 use front::HasFront;
-pub use ledger::{Backlog, DeadFilter, DeadLetter, DeliveryView, EventView, Ledger};
+pub use history::{EventSummary, EventView, Page, Stored};
+pub use ledger::{Backlog, DeadFilter, DeadLetter, Ledger};
 pub use location::{Location, LocationError};
 pub use window::{Budget, Window};
 
