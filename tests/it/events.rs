@@ -74,8 +74,9 @@ async fn story_when(relay: &TestRelay, id: &str, done: impl Fn(&Value) -> bool) 
     .unwrap_or_else(|_| panic!("the story of {id} never got there"))
 }
 
-/// The whole walk-through on the spool `server` names (none: SQLite).
-async fn what_happened_to_call_x(server: &str) {
+/// The whole walk-through on the spool `server` names (none: SQLite);
+/// the relay, the webhook's id and its call id, for more questions.
+async fn what_happened_to_call_x(server: &str) -> (TestRelay, String, String) {
     let (crm, archive) = (FakeTarget::start().await, FakeTarget::start().await);
     crm.script([
         Reply::Json(500, r#"{"error": "database unavailable"}"#),
@@ -231,11 +232,78 @@ async fn what_happened_to_call_x(server: &str) {
             "{path}"
         );
     }
+    (relay, id, call)
+}
+
+/// `switchboard events ARGS`: exit status, standard output and error. Not
+/// blocking: the relay it asks runs on this test's runtime.
+async fn events_cli(args: &[&str]) -> (bool, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("events")
+        .args(args)
+        .env_remove("SWITCHBOARD_ADMIN_TOKEN")
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[tokio::test]
-async fn the_story_of_call_x_on_sqlite() {
-    what_happened_to_call_x("").await;
+async fn the_story_of_call_x_on_sqlite_and_through_the_cli() {
+    let (relay, id, call) = what_happened_to_call_x("").await;
+    let admin = relay.admin("");
+    let key = format!("call={call}");
+    let (ok, out, err) = events_cli(&["search", "--admin", &admin, "--key", &key, "--json"]).await;
+    assert!(ok, "{err}");
+    let page: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(page["items"][0]["id"], id.as_str(), "{out}");
+
+    let (ok, out, err) = events_cli(&["show", "--admin", &admin, &id]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("=== crm (route summaries): dead after 2 attempt(s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("-> 500") && out.contains("database unavailable"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sends the webhook's body as received"),
+        "{out}"
+    );
+    assert!(out.contains("not rendered, nothing sent: "), "{out}");
+
+    // Straight from the spool the config names, while the relay runs.
+    let config = relay.config.display().to_string();
+    let (ok, out, err) =
+        events_cli(&["search", "--config", &config, "--state", "unrendered"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with(&id) && l.contains("broken unrendered 0x")),
+        "{out}"
+    );
+    let spool = relay
+        .config
+        .with_file_name("spool.db")
+        .display()
+        .to_string();
+    let (ok, _, err) = events_cli(&[
+        "show",
+        "--spool",
+        &spool,
+        "00000000-0000-7000-8000-000000000000",
+    ])
+    .await;
+    assert!(!ok && err.contains("no webhook"), "{err}");
+    let (ok, _, err) = events_cli(&["search", "--spool", &spool, "--state", "lost"]).await;
+    assert!(!ok && err.contains("--state"), "{err}");
 }
 
 #[tokio::test]
