@@ -69,7 +69,7 @@ pub struct DeliverySummary {
     /// The last answer's status, if any.
     pub last_status: Option<u16>,
     /// The last failure's class (timeout, connect, tls, body, redirect,
-    /// request, status), if any.
+    /// request), if any; none when the target answered.
     #[serde(default)]
     pub last_class: Option<String>,
     /// The last failure, or why it could not be rendered.
