@@ -78,16 +78,16 @@ pub(super) async fn explain<C: Control>(admin: &Admin<C>, id: &str) -> Result<Re
     let stored = stored(admin, id).await?;
     let runtime = admin.relay.runtime();
     let headers = header_map(stored.headers.as_deref());
-    let explanation = explain::explain(&runtime, Some(&stored.source), &headers, &stored.body)
+    let explanation = explain::explain_accepted(&runtime, &stored.source, &headers, &stored.body)
         .map_err(|e| match e {
-            ExplainError::UnknownSource { name, .. } => Problem::new(
-                StatusCode::CONFLICT,
-                format!(
-                    "the webhook came from source `{name}`, which the config in force no longer has"
-                ),
+        ExplainError::UnknownSource { name, .. } => Problem::new(
+            StatusCode::CONFLICT,
+            format!(
+                "the webhook came from source `{name}`, which the config in force no longer has"
             ),
-            other => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),
-        })?;
+        ),
+        other => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),
+    })?;
     let changed = stored.config_version.as_deref() != Some(runtime.version.as_str());
     Ok(warp::reply::json(&json!({
         "id": id,
