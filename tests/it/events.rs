@@ -238,13 +238,17 @@ async fn what_happened_to_call_x(server: &str) -> (TestRelay, String, String) {
 /// `switchboard events ARGS`: exit status, standard output and error. Not
 /// blocking: the relay it asks runs on this test's runtime.
 async fn events_cli(args: &[&str]) -> (bool, String, String) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("events")
-        .args(args)
-        .env_remove("SWITCHBOARD_ADMIN_TOKEN")
-        .output()
-        .await
-        .unwrap();
+    events_cli_with(args, None).await
+}
+
+/// [`events_cli`] with `SWITCHBOARD_ADMIN_TOKEN` set to `token`.
+async fn events_cli_with(args: &[&str], token: Option<&str>) -> (bool, String, String) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command.env_remove("SWITCHBOARD_ADMIN_TOKEN");
+    if let Some(token) = token {
+        command.env("SWITCHBOARD_ADMIN_TOKEN", token);
+    }
+    let output = command.arg("events").args(args).output().await.unwrap();
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -313,6 +317,30 @@ async fn the_story_of_call_x_on_postgres() {
     };
     let url = server.database().await;
     what_happened_to_call_x(&format!(", spool: \"{url}\"")).await;
+}
+
+#[tokio::test]
+async fn the_cli_takes_the_admin_token_from_the_environment() {
+    let (crm, archive) = (FakeTarget::start().await, FakeTarget::start().await);
+    let relay = TestRelay::start_with_env(
+        &config(r#", admin_token: "${ADMIN_TOKEN}""#, &crm, &archive, false),
+        &[("ADMIN_TOKEN", "adm-s3cret")],
+    )
+    .await;
+    let id = relay.accept("sipgate", fixture("minimal.json")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = relay.admin("");
+    let args = ["search", "--admin", admin.as_str(), "--json"];
+    let (ok, _, err) = events_cli(&args).await;
+    assert!(
+        !ok && err.contains("401") && err.contains("SWITCHBOARD_ADMIN_TOKEN"),
+        "{err}"
+    );
+    let (ok, out, err) = events_cli_with(&args, Some("adm-s3cret")).await;
+    assert!(ok, "{err}");
+    assert!(out.contains(&id), "{out}");
 }
 
 #[tokio::test]

@@ -50,7 +50,13 @@ impl Reader {
                 .clone(),
             (None, Some(file)) => Location::Sqlite(file.clone()),
             // clap requires one of the three.
-            (None, None) => Location::Sqlite("spool.db".into()),
+            (None, None) => {
+                return Err(EventsError::Value {
+                    flag: "config",
+                    problem: "say where the history is: --admin URL, --config FILE or --spool FILE"
+                        .to_owned(),
+                });
+            }
         };
         let ledger = LedgerBackend::open(&location)
             .await
@@ -119,10 +125,13 @@ impl Reader {
         if status == http::StatusCode::NOT_FOUND && path.starts_with("/api/events/") {
             return Ok(None);
         }
-        let message = serde_json::from_slice::<serde_json::Value>(&body)
+        let mut message = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v["error"].as_str().map(str::to_owned))
             .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+        if status == http::StatusCode::UNAUTHORIZED {
+            message.push_str(&format!(" (the token is read from {TOKEN_VAR})"));
+        }
         Err(EventsError::Api {
             status: status.as_u16(),
             message,
