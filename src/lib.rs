@@ -40,7 +40,8 @@
 //!   backend is a folder of the same shape (`schema`, `writer`, `accept`,
 //!   `deliveries`, `upkeep`, `ledger`, `search`); `command` is the writer
 //!   commands both share, `location` parses `server.spool`, `backend` picks
-//!   one; `filter` is the one filter of searches and bulk actions, `history`
+//!   one; `filter` is the one filter of searches and bulk actions, `page`
+//!   the search's keyset page statement, `history`
 //!   the views of the delivery history (search pages, a webhook's story).
 //! - `dispatch`: per-target queues; `worker` (one target's loop), `window`
 //!   (the deliveries it holds, claimed from the spool), `gate` (its circuit

@@ -21,6 +21,7 @@ mod front;
 pub mod history;
 mod ledger;
 mod location;
+mod page;
 pub mod postgres;
 pub mod sqlite;
 mod window;

@@ -10,10 +10,11 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use crate::spool::SpoolError;
-use crate::spool::filter::{Dialect, EventFilter, SqlValue, events_where};
+use crate::spool::filter::{Dialect, EventFilter, SqlValue};
 use crate::spool::history::{
     self, AttemptRow, DeliveryRow, EventDetailRow, EventRow, EventSummary, EventView, Page, Stored,
 };
+use crate::spool::page;
 
 const EVENT_COLUMNS: &str = "e.id::text, e.source, e.client_ip, e.received_at, e.routes, e.keys";
 
@@ -35,14 +36,7 @@ pub(super) async fn search(
     limit: usize,
     cursor: Option<Uuid>,
 ) -> Result<Page<EventSummary>, SpoolError> {
-    let mut sql = events_where(filter, Dialect::Postgres, 1);
-    let mut condition = sql.text.clone();
-    if let Some(cursor) = cursor {
-        let p = sql.bind(SqlValue::Text(cursor.to_string()));
-        condition.push_str(&format!(" AND e.id < ({p})::uuid"));
-    }
-    // One more than asked says whether there is a next page.
-    let n = sql.bind(SqlValue::Int(i64::try_from(limit + 1).unwrap_or(i64::MAX)));
+    let sql = page::statement(filter, Dialect::Postgres, EVENT_COLUMNS, cursor, limit);
     let values: Vec<Box<dyn ToSql + Sync + Send>> = sql
         .values
         .iter()
@@ -55,14 +49,7 @@ pub(super) async fn search(
         .collect();
     let params: Vec<&(dyn ToSql + Sync)> =
         values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {EVENT_COLUMNS} FROM events e WHERE {condition} ORDER BY e.id DESC LIMIT {n}"
-            ),
-            &params,
-        )
-        .await?;
+    let rows = client.query(&sql.text, &params).await?;
     let events: Vec<EventRow> = rows.iter().map(event_row).collect();
     let ids: Vec<Uuid> = events
         .iter()

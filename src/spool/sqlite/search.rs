@@ -8,10 +8,11 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use uuid::Uuid;
 
 use crate::spool::SpoolError;
-use crate::spool::filter::{Dialect, EventFilter, SqlValue, events_where};
+use crate::spool::filter::{Dialect, EventFilter, SqlValue};
 use crate::spool::history::{
     self, AttemptRow, DeliveryRow, EventDetailRow, EventRow, EventSummary, EventView, Page, Stored,
 };
+use crate::spool::page;
 
 fn value(v: &SqlValue) -> Sql {
     match v {
@@ -27,18 +28,14 @@ pub fn search(
     limit: usize,
     cursor: Option<Uuid>,
 ) -> Result<Page<EventSummary>, SpoolError> {
-    let mut sql = events_where(filter, Dialect::Sqlite, 1);
-    let mut condition = sql.text.clone();
-    if let Some(cursor) = cursor {
-        let p = sql.bind(SqlValue::Text(cursor.to_string()));
-        condition.push_str(&format!(" AND e.id < {p}"));
-    }
-    // One more than asked says whether there is a next page.
-    let n = sql.bind(SqlValue::Int(i64::try_from(limit + 1).unwrap_or(i64::MAX)));
-    let mut stmt = conn.prepare(&format!(
-        "SELECT e.id, e.source, e.client_ip, e.received_at, e.routes, e.keys FROM events e
-         WHERE {condition} ORDER BY e.id DESC LIMIT {n}"
-    ))?;
+    let sql = page::statement(
+        filter,
+        Dialect::Sqlite,
+        "e.id, e.source, e.client_ip, e.received_at, e.routes, e.keys",
+        cursor,
+        limit,
+    );
+    let mut stmt = conn.prepare(&sql.text)?;
     let events = stmt
         .query_map(params_from_iter(sql.values.iter().map(value)), event_row)?
         .collect::<Result<Vec<_>, _>>()?;

@@ -92,17 +92,12 @@ fn a_key_search_is_planned_on_the_keys_primary_key() {
         keys: vec![("call".into(), "c7".into())],
         ..EventFilter::default()
     };
-    let sql = events_where(&filter, Dialect::Sqlite, 1);
+    let cursor = Some(Uuid::max());
+    let sql = page::statement(&filter, Dialect::Sqlite, "e.id, e.keys", cursor, 50);
     let mut stmt = conn
-        .prepare(&format!(
-            "EXPLAIN QUERY PLAN SELECT e.id FROM events e WHERE {} AND e.id < ?3
-             ORDER BY e.id DESC LIMIT ?4",
-            sql.text
-        ))
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
         .unwrap();
-    let mut values: Vec<Sql> = sql.values.iter().map(value).collect();
-    values.push(Sql::Text("ffffffff".into()));
-    values.push(Sql::Integer(51));
+    let values: Vec<Sql> = sql.values.iter().map(value).collect();
     let plan: Vec<String> = stmt
         .query_map(params_from_iter(values), |r| r.get::<_, String>(3))
         .unwrap()
