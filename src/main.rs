@@ -8,7 +8,7 @@ use clap::Parser;
 
 use switchboard::cli::args::{Cli, Command, LogFormat};
 use switchboard::cli::explain::command as explain_cmd;
-use switchboard::cli::{check, dlq, schema, serve, sink, tap};
+use switchboard::cli::{check, dlq, events, schema, serve, sink, tap};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -34,6 +34,11 @@ fn main() -> ExitCode {
         Command::Dlq { action } => match dlq::run(action) {
             Ok(()) => ExitCode::SUCCESS,
             // `dlq list | head`: the reader has what it wanted.
+            Err(error) if error.broken_pipe() => ExitCode::SUCCESS,
+            Err(error) => fail(error.into()),
+        },
+        Command::Events { action } => match events::run(*action) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(error) if error.broken_pipe() => ExitCode::SUCCESS,
             Err(error) => fail(error.into()),
         },

@@ -25,3 +25,10 @@ pub fn now_secs() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+/// Unix milliseconds as an RFC 3339 time in UTC, to the millisecond
+/// (`2026-11-01T14:03:07.250Z`); a time before the epoch shows the epoch.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let at = UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(at).to_string()
+}

@@ -25,6 +25,12 @@ pub enum Endpoint {
     Status,
     /// One webhook's story, by id.
     Event(String),
+    /// The event search.
+    Events,
+    /// One webhook's original bytes, by id.
+    EventBody(String),
+    /// One webhook's stored body explained against the rules in force.
+    EventExplain(String),
     DeadLetters,
     Replay,
     Purge,
@@ -87,7 +93,7 @@ impl Refusal {
     /// The `error` of the JSON answer: what was wrong and what would do.
     pub fn message(&self) -> String {
         match self {
-            Refusal::NotFound => "no such path; the admin listener serves /metrics, /healthz, /readyz, /api/status, /api/events/<id>, /api/dead-letters, /api/dead-letters/replay, /api/dead-letters/purge, /api/reload, /api/targets, /api/targets/<name>/series, /api/targets/<name>/pause|resume|probe and /api/tail".to_owned(),
+            Refusal::NotFound => "no such path; the admin listener serves /metrics, /healthz, /readyz, /api/status, /api/events, /api/events/<id>(/body, /explain), /api/dead-letters, /api/dead-letters/replay, /api/dead-letters/purge, /api/reload, /api/targets, /api/targets/<name>/series, /api/targets/<name>/pause|resume|probe and /api/tail".to_owned(),
             Refusal::MethodNotAllowed { allow } => format!("method not allowed here; use {allow}"),
             Refusal::Host { host, listener } => format!(
                 "Host `{host}` does not name this admin listener ({listener}); if the API is reached under that name (a proxy, a DNS name), add it to server.admin_hosts"
@@ -113,6 +119,13 @@ pub fn route(method: &Method, path: &str) -> Result<Endpoint, Refusal> {
         ["readyz"] => (Endpoint::Readyz, Method::GET),
         ["api", "status"] => (Endpoint::Status, Method::GET),
         ["api", "events", id] if !id.is_empty() => (Endpoint::Event((*id).to_owned()), Method::GET),
+        ["api", "events"] => (Endpoint::Events, Method::GET),
+        ["api", "events", id, "body"] if !id.is_empty() => {
+            (Endpoint::EventBody((*id).to_owned()), Method::GET)
+        }
+        ["api", "events", id, "explain"] if !id.is_empty() => {
+            (Endpoint::EventExplain((*id).to_owned()), Method::GET)
+        }
         ["api", "dead-letters"] => (Endpoint::DeadLetters, Method::GET),
         ["api", "dead-letters", "replay"] => (Endpoint::Replay, Method::POST),
         ["api", "dead-letters", "purge"] => (Endpoint::Purge, Method::POST),

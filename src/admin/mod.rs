@@ -13,8 +13,9 @@
 //!
 //! This file holds the listener, the guards in order and the routing to the
 //! endpoints: `probes` (metrics, health, readiness), `status` (status and
-//! reload), `webhooks` (one webhook, dead letters), `targets` (state,
-//! series, pause, resume, probe), `tail` (the live tail as SSE).
+//! reload), `webhooks` (one webhook, dead letters), `events` (the history's
+//! search, a webhook's bytes, its explanation), `targets` (state, series,
+//! pause, resume, probe), `tail` (the live tail as SSE).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -32,6 +33,7 @@ use warp::reply::Response;
 
 mod control;
 pub mod dead_letters;
+pub mod events;
 mod guard;
 mod input;
 mod probes;
@@ -171,6 +173,9 @@ where
         Endpoint::Readyz => probes::ready(admin).await,
         Endpoint::Status => status::status(admin).await,
         Endpoint::Event(id) => webhooks::event(admin, &id).await,
+        Endpoint::Events => events::search(admin, &request.query).await?,
+        Endpoint::EventBody(id) => events::body(admin, &id).await?,
+        Endpoint::EventExplain(id) => events::explain(admin, &id).await?,
         Endpoint::DeadLetters => webhooks::list(admin, &request.query).await?,
         Endpoint::Replay => webhooks::change(admin, &body, Change::Replay).await?,
         Endpoint::Purge => webhooks::change(admin, &body, Change::Purge).await?,

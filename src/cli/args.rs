@@ -2,7 +2,7 @@
 //! text (`clap` derives parsing and `--help` from these types).
 //!
 //! Only declarations: what each subcommand does lives in its own module
-//! (`check`, `dlq`, `explain::command`, `schema`, `serve`, `sink`, `tap`).
+//! (`check`, `dlq`, `events`, `explain::command`, `schema`, `serve`, `sink`, `tap`).
 
 use std::path::PathBuf;
 
@@ -49,6 +49,16 @@ pub enum Command {
     Dlq {
         #[command(subcommand)]
         action: DlqAction,
+    },
+    /// The delivery history: find webhooks, see what became of them.
+    ///
+    /// Reads a running relay's admin API (--admin URL, the token from
+    /// SWITCHBOARD_ADMIN_TOKEN) or the spool directly (--config names it,
+    /// --spool is a SQLite file).
+    #[command(after_long_help = EVENTS_EXAMPLES)]
+    Events {
+        #[command(subcommand)]
+        action: Box<crate::cli::events::EventsAction>,
     },
     /// Validate a config and print every problem; exits 1 if there are any.
     ///
@@ -122,6 +132,12 @@ Examples:
   switchboard dlq list --config routes.yaml --target crm
   switchboard dlq replay --config routes.yaml --target crm
   switchboard dlq purge --config routes.yaml --before 7d";
+
+const EVENTS_EXAMPLES: &str = "\
+Examples:
+  switchboard events search --admin http://127.0.0.1:9090 --key call=pbx-123
+  switchboard events search --config routes.yaml --target crm --state dead --since 2h
+  switchboard events show --config routes.yaml 019ae3c4-5b1a-7d2e-8f00-0123456789ab";
 
 const EXPLAIN_EXAMPLES: &str = "\
 Examples:

@@ -59,6 +59,27 @@ pub fn explain(
     headers: &HeaderMap,
     raw: &Bytes,
 ) -> Result<Explanation, ExplainError> {
+    explain_as(runtime, source, headers, raw, false)
+}
+
+/// [`explain`] for a webhook the relay accepted (from the history): its
+/// token was checked then and is not stored, so its absence is no note.
+pub fn explain_accepted(
+    runtime: &Runtime,
+    source: &str,
+    headers: &HeaderMap,
+    raw: &Bytes,
+) -> Result<Explanation, ExplainError> {
+    explain_as(runtime, Some(source), headers, raw, true)
+}
+
+fn explain_as(
+    runtime: &Runtime,
+    source: Option<&str>,
+    headers: &HeaderMap,
+    raw: &Bytes,
+    accepted: bool,
+) -> Result<Explanation, ExplainError> {
     let source = pick_source(runtime, source)?;
     // Ingress answers these 200 before routing (a sender's reachability
     // check): the same classification `serve` uses.
@@ -79,7 +100,7 @@ pub fn explain(
     let rendered = render::render(runtime, source, headers, raw, &doc);
     Ok(Explanation {
         source: source.name.clone(),
-        notes: notes(runtime, source, headers, raw),
+        notes: notes(runtime, source, headers, raw, accepted),
         routes: route_reports(runtime, &event),
         deliveries: deliveries(runtime, &rendered, raw),
     })
@@ -109,7 +130,13 @@ fn pick_source<'r>(runtime: &'r Runtime, name: Option<&str>) -> Result<&'r Sourc
 }
 
 /// What `serve` would refuse before routing that `explain` goes past.
-fn notes(runtime: &Runtime, source: &Source, headers: &HeaderMap, raw: &Bytes) -> Vec<String> {
+fn notes(
+    runtime: &Runtime,
+    source: &Source,
+    headers: &HeaderMap,
+    raw: &Bytes,
+    accepted: bool,
+) -> Vec<String> {
     let mut notes = Vec::new();
     if raw.len() > runtime.server.max_body {
         notes.push(format!(
@@ -119,6 +146,7 @@ fn notes(runtime: &Runtime, source: &Source, headers: &HeaderMap, raw: &Bytes) -
         ));
     }
     if let Some(token) = &source.token
+        && !accepted
         && !source.authenticates(headers)
     {
         notes.push(format!(

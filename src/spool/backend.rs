@@ -12,8 +12,8 @@ use super::front::{Front, HasFront};
 use super::postgres::{self, PgLedger, PgSpool};
 use super::sqlite::{self, SqliteLedger, SqliteSpool};
 use super::{
-    AttemptLog, Backlog, DeadFilter, DeadLetter, EventView, Ledger, Location, Record, Spool,
-    SpoolError, TargetControl,
+    AttemptLog, Backlog, DeadFilter, DeadLetter, EventFilter, EventSummary, EventView, Ledger,
+    Location, Page, Record, Spool, SpoolError, Stored, TargetControl,
 };
 
 /// The relay's spool, whichever backend `server.spool` chose.
@@ -177,6 +177,25 @@ impl Ledger for LedgerBackend {
         match self {
             LedgerBackend::Sqlite(l) => l.set_control(control).await,
             LedgerBackend::Postgres(l) => l.set_control(control).await,
+        }
+    }
+
+    async fn search(
+        &self,
+        filter: &EventFilter,
+        limit: usize,
+        cursor: Option<uuid::Uuid>,
+    ) -> Result<Page<EventSummary>, SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.search(filter, limit, cursor).await,
+            LedgerBackend::Postgres(l) => l.search(filter, limit, cursor).await,
+        }
+    }
+
+    async fn stored(&self, id: &str) -> Result<Option<Stored>, SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.stored(id).await,
+            LedgerBackend::Postgres(l) => l.stored(id).await,
         }
     }
 }

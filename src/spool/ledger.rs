@@ -1,11 +1,14 @@
 //! What operators need from storage ([`Ledger`]: dead letters, backlog,
-//! one webhook's story, paused targets) and the views it answers with. The trait and its
-//! types only: each backend implements it in its own `ledger`.
+//! one webhook's story, paused targets) and the views it answers with
+//! (the history's are in `history`). The trait and its types only: each
+//! backend implements it in its own `ledger` and `search`.
 
 use std::collections::HashMap;
 use std::future::Future;
 
 use super::SpoolError;
+use super::filter::EventFilter;
+use super::history::{EventSummary, EventView, Page, Stored};
 
 /// A dead letter, for `dlq list`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -71,33 +74,6 @@ pub struct TargetControl {
     pub changed_by: Option<String>,
 }
 
-/// One webhook and what became of each of its deliveries.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct EventView {
-    pub id: String,
-    pub source: String,
-    pub client_ip: String,
-    pub received_ms: i64,
-    pub routes: Vec<String>,
-    pub size: usize,
-    pub deliveries: Vec<DeliveryView>,
-}
-
-/// One delivery's state.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DeliveryView {
-    pub target: String,
-    pub route: String,
-    /// pending, parked, delivered or dead.
-    pub state: String,
-    pub attempts: u32,
-    pub last_status: Option<u16>,
-    pub last_error: Option<String>,
-    /// When it is (or was) due next, unix milliseconds.
-    pub due_ms: i64,
-    pub updated_ms: i64,
-}
-
 /// What operators need from storage: the admin API and the `dlq` commands.
 /// Opened beside a running relay (its own connection), or alone by the CLI;
 /// a running relay picks replayed deliveries up within a few seconds.
@@ -117,7 +93,8 @@ pub trait Ledger: Send + Sync + 'static {
     /// Unfinished and dead deliveries per target name.
     fn backlog(&self) -> impl Future<Output = Result<HashMap<String, Backlog>, SpoolError>> + Send;
 
-    /// The webhook with this id, if the spool still has it.
+    /// The webhook with this id and its whole story (bodies, headers,
+    /// each delivery's attempts), if the spool still has it.
     fn event(&self, id: &str)
     -> impl Future<Output = Result<Option<EventView>, SpoolError>> + Send;
 
@@ -138,4 +115,18 @@ pub trait Ledger: Send + Sync + 'static {
         &self,
         control: &TargetControl,
     ) -> impl Future<Output = Result<(), SpoolError>> + Send;
+
+    /// Webhooks matching `filter`, newest first: at most `limit`, older
+    /// than `cursor` (the last id of the page before). Ids are time-ordered,
+    /// so pages neither repeat nor skip while webhooks arrive.
+    fn search(
+        &self,
+        filter: &EventFilter,
+        limit: usize,
+        cursor: Option<uuid::Uuid>,
+    ) -> impl Future<Output = Result<Page<EventSummary>, SpoolError>> + Send;
+
+    /// The webhook's stored input (its body, content type, headers, source
+    /// and config version), if the spool still has it.
+    fn stored(&self, id: &str) -> impl Future<Output = Result<Option<Stored>, SpoolError>> + Send;
 }

@@ -20,6 +20,7 @@ mod crash;
 mod delivery;
 mod delivery_logs;
 mod dlq;
+mod events;
 mod explain_agrees;
 mod fake_target;
 mod fanout;

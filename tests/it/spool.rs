@@ -174,10 +174,13 @@ async fn accept_then_claim_then_record(f: Fixture) {
     let states: Vec<(&str, &str, u32)> = story
         .deliveries
         .iter()
-        .map(|d| (d.target.as_str(), d.state.as_str(), d.attempts))
+        .map(|d| {
+            let d = &d.summary;
+            (d.target.as_str(), d.state.as_str(), d.attempts)
+        })
         .collect();
     assert_eq!(states, [("a", "delivered", 1), ("b", "pending", 0)]);
-    assert_eq!(story.routes, ["r"]);
+    assert_eq!(story.head.routes, ["r"]);
     assert!(
         f.ledger
             .event(&Uuid::now_v7().to_string())
@@ -390,7 +393,7 @@ async fn dead_letters_are_listed_replayed_and_purged(f: Fixture) {
     );
     let story = f.ledger.event(&lose_id).await.unwrap().unwrap();
     assert_eq!(story.deliveries.len(), 1);
-    assert_eq!(story.deliveries[0].target, "b");
+    assert_eq!(story.deliveries[0].summary.target, "b");
 }
 on_both!(
     dead_letters_are_listed_replayed_and_purged,

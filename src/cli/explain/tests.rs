@@ -34,3 +34,17 @@ fn configured_header_values_never_show() {
     );
     assert!(shown.iter().all(|h| !h.value.contains("s3cret")));
 }
+
+#[test]
+fn an_accepted_webhook_is_not_told_its_token_is_missing() {
+    let yaml = "sources:\n  s: {token: {header: x-token, value: t0ken}}\ntargets:\n  t: {url: http://127.0.0.1:9/}\nroutes:\n  - to: [t]\n";
+    let config = crate::config::Config::parse(yaml).unwrap();
+    let runtime =
+        Runtime::compile(config, &crate::config::interpolate::Env::default(), None).unwrap();
+    let raw = Bytes::from_static(b"{\"call\": {\"id\": \"x\"}}");
+    let fresh = explain(&runtime, Some("s"), &HeaderMap::new(), &raw).unwrap();
+    assert_eq!(fresh.notes.len(), 1, "{:?}", fresh.notes);
+    let stored = explain_accepted(&runtime, "s", &HeaderMap::new(), &raw).unwrap();
+    assert!(stored.notes.is_empty(), "{:?}", stored.notes);
+    assert_eq!(stored.deliveries.len(), 1);
+}

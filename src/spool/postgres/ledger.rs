@@ -1,5 +1,5 @@
 //! The operator's view of the PostgreSQL spool: dead letters (list, replay,
-//! purge), backlog per target, one webhook's story, paused targets. Plain statements on a
+//! purge), backlog per target, paused targets; the history's reads are in `search`. Plain statements on a
 //! pooled connection; a replay is picked up by the replicas' next claims.
 
 use std::collections::HashMap;
@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use deadpool_postgres::Pool;
 use uuid::Uuid;
 
-use super::{pool, schema, shown};
+use super::{pool, schema, search, shown};
 use crate::spool::{
-    Backlog, DeadFilter, DeadLetter, DeliveryView, EventView, Ledger, SpoolError, TargetControl,
+    Backlog, DeadFilter, DeadLetter, EventFilter, EventSummary, EventView, Ledger, Page,
+    SpoolError, Stored, TargetControl,
 };
 use crate::time::now_ms;
 
@@ -147,49 +148,20 @@ impl Ledger for PgLedger {
     }
 
     async fn event(&self, id: &str) -> Result<Option<EventView>, SpoolError> {
-        let Ok(id) = Uuid::parse_str(id) else {
-            return Ok(None);
-        };
-        let client = self.pool.get().await?;
-        let Some(row) = client
-            .query_opt(
-                "SELECT id::text, source, client_ip, received_at, routes, length(body)
-                 FROM events WHERE id = $1",
-                &[&id],
-            )
-            .await?
-        else {
-            return Ok(None);
-        };
-        let routes: String = row.get(4);
-        let deliveries = client
-            .query(
-                "SELECT target, route, state, attempts, last_status, last_error, due_at, updated_at
-                 FROM deliveries WHERE event_id = $1 ORDER BY id",
-                &[&id],
-            )
-            .await?
-            .iter()
-            .map(|r| DeliveryView {
-                target: r.get(0),
-                route: r.get(1),
-                state: r.get(2),
-                attempts: r.get::<_, i32>(3).max(0) as u32,
-                last_status: r.get::<_, Option<i32>>(4).map(|s| s as u16),
-                last_error: r.get(5),
-                due_ms: r.get(6),
-                updated_ms: r.get(7),
-            })
-            .collect();
-        Ok(Some(EventView {
-            id: row.get(0),
-            source: row.get(1),
-            client_ip: row.get(2),
-            received_ms: row.get(3),
-            routes: serde_json::from_str(&routes).unwrap_or_default(),
-            size: row.get::<_, i32>(5).max(0) as usize,
-            deliveries,
-        }))
+        search::event(&self.pool.get().await?, id).await
+    }
+
+    async fn search(
+        &self,
+        filter: &EventFilter,
+        limit: usize,
+        cursor: Option<Uuid>,
+    ) -> Result<Page<EventSummary>, SpoolError> {
+        search::search(&self.pool.get().await?, filter, limit, cursor).await
+    }
+
+    async fn stored(&self, id: &str) -> Result<Option<Stored>, SpoolError> {
+        search::stored(&self.pool.get().await?, id).await
     }
 
     async fn controls(&self) -> Result<Vec<TargetControl>, SpoolError> {

@@ -28,7 +28,8 @@
 //! Files: `connect` (the pool), `schema` (tables, migrations), `writer`
 //! (group commit) and `answer` (what follows a commit), `accept` and
 //! `deliveries` (the writer's SQL), `replicas` (name, heartbeat, ticker),
-//! `upkeep` (recount, pruning), `ledger` (the operator's view). No HTTP here.
+//! `upkeep` (recount, pruning), `ledger` (the operator's view) and `search`
+//! (the history's reads). No HTTP here.
 
 mod accept;
 mod answer;
@@ -37,6 +38,7 @@ mod deliveries;
 mod ledger;
 mod replicas;
 mod schema;
+mod search;
 mod upkeep;
 mod writer;
 

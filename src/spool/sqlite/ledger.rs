@@ -1,6 +1,6 @@
 //! The operator's view of a spool file ([`Ledger`]): the admin API's and the
 //! `dlq` commands', on a connection of its own, used off the async threads.
-//! The SQL is in `dlq` and `inspect`.
+//! The SQL is in `dlq`, `inspect` and `search`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,8 +9,11 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 
 use super::schema::open_connection;
-use super::{dlq, inspect};
-use crate::spool::{Backlog, DeadFilter, DeadLetter, EventView, Ledger, SpoolError, TargetControl};
+use super::{dlq, inspect, search};
+use crate::spool::{
+    Backlog, DeadFilter, DeadLetter, EventFilter, EventSummary, EventView, Ledger, Page,
+    SpoolError, Stored, TargetControl,
+};
 
 /// The operator's view of a spool file: the admin API's and the `dlq`
 /// commands'. Its own connection, used off the async threads.
@@ -62,7 +65,23 @@ impl Ledger for SqliteLedger {
 
     async fn event(&self, id: &str) -> Result<Option<EventView>, SpoolError> {
         let id = id.to_owned();
-        self.query(move |c| inspect::event(c, &id)).await
+        self.query(move |c| search::event(c, &id)).await
+    }
+
+    async fn search(
+        &self,
+        filter: &EventFilter,
+        limit: usize,
+        cursor: Option<uuid::Uuid>,
+    ) -> Result<Page<EventSummary>, SpoolError> {
+        let filter = filter.clone();
+        self.query(move |c| search::search(c, &filter, limit, cursor))
+            .await
+    }
+
+    async fn stored(&self, id: &str) -> Result<Option<Stored>, SpoolError> {
+        let id = id.to_owned();
+        self.query(move |c| search::stored(c, &id)).await
     }
 
     async fn controls(&self) -> Result<Vec<TargetControl>, SpoolError> {

@@ -20,7 +20,7 @@
 //! Files: `schema` (tables, migrations, opening a connection), `writer`
 //! (the group-commit thread), `accept` and `deliveries` (its SQL),
 //! `upkeep` (recount, pruning), `checkpoint`, and the operator's side:
-//! `ledger` over `dlq` and `inspect`.
+//! `ledger` over `dlq`, `inspect` and `search` (the history's reads).
 
 mod accept;
 mod checkpoint;
@@ -29,6 +29,7 @@ pub mod dlq;
 pub mod inspect;
 mod ledger;
 mod schema;
+mod search;
 mod upkeep;
 mod writer;
 

@@ -94,6 +94,8 @@ pub enum Reply {
     Status(u16),
     /// Answer at once with this status and these extra headers.
     WithHeaders(u16, Vec<(String, String)>),
+    /// Answer at once with this status and a JSON body.
+    Json(u16, &'static str),
     /// Wait (tokio clock), then answer with this status.
     Delay(Duration, u16),
     /// Never answer; the connection stays open until the `FakeTarget` is dropped.
@@ -341,9 +343,17 @@ async fn handle(
     };
     // Counted out when the answer is decided, or the connection dropped.
     let _in_flight = InFlight(shared.clone());
+    let mut body = Bytes::new();
     let (status, headers) = match reply {
         Reply::Status(s) => (s, Vec::new()),
         Reply::WithHeaders(s, h) => (s, h),
+        Reply::Json(s, json) => {
+            body = Bytes::from_static(json.as_bytes());
+            (
+                s,
+                vec![("content-type".to_owned(), "application/json".to_owned())],
+            )
+        }
         Reply::Delay(d, s) => {
             tokio::time::sleep(d).await;
             (s, Vec::new())
@@ -351,7 +361,7 @@ async fn handle(
         Reply::Hang => std::future::pending().await,
         Reply::Close => return Err(CloseConnection),
     };
-    let mut resp = Response::new(Full::new(Bytes::new()));
+    let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = StatusCode::from_u16(status).expect("scripted status must be 100..=999");
     for (name, value) in headers {
         let name = HeaderName::from_bytes(name.as_bytes()).expect("scripted header name");
