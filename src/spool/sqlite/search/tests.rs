@@ -82,6 +82,45 @@ fn a_search_by_key_and_state_finds_its_webhook_with_its_deliveries() {
     );
 }
 
+/// The query plan of a search for `filter`, one line per step.
+fn plan(conn: &rusqlite::Connection, filter: &EventFilter) -> String {
+    let sql = page::statement(
+        filter,
+        Dialect::Sqlite,
+        "e.id, e.keys",
+        Some(Uuid::max()),
+        50,
+    );
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
+        .unwrap();
+    let values: Vec<Sql> = sql.values.iter().map(value).collect();
+    let plan: Vec<String> = stmt
+        .query_map(params_from_iter(values), |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    plan.join("\n")
+}
+
+/// A search for what failed starts from the deliveries' state index, not
+/// from every webhook newest first: dead letters among a million delivered
+/// webhooks are found by reading the dead letters.
+#[test]
+fn a_search_for_dead_letters_is_planned_on_the_state_index() {
+    let (_dir, conn, _) = spool(50);
+    let filter = EventFilter {
+        states: vec![DeliveryState::Dead],
+        ..EventFilter::default()
+    };
+    let plan = plan(&conn, &filter);
+    assert!(
+        plan.contains("USING INDEX deliveries_state (state=?)"),
+        "{plan}"
+    );
+    assert!(!plan.contains("SCAN e"), "{plan}");
+}
+
 /// A key search must start from `event_keys`' primary key (name, value,
 /// ...), not scan `events` newest first testing each row: at a million
 /// webhooks that is the difference between microseconds and seconds.
