@@ -13,7 +13,9 @@
 //! speaks; no HTTP here.
 
 mod announce;
+pub mod audit;
 pub mod backend;
+pub mod bulk;
 mod command;
 mod error;
 pub mod filter;

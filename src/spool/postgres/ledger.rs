@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use deadpool_postgres::Pool;
 use uuid::Uuid;
 
-use super::{pool, schema, shown};
+use super::{bulk, journal, pool, schema, shown};
+use crate::spool::audit::{AuditEntry, AuditRecord, Job, JobState, NewJob};
+use crate::spool::bulk::{Action, Batch, Rerendered, Scope, Selected, Unrendered};
 use crate::spool::{Backlog, DeadFilter, DeadLetter, DeliveryView, EventView, Ledger, SpoolError};
 use crate::time::now_ms;
 
@@ -186,5 +188,60 @@ impl Ledger for PgLedger {
             size: row.get::<_, i32>(5).max(0) as usize,
             deliveries,
         }))
+    }
+
+    async fn bulk_count(&self, action: Action, scope: &Scope) -> Result<Selected, SpoolError> {
+        bulk::count(&self.pool.get().await?, action, scope).await
+    }
+
+    async fn bulk_apply(
+        &self,
+        action: Action,
+        scope: &Scope,
+        who: &str,
+    ) -> Result<Batch, SpoolError> {
+        bulk::apply(&self.pool.get().await?, action, scope, who).await
+    }
+
+    async fn unrendered(&self, scope: &Scope) -> Result<Vec<Unrendered>, SpoolError> {
+        bulk::unrendered(&self.pool.get().await?, scope).await
+    }
+
+    async fn rerendered(&self, results: Vec<Rerendered>) -> Result<Vec<i64>, SpoolError> {
+        bulk::rerendered(&mut self.pool.get().await?, &results).await
+    }
+
+    async fn audit(&self, entry: AuditEntry) -> Result<(), SpoolError> {
+        journal::audit(&self.pool.get().await?, &entry).await
+    }
+
+    async fn audit_log(
+        &self,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<AuditRecord>, SpoolError> {
+        journal::audit_log(&self.pool.get().await?, limit, before).await
+    }
+
+    async fn job_start(&self, job: NewJob) -> Result<(), SpoolError> {
+        journal::job_start(&self.pool.get().await?, &job).await
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<Job>, SpoolError> {
+        journal::job(&self.pool.get().await?, id).await
+    }
+
+    async fn job_progress(
+        &self,
+        id: &str,
+        done: i64,
+        state: JobState,
+        error: Option<String>,
+    ) -> Result<bool, SpoolError> {
+        journal::job_progress(&self.pool.get().await?, id, done, state, error.as_deref()).await
+    }
+
+    async fn job_stop(&self, id: &str) -> Result<Option<Job>, SpoolError> {
+        journal::job_stop(&self.pool.get().await?, id).await
     }
 }

@@ -28,12 +28,15 @@
 //! Files: `connect` (the pool), `schema` (tables, migrations), `writer`
 //! (group commit) and `answer` (what follows a commit), `accept` and
 //! `deliveries` (the writer's SQL), `replicas` (name, heartbeat, ticker),
-//! `upkeep` (recount, pruning), `ledger` (the operator's view). No HTTP here.
+//! `upkeep` (recount, pruning), `ledger` (the operator's view, over `bulk`
+//! for bulk actions and `journal` for the audit log and jobs). No HTTP here.
 
 mod accept;
 mod answer;
+mod bulk;
 mod connect;
 mod deliveries;
+mod journal;
 mod ledger;
 mod replicas;
 mod schema;
