@@ -29,6 +29,16 @@ pub enum Endpoint {
     Replay,
     Purge,
     Reload,
+    /// `POST /api/deliveries/replay`.
+    BulkReplay,
+    /// `POST /api/deliveries/cancel`.
+    BulkCancel,
+    /// A bulk job's progress, by id.
+    Job(String),
+    /// Stop a bulk job, by id.
+    StopJob(String),
+    /// The audit log.
+    Audit,
 }
 
 /// Why a request is answered without reaching a handler.
@@ -59,7 +69,7 @@ impl Refusal {
     /// The `error` of the JSON answer: what was wrong and what would do.
     pub fn message(&self) -> String {
         match self {
-            Refusal::NotFound => "no such path; the admin listener serves /metrics, /healthz, /readyz, /api/status, /api/events/<id>, /api/dead-letters, /api/dead-letters/replay, /api/dead-letters/purge and /api/reload".to_owned(),
+            Refusal::NotFound => "no such path; the admin listener serves /metrics, /healthz, /readyz, /api/status, /api/events/<id>, /api/dead-letters, /api/dead-letters/replay, /api/dead-letters/purge, /api/deliveries/replay, /api/deliveries/cancel, /api/jobs/<id>, /api/audit and /api/reload".to_owned(),
             Refusal::MethodNotAllowed { allow } => format!("method not allowed here; use {allow}"),
             Refusal::Host { host, listener } => format!(
                 "Host `{host}` does not name this admin listener ({listener}); if the API is reached under that name (a proxy, a DNS name), add it to server.admin_hosts"
@@ -89,12 +99,21 @@ pub fn route(method: &Method, path: &str) -> Result<Endpoint, Refusal> {
         ["api", "dead-letters", "replay"] => (Endpoint::Replay, Method::POST),
         ["api", "dead-letters", "purge"] => (Endpoint::Purge, Method::POST),
         ["api", "reload"] => (Endpoint::Reload, Method::POST),
+        ["api", "deliveries", "replay"] => (Endpoint::BulkReplay, Method::POST),
+        ["api", "deliveries", "cancel"] => (Endpoint::BulkCancel, Method::POST),
+        ["api", "jobs", id] if !id.is_empty() && *method == Method::DELETE => {
+            (Endpoint::StopJob((*id).to_owned()), Method::DELETE)
+        }
+        ["api", "jobs", id] if !id.is_empty() => (Endpoint::Job((*id).to_owned()), Method::GET),
+        ["api", "audit"] => (Endpoint::Audit, Method::GET),
         _ => return Err(Refusal::NotFound),
     };
     // HEAD is GET without the body (hyper leaves the body out).
     let allowed = *method == takes || (takes == Method::GET && *method == Method::HEAD);
     if !allowed {
-        let allow = if takes == Method::GET {
+        let allow = if matches!(endpoint, Endpoint::Job(_)) {
+            "GET, HEAD, DELETE"
+        } else if takes == Method::GET {
             "GET, HEAD"
         } else {
             "POST"

@@ -13,7 +13,10 @@
 //!
 //! This file holds the listener, the guards in order and the routing to the
 //! endpoints: `probes` (metrics, health, readiness), `status` (status and
-//! reload), `webhooks` (one webhook, dead letters).
+//! reload), `webhooks` (one webhook, dead letters), `bulk` (bulk replay and
+//! cancel, jobs; run by `jobs`, unrendered deliveries rendered again by
+//! `rerender`), `audit` (the audit log). `filter` reads the event filter
+//! as operators write it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -29,12 +32,17 @@ use tokio_util::sync::CancellationToken;
 use warp::Filter;
 use warp::reply::Response;
 
+mod audit;
+mod bulk;
 mod control;
 pub mod dead_letters;
+pub mod filter;
 mod guard;
 mod input;
+mod jobs;
 mod probes;
 mod problem;
+mod rerender;
 mod status;
 mod webhooks;
 
@@ -55,6 +63,8 @@ pub struct Admin<C: Control> {
     metrics: PrometheusHandle,
     /// The listener's own address: the `Host` and `Origin` `/api/*` accepts.
     listener: SocketAddr,
+    /// The bulk jobs running in this relay.
+    jobs: Arc<jobs::Jobs>,
 }
 
 impl<C: Control> Admin<C> {
@@ -72,6 +82,7 @@ impl<C: Control> Admin<C> {
             ledger,
             metrics,
             listener,
+            jobs: Arc::default(),
         })
     }
 }
@@ -152,9 +163,12 @@ where
     B: Buf,
 {
     let api = request.path == "/api" || request.path.starts_with("/api/");
-    if api {
-        guard_api(admin, &request)?;
-    }
+    // Who acts: the token's name, for the audit log.
+    let who = if api {
+        guard_api(admin, &request)?
+    } else {
+        String::new()
+    };
     let endpoint = guard::route(&request.method, &request.path)?;
     let body = if request.method == Method::POST {
         guard::check_content_type(&request.headers)?;
@@ -169,20 +183,26 @@ where
         Endpoint::Status => status::status(admin).await,
         Endpoint::Event(id) => webhooks::event(admin, &id).await,
         Endpoint::DeadLetters => webhooks::list(admin, &request.query).await?,
-        Endpoint::Replay => webhooks::change(admin, &body, Change::Replay).await?,
-        Endpoint::Purge => webhooks::change(admin, &body, Change::Purge).await?,
+        Endpoint::Replay => webhooks::change(admin, &body, Change::Replay, &who).await?,
+        Endpoint::Purge => webhooks::change(admin, &body, Change::Purge, &who).await?,
         Endpoint::Reload => {
             if !body.iter().all(u8::is_ascii_whitespace) {
                 let _: NoFields = parse_body(&body, "{}")?;
             }
-            status::reload(admin).await
+            status::reload(admin, &who).await
         }
+        Endpoint::BulkReplay => bulk::act(admin, &body, bulk::Kind::Replay, &who).await?,
+        Endpoint::BulkCancel => bulk::act(admin, &body, bulk::Kind::Cancel, &who).await?,
+        Endpoint::Job(id) => bulk::job(admin, &id).await?,
+        Endpoint::StopJob(id) => bulk::stop(admin, &id, &who).await?,
+        Endpoint::Audit => audit::list(admin, &request.query).await?,
     })
 }
 
 /// Host, origin and token, in that order: a page on another site learns
-/// nothing, not even whether a token is set.
-fn guard_api<C: Control>(admin: &Admin<C>, request: &Request) -> Result<(), Problem> {
+/// nothing, not even whether a token is set. Answers who acts: the token's
+/// name, or `anonymous` when the API has no token.
+fn guard_api<C: Control>(admin: &Admin<C>, request: &Request) -> Result<String, Problem> {
     let hosts = &admin.relay.runtime().server.admin_hosts;
     let host = request.host.as_ref().map_err(|()| {
         Problem::new(
@@ -207,7 +227,8 @@ fn guard_api<C: Control>(admin: &Admin<C>, request: &Request) -> Result<(), Prob
                 ),
             ))
         }
-        Ok(_) => Ok(()),
+        Ok(Some(token)) => Ok(token.name.clone()),
+        Ok(None) => Ok(audit::ANONYMOUS.to_owned()),
     }
 }
 

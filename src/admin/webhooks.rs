@@ -13,6 +13,7 @@ use super::dead_letters::{SelectError, Selection, Use};
 use super::input::{SELECTION_EXAMPLE, parse_body, selection_from_query};
 use super::problem::{Problem, error};
 use super::{Admin, Control};
+use crate::spool::audit::AuditEntry;
 use crate::spool::{DeadFilter, Ledger};
 
 /// What a `POST` does to the dead letters it names.
@@ -45,10 +46,13 @@ pub(super) async fn list<C: Control>(admin: &Admin<C>, query: &str) -> Result<Re
 }
 
 /// `POST /api/dead-letters/replay` or `/purge`, with a selection as body.
+/// A replay is the bulk replay of the dead deliveries the selection names,
+/// answered when done (`crate::spool::bulk`).
 pub(super) async fn change<C: Control>(
     admin: &Admin<C>,
     body: &[u8],
     change: Change,
+    who: &str,
 ) -> Result<Response, Problem> {
     let selection: Selection = parse_body(body, SELECTION_EXAMPLE)?;
     let filter = select(admin, selection, Use::Change).await?;
@@ -58,6 +62,31 @@ pub(super) async fn change<C: Control>(
     };
     Ok(match result {
         Ok(n) => {
+            let action = if change == Change::Replay {
+                "replay"
+            } else {
+                "purge"
+            };
+            let shown = serde_json::to_value(crate::spool::bulk::Scope::from(&filter).filter)
+                .ok()
+                .map(|mut f| {
+                    if let (Some(before), Some(o)) = (filter.before_ms, f.as_object_mut()) {
+                        o.insert("dead_before_ms".to_owned(), before.into());
+                    }
+                    f
+                });
+            super::audit::record(
+                admin,
+                AuditEntry {
+                    who: who.to_owned(),
+                    action: action.to_owned(),
+                    target: filter.target.clone(),
+                    filter: shown,
+                    count: Some(n as i64),
+                    detail: Some("dead-letter shorthand".to_owned()),
+                },
+            )
+            .await;
             // A replay is picked up at once rather than at the next poll.
             admin.relay.wake_dispatch();
             let mut body = serde_json::Map::new();

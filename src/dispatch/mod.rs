@@ -42,7 +42,7 @@ use crate::dispatch::circuit::Status;
 use crate::dispatch::gate::Gate;
 use crate::dispatch::target::Target;
 use crate::dispatch::window::Window;
-use crate::dispatch::worker::Worker;
+use crate::dispatch::worker::{Forget, Worker};
 use crate::runtime::{Runtime, Snapshot};
 use crate::spool::{self, Budget, Spool};
 
@@ -67,6 +67,8 @@ struct Handle {
     wake: Arc<Notify>,
     /// Body bytes the worker holds, against `window_bytes`.
     budget: Arc<Budget>,
+    /// Cancelled deliveries for the worker to drop.
+    forget: Arc<Forget>,
 }
 
 impl<S: Spool> Dispatcher<S> {
@@ -119,6 +121,7 @@ impl<S: Spool> Dispatcher<S> {
         let stop = self.stop.child_token();
         let enable = Arc::new(AtomicBool::new(false));
         let circuit = Arc::new(AtomicU8::new(Status::Closed.code()));
+        let forget = Arc::new(Forget::default());
         crate::metrics::circuit(name, Status::Closed);
         self.spool.attach(
             name,
@@ -137,6 +140,7 @@ impl<S: Spool> Dispatcher<S> {
             stop: stop.clone(),
             enable: enable.clone(),
             wake: wake.clone(),
+            forget: forget.clone(),
         };
         let window = Window::new(
             runtime.server.window,
@@ -151,6 +155,7 @@ impl<S: Spool> Dispatcher<S> {
             enable,
             wake,
             budget,
+            forget,
         }
     }
 
@@ -186,6 +191,19 @@ impl<S: Spool> Dispatcher<S> {
             .unwrap_or_else(|e| e.into_inner())
             .values()
         {
+            handle.wake.notify_one();
+        }
+    }
+
+    /// Has every worker drop these deliveries from its window: an operator
+    /// cancelled them. One already in flight finishes.
+    pub fn forget(&self, ids: &[i64]) {
+        if ids.is_empty() {
+            return;
+        }
+        let workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        for handle in workers.values() {
+            handle.forget.add(ids);
             handle.wake.notify_one();
         }
     }

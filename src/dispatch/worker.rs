@@ -8,8 +8,9 @@
 //! memory while the target is paused (disabled or circuit open): the spool
 //! keeps them.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
@@ -40,6 +41,32 @@ pub(super) struct Worker<S: Spool> {
     /// Set by a reload: a target disabled by a 410 may send again.
     pub(super) enable: Arc<AtomicBool>,
     pub(super) wake: Arc<Notify>,
+    /// Deliveries cancelled by an operator, to drop from the window.
+    pub(super) forget: Arc<Forget>,
+}
+
+/// Ids of deliveries an operator cancelled, waiting for the worker to drop
+/// them from its window (see [`Window::forget`]). Filled by the admin side,
+/// emptied by the worker's next step.
+#[derive(Default)]
+pub(super) struct Forget(Mutex<HashSet<i64>>);
+
+impl Forget {
+    pub(super) fn add(&self, ids: &[i64]) {
+        self.lock().extend(ids);
+    }
+
+    fn contains(&self, id: i64) -> bool {
+        self.lock().contains(&id)
+    }
+
+    fn take(&self) -> HashSet<i64> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// A worker's memory: what it holds, whether it may send, and how fast.
@@ -84,6 +111,10 @@ impl<S: Spool> Worker<S> {
         let mut poll = tokio::time::interval(POLL);
         while !self.stop.is_cancelled() {
             self.settle_finished(&mut state, &mut outcomes.rx);
+            let cancelled = self.forget.take();
+            if !cancelled.is_empty() {
+                state.window.forget(&cancelled, &mut fresh);
+            }
             let Some(target) = self.target() else {
                 break;
             };
@@ -219,6 +250,11 @@ impl<S: Spool> Worker<S> {
             return Next::Again;
         };
         state.pace.wait(&target, self.spool.share()).await;
+        // Waiting may have spanned a cancel of this very delivery.
+        if self.forget.contains(ready.id) {
+            state.window.settle(ready.id, None);
+            return Next::Again;
+        }
         // Waiting may have spanned a reload: send with the settings in force.
         let target = self.target().unwrap_or(target);
         let attempt = Attempt {

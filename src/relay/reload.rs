@@ -126,6 +126,10 @@ impl Control for Core {
         self.dispatcher.wake_all();
     }
 
+    fn forget(&self, ids: &[i64]) {
+        self.dispatcher.forget(ids);
+    }
+
     fn circuits(&self) -> HashMap<String, crate::dispatch::circuit::Status> {
         self.dispatcher.circuits()
     }

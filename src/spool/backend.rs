@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use super::audit::{AuditEntry, AuditRecord, Job, JobState, NewJob};
+use super::bulk::{Action, Batch, Rerendered, Scope, Selected, Unrendered};
 use super::front::{Front, HasFront};
 use super::postgres::{self, PgLedger, PgSpool};
 use super::sqlite::{self, SqliteLedger, SqliteSpool};
-use super::audit::{AuditEntry, AuditRecord, Job, JobState, NewJob};
-use super::bulk::{Action, Batch, Rerendered, Scope, Selected, Unrendered};
 use super::{
     Backlog, DeadFilter, DeadLetter, EventView, Ledger, Location, Record, Spool, SpoolError,
 };
@@ -167,7 +167,12 @@ impl Ledger for LedgerBackend {
         }
     }
 
-    async fn bulk_apply(&self, action: Action, scope: &Scope, who: &str) -> Result<Batch, SpoolError> {
+    async fn bulk_apply(
+        &self,
+        action: Action,
+        scope: &Scope,
+        who: &str,
+    ) -> Result<Batch, SpoolError> {
         match self {
             LedgerBackend::Sqlite(l) => l.bulk_apply(action, scope, who).await,
             LedgerBackend::Postgres(l) => l.bulk_apply(action, scope, who).await,
@@ -195,7 +200,11 @@ impl Ledger for LedgerBackend {
         }
     }
 
-    async fn audit_log(&self, limit: usize, before: Option<i64>) -> Result<Vec<AuditRecord>, SpoolError> {
+    async fn audit_log(
+        &self,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<AuditRecord>, SpoolError> {
         match self {
             LedgerBackend::Sqlite(l) => l.audit_log(limit, before).await,
             LedgerBackend::Postgres(l) => l.audit_log(limit, before).await,
@@ -216,7 +225,13 @@ impl Ledger for LedgerBackend {
         }
     }
 
-    async fn job_progress(&self, id: &str, done: i64, state: JobState, error: Option<String>) -> Result<bool, SpoolError> {
+    async fn job_progress(
+        &self,
+        id: &str,
+        done: i64,
+        state: JobState,
+        error: Option<String>,
+    ) -> Result<bool, SpoolError> {
         match self {
             LedgerBackend::Sqlite(l) => l.job_progress(id, done, state, error).await,
             LedgerBackend::Postgres(l) => l.job_progress(id, done, state, error).await,

@@ -9,6 +9,7 @@
 use bytes::Bytes;
 
 use super::filter::{Dialect, EventFilter, Sql, SqlValue, deliveries_where};
+use super::{DeadFilter, DeliveryState};
 
 /// Deliveries per batch unless the caller says otherwise: each batch is one
 /// short transaction, so a job of 100,000 never holds the spool for long.
@@ -90,6 +91,22 @@ impl Scope {
             after: 0,
             through: i64::MAX,
             limit: BATCH,
+        }
+    }
+}
+
+/// The dead-letter shorthand: `dlq replay` and `/api/dead-letters/replay`
+/// are a replay of the dead deliveries their selection names.
+impl From<&DeadFilter> for Scope {
+    fn from(dead: &DeadFilter) -> Scope {
+        Scope {
+            changed_before_ms: dead.before_ms,
+            ..Scope::new(EventFilter {
+                target: dead.target.clone(),
+                events: dead.events.clone(),
+                states: vec![DeliveryState::Dead],
+                ..EventFilter::default()
+            })
         }
     }
 }
@@ -186,7 +203,6 @@ pub fn cancelled_by(who: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spool::DeliveryState;
 
     #[test]
     fn a_replay_touches_what_may_go_again_and_a_cancel_what_waits() {
@@ -212,8 +228,12 @@ mod tests {
              AND d.id <= ?3 AND (d.target = ?1 AND (d.state = 'dead'))"
         );
         let cancel = changed(Action::Cancel, &scope, Dialect::Postgres, 3);
-        assert!(cancel.text.starts_with("d.state = 'pending' AND d.id > $4::bigint"));
-        assert_eq!(cancel.own_values(3).len(), 4);
+        assert!(
+            cancel
+                .text
+                .starts_with("d.state = 'pending' AND d.id > $4::bigint")
+        );
+        assert_eq!(cancel.own_values(3).len(), 3);
     }
 
     #[test]
@@ -221,7 +241,11 @@ mod tests {
         let mut scope = Scope::new(EventFilter::default());
         scope.changed_before_ms = Some(5);
         let sql = unrendered(&scope, Dialect::Sqlite, 1);
-        assert!(sql.text.ends_with("AND (TRUE) AND d.updated_at < ?3"), "{}", sql.text);
+        assert!(
+            sql.text.ends_with("AND (TRUE) AND d.updated_at < ?3"),
+            "{}",
+            sql.text
+        );
         assert_eq!(sql.values.last(), Some(&SqlValue::Int(5)));
     }
 }

@@ -11,7 +11,6 @@ use super::{bulk, journal, pool, schema, shown};
 use crate::spool::audit::{AuditEntry, AuditRecord, Job, JobState, NewJob};
 use crate::spool::bulk::{Action, Batch, Rerendered, Scope, Selected, Unrendered};
 use crate::spool::{Backlog, DeadFilter, DeadLetter, DeliveryView, EventView, Ledger, SpoolError};
-use crate::time::now_ms;
 
 /// Dead letters and status, for the admin API and the `dlq` commands.
 #[derive(Clone)]
@@ -82,19 +81,21 @@ impl Ledger for PgLedger {
     }
 
     async fn replay(&self, filter: &DeadFilter) -> Result<u64, SpoolError> {
+        // A replay of the dead deliveries `filter` names, in batches.
         let client = self.pool.get().await?;
-        let (target, events, before) = params(filter);
-        let now = now_ms();
-        Ok(client
-            .execute(
-                &format!(
-                    "UPDATE deliveries d SET state = 'pending', attempts = 0, due_at = $4,
-                         updated_at = $4, last_error = NULL, leased_by = NULL, leased_until = NULL
-                     WHERE {SELECTED}"
-                ),
-                &[&target, &events, &before, &now],
-            )
-            .await?)
+        let mut scope = Scope::from(filter);
+        let replay = Action::Replay {
+            include_delivered: false,
+        };
+        let mut replayed = 0;
+        loop {
+            let batch = bulk::apply(&client, replay, &scope, "").await?;
+            replayed += batch.changed.len() as u64;
+            match batch.last {
+                Some(last) if !batch.finished(scope.limit) => scope.after = last,
+                _ => return Ok(replayed),
+            }
+        }
     }
 
     async fn purge(&self, filter: &DeadFilter) -> Result<u64, SpoolError> {

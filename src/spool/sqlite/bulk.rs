@@ -77,7 +77,10 @@ pub fn apply(
                 "state = 'pending', attempts = 0, due_at = ?1, last_error = NULL, last_class = NULL",
                 None,
             ),
-            Action::Cancel => ("state = 'cancelled', last_error = ?3", Some(cancelled_by(who))),
+            Action::Cancel => (
+                "state = 'cancelled', last_error = ?3",
+                Some(cancelled_by(who)),
+            ),
         };
         let mut update = tx.prepare(&format!(
             "UPDATE deliveries AS d SET {set}, updated_at = ?1 WHERE d.id = ?2 AND {}",
@@ -148,7 +151,8 @@ pub fn rerendered(conn: &Connection, results: &[Rerendered]) -> Result<Vec<i64>,
         let mut failed = tx.prepare(
             "UPDATE deliveries SET last_error = ?3, updated_at = ?1 WHERE id = ?2 AND state = 'unrendered'",
         )?;
-        let mut store = tx.prepare("INSERT OR REPLACE INTO delivery_bodies (id, body) VALUES (?1, ?2)")?;
+        let mut store =
+            tx.prepare("INSERT OR REPLACE INTO delivery_bodies (id, body) VALUES (?1, ?2)")?;
         let mut forget = tx.prepare("DELETE FROM delivery_bodies WHERE id = ?1")?;
         for r in results {
             match &r.body {

@@ -5,8 +5,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::spool::audit::{AuditEntry, AuditRecord, Job, JobState, NewJob, rfc3339};
 use crate::spool::SpoolError;
+use crate::spool::audit::{AuditEntry, AuditRecord, Job, JobState, NewJob, rfc3339};
 use crate::time::now_ms;
 
 /// Records an operator's action, now.

@@ -1,0 +1,155 @@
+//! Bulk jobs: a replay or cancel the admin API started, worked through
+//! batch by batch on a task of its own, its progress and end written to
+//! the spool's `jobs` (so any replica reports it), and stopped between two
+//! batches when an operator asks. At most one job of each kind runs in a
+//! relay at a time. A replay only makes deliveries due and wakes the
+//! workers; a cancel has the workers drop what they hold of it. Must not
+//! send anything itself: dispatch does, within each target's window, rate
+//! limit and circuit.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::Control;
+use super::rerender::rerender;
+use crate::spool::audit::JobState;
+use crate::spool::bulk::{Action, Scope};
+use crate::spool::{Ledger, LedgerBackend, SpoolError};
+
+/// The pause between two batches: the relay's own writes (accepts,
+/// outcomes) get the spool between them.
+const PAUSE: Duration = Duration::from_millis(20);
+
+/// The kinds of job running in this relay.
+#[derive(Default)]
+pub struct Jobs(Mutex<HashSet<&'static str>>);
+
+/// A kind's place, held by its running job and given back when it ends.
+pub(super) struct Slot {
+    jobs: Arc<Jobs>,
+    kind: &'static str,
+}
+
+impl Jobs {
+    /// The place for a job of `kind`, unless one runs already.
+    pub(super) fn take(self: &Arc<Jobs>, kind: &'static str) -> Option<Slot> {
+        let mut running = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        running.insert(kind).then(|| Slot {
+            jobs: self.clone(),
+            kind,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut running = self.jobs.0.lock().unwrap_or_else(|e| e.into_inner());
+        running.remove(self.kind);
+    }
+}
+
+/// What a job does.
+pub(super) struct Work {
+    /// The job's id.
+    pub(super) id: String,
+    pub(super) action: Action,
+    pub(super) scope: Scope,
+    /// Who asked: named in a cancelled delivery's `last_error`.
+    pub(super) who: String,
+}
+
+/// Runs a job to its end and records how it ended.
+pub(super) async fn run<C: Control>(relay: Arc<C>, ledger: LedgerBackend, work: Work, slot: Slot) {
+    let mut done = 0;
+    let (state, error) = match steps(&*relay, &ledger, &work, &mut done).await {
+        Ok(true) => (JobState::Done, None),
+        Ok(false) => (JobState::Stopped, None),
+        Err(error) => (JobState::Failed, Some(error.to_string())),
+    };
+    let id = work.id.as_str();
+    tracing::info!(
+        job = id,
+        action = work.action.as_str(),
+        done,
+        state = state.as_str(),
+        error = error.as_deref().unwrap_or(""),
+        "bulk job ended"
+    );
+    if let Err(error) = ledger.job_progress(id, done as i64, state, error).await {
+        tracing::error!(job = id, %error, "could not record the end of a bulk job");
+    }
+    drop(slot);
+}
+
+/// The job's batches: in place first, then (a replay) the unrendered
+/// deliveries rendered again. `Ok(false)` when an operator stopped it.
+async fn steps<C: Control>(
+    relay: &C,
+    ledger: &LedgerBackend,
+    work: &Work,
+    done: &mut u64,
+) -> Result<bool, SpoolError> {
+    let mut scope = work.scope.clone();
+    loop {
+        let batch = ledger.bulk_apply(work.action, &scope, &work.who).await?;
+        *done += batch.changed.len() as u64;
+        changed(relay, work.action, &batch.changed);
+        if progress(ledger, work, *done).await? {
+            return Ok(false);
+        }
+        match batch.last {
+            Some(last) if !batch.finished(scope.limit) => scope.after = last,
+            _ => break,
+        }
+        tokio::time::sleep(PAUSE).await;
+    }
+    if !work.action.unrendered() {
+        return Ok(true);
+    }
+    let mut scope = work.scope.clone();
+    loop {
+        let rows = ledger.unrendered(&scope).await?;
+        let Some(last) = rows.last().map(|r| r.id) else {
+            return Ok(true);
+        };
+        let finished = rows.len() < scope.limit;
+        let runtime = relay.runtime();
+        // jq programs run here: off the async threads.
+        let results = tokio::task::spawn_blocking(move || {
+            rows.iter().map(|row| rerender(&runtime, row)).collect()
+        })
+        .await
+        .map_err(SpoolError::Task)?;
+        let pending = ledger.rerendered(results).await?;
+        *done += pending.len() as u64;
+        changed(relay, work.action, &pending);
+        if progress(ledger, work, *done).await? {
+            return Ok(false);
+        }
+        if finished {
+            return Ok(true);
+        }
+        scope.after = last;
+        tokio::time::sleep(PAUSE).await;
+    }
+}
+
+/// Tells the workers: replayed deliveries are due now; cancelled ones must
+/// not be sent from memory.
+fn changed<C: Control>(relay: &C, action: Action, ids: &[i64]) {
+    if ids.is_empty() {
+        return;
+    }
+    match action {
+        Action::Replay { .. } => relay.wake_dispatch(),
+        Action::Cancel => relay.forget(ids),
+    }
+}
+
+/// Records progress; whether an operator asked the job to stop.
+async fn progress(ledger: &LedgerBackend, work: &Work, done: u64) -> Result<bool, SpoolError> {
+    ledger
+        .job_progress(&work.id, done as i64, JobState::Running, None)
+        .await
+}
