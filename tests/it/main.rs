@@ -12,6 +12,7 @@ mod common;
 mod admin;
 mod admin_guard;
 mod admin_roles;
+mod bulk;
 mod check;
 mod cli;
 mod config;
