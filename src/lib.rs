@@ -38,8 +38,11 @@
 //! - `spool`: the durable store between accept and dispatch: SQLite, or
 //!   PostgreSQL shared by several replicas (leases, heartbeats). Each
 //!   backend is a folder of the same shape (`schema`, `writer`, `accept`,
-//!   `deliveries`, `upkeep`, `ledger`); `command` is the writer commands
-//!   both share, `location` parses `server.spool`, `backend` picks one.
+//!   `deliveries`, `upkeep`, `ledger`, `bulk`, `journal`); `command` is the
+//!   writer commands both share, `filter` the one filter of search and bulk
+//!   actions, `bulk` a bulk action's types and SQL condition, `audit` the
+//!   audit log's and jobs' rows, `location` parses `server.spool`,
+//!   `backend` picks one.
 //! - `dispatch`: per-target queues; `worker` (one target's loop), `window`
 //!   (the deliveries it holds, claimed from the spool), `gate` (its circuit
 //!   and 410 switch), `rate` (its rate wait, split between replicas),
@@ -48,11 +51,15 @@
 //!   try again, when to pause a target), `sign` (Standard Webhooks
 //!   signatures).
 //! - `admin`: the operator's listener and its API; it sees the relay only
-//!   through `control` (a trait `relay` implements); `probes`, `status` and
-//!   `webhooks` are its endpoints, `guard` its request checks;
-//!   `dead_letters` says which dead letters a command names.
+//!   through `control` (a trait `relay` implements); `probes`, `status`,
+//!   `webhooks`, `bulk` (bulk replay and cancel, jobs) and `audit` are its
+//!   endpoints, `guard` its request checks; `dead_letters` says which dead
+//!   letters a command names, `filter` reads the event filter as operators
+//!   write it; `jobs` runs bulk jobs batch by batch, `rerender` renders an
+//!   unrendered delivery again under the rules in force.
 //! - `cli`: the command line: `args` (its shape), one module per
 //!   subcommand (`serve`, `check`, `explain` (and its `command`), `dlq`,
+//!   `events` (bulk replay and cancel, over the API or on the spool),
 //!   `schema`, `sink`, a local downstream that prints what it gets), and
 //!   `malloc` (the allocator's tuning for `serve`).
 //! - `relay`: wiring: start and shutdown; `load` (config file to runtime),

@@ -8,7 +8,7 @@ use clap::Parser;
 
 use switchboard::cli::args::{Cli, Command, LogFormat};
 use switchboard::cli::explain::command as explain_cmd;
-use switchboard::cli::{check, dlq, schema, serve, sink};
+use switchboard::cli::{check, dlq, events, schema, serve, sink};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -35,6 +35,10 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             // `dlq list | head`: the reader has what it wanted.
             Err(error) if error.broken_pipe() => ExitCode::SUCCESS,
+            Err(error) => fail(error.into()),
+        },
+        Command::Events { action } => match events::run(action) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(error) => fail(error.into()),
         },
         Command::Serve { config } => serve::run(config).unwrap_or_else(|error| {

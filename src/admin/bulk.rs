@@ -14,10 +14,10 @@ use warp::reply::{Reply, Response};
 
 use super::filter::from_json;
 use super::input::parse_body;
-use super::jobs::{Work, run};
+use super::jobs::{begin, run};
 use super::problem::Problem;
 use super::{Admin, Control};
-use crate::spool::audit::{AuditEntry, NewJob};
+use crate::spool::audit::AuditEntry;
 use crate::spool::bulk::{Action, Scope};
 use crate::spool::{EventFilter, Ledger};
 
@@ -28,29 +28,30 @@ const EXAMPLE: &str = r#"{"filter": {"target": "crm", "states": ["dead"], "since
 
 /// Which bulk action a request names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
+pub enum Kind {
     Replay,
     Cancel,
 }
 
-/// The request body.
-#[derive(Debug, Deserialize)]
+/// The request body (the command line sends the same).
+#[derive(Debug, Default, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Request {
+pub struct Request {
     /// The event filter, as the event search reads it.
-    #[serde(default)]
-    filter: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Value>,
     /// Count only.
     #[serde(default)]
-    dry_run: bool,
+    pub dry_run: bool,
     /// An empty filter means every delivery: said explicitly.
     #[serde(default)]
-    all: bool,
+    pub all: bool,
     /// A replay takes delivered deliveries too.
     #[serde(default)]
-    include_delivered: bool,
+    pub include_delivered: bool,
     /// Deliveries per batch (default 500).
-    batch_size: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
 }
 
 fn bad(message: impl Into<String>) -> Problem {
@@ -61,31 +62,43 @@ fn failed(error: impl std::fmt::Display) -> Problem {
     Problem::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
 }
 
-/// The action and the filter a request asks for, checked.
-fn action_of(kind: Kind, request: &Request) -> Result<(Action, EventFilter), Problem> {
+/// The action and the deliveries a request asks for, or why it is
+/// refused (a 400).
+pub fn check(kind: Kind, request: &Request) -> Result<(Action, Scope), String> {
     let filter = from_json(request.filter.clone().unwrap_or_else(|| json!({})))
-        .map_err(|e| bad(format!("{e}; send {EXAMPLE}")))?;
+        .map_err(|e| format!("{e}; send {EXAMPLE}"))?;
     if filter.is_empty() && !request.all {
-        return Err(bad(format!(
+        return Err(format!(
             "an empty filter selects every delivery: narrow it, or send \"all\": true; for example {EXAMPLE}"
-        )));
+        ));
     }
     let action = match kind {
         Kind::Replay => Action::Replay {
             include_delivered: request.include_delivered,
         },
         Kind::Cancel if request.include_delivered => {
-            return Err(bad(
-                "include_delivered is for a replay; a cancel stops pending and retrying deliveries only",
-            ));
+            return Err(
+                "include_delivered is for a replay; a cancel stops pending and retrying deliveries only"
+                    .to_owned(),
+            );
         }
         Kind::Cancel => Action::Cancel,
     };
-    Ok((action, filter))
+    let limit = request.batch_size.unwrap_or(crate::spool::bulk::BATCH);
+    if !(1..=MAX_BATCH).contains(&limit) {
+        return Err(format!("batch_size must be between 1 and {MAX_BATCH}"));
+    }
+    Ok((
+        action,
+        Scope {
+            limit,
+            ..Scope::new(filter)
+        },
+    ))
 }
 
 /// The filter as the job and the audit log keep it.
-fn shown(filter: &EventFilter, action: Action) -> Value {
+pub fn shown(filter: &EventFilter, action: Action) -> Value {
     let mut value = serde_json::to_value(filter).unwrap_or_else(|_| json!({}));
     if let (
         Action::Replay {
@@ -107,15 +120,8 @@ pub(super) async fn act<C: Control>(
     who: &str,
 ) -> Result<Response, Problem> {
     let request: Request = parse_body(body, EXAMPLE)?;
-    let (action, filter) = action_of(kind, &request)?;
-    let limit = request.batch_size.unwrap_or(crate::spool::bulk::BATCH);
-    if !(1..=MAX_BATCH).contains(&limit) {
-        return Err(bad(format!("batch_size must be between 1 and {MAX_BATCH}")));
-    }
-    let mut scope = Scope {
-        limit,
-        ..Scope::new(filter.clone())
-    };
+    let (action, scope) = check(kind, &request).map_err(bad)?;
+    let filter = shown(&scope.filter, action);
     let selected = admin
         .ledger
         .bulk_count(action, &scope)
@@ -135,35 +141,10 @@ pub(super) async fn act<C: Control>(
             ),
         ));
     };
-    scope.through = selected.through;
-    let id = uuid::Uuid::now_v7().to_string();
-    let filter = shown(&filter, action);
-    let job = NewJob {
-        id: id.clone(),
-        kind: action.as_str().to_owned(),
-        filter: filter.clone(),
-        total: selected.count as i64,
-        created_by: who.to_owned(),
-    };
-    admin.ledger.job_start(job).await.map_err(failed)?;
-    super::audit::record(
-        admin,
-        AuditEntry {
-            who: who.to_owned(),
-            action: action.as_str().to_owned(),
-            target: scope.filter.target.clone(),
-            filter: Some(filter),
-            count: Some(selected.count as i64),
-            detail: Some(format!("job {id}")),
-        },
-    )
-    .await;
-    let work = Work {
-        id: id.clone(),
-        action,
-        scope,
-        who: who.to_owned(),
-    };
+    let work = begin(&admin.ledger, action, scope, selected, filter, who)
+        .await
+        .map_err(failed)?;
+    let id = work.id.clone();
     tokio::spawn(run(
         Arc::clone(&admin.relay),
         admin.ledger.clone(),

@@ -1,8 +1,8 @@
 //! What the admin API may see and do of the running relay, and nothing
 //! more: the config in force, whether it drains, the spool's counts and a
 //! flush, the workers' circuits and memory, a wake-up after a replay, what
-//! to drop after a cancel, and a reload. `relay` implements it; admin never reaches into the relay's
-//! parts, and does not import `relay`.
+//! to drop after a cancel, and a reload. `relay` implements it; admin never
+//! reaches into the relay's parts, and does not import `relay`.
 //!
 //! Must not grow into a second relay API: a method belongs here only when
 //! an endpoint needs it.

@@ -2,7 +2,8 @@
 //! batch by batch on a task of its own, its progress and end written to
 //! the spool's `jobs` (so any replica reports it), and stopped between two
 //! batches when an operator asks. At most one job of each kind runs in a
-//! relay at a time. A replay only makes deliveries due and wakes the
+//! relay at a time. The command line runs the same jobs on a spool itself
+//! ([`begin`], [`execute`]). A replay only makes deliveries due and wakes the
 //! workers; a cancel has the workers drop what they hold of it. Must not
 //! send anything itself: dispatch does, within each target's window, rate
 //! limit and circuit.
@@ -13,8 +14,9 @@ use std::time::Duration;
 
 use super::Control;
 use super::rerender::rerender;
-use crate::spool::audit::JobState;
-use crate::spool::bulk::{Action, Scope};
+use crate::runtime::Runtime;
+use crate::spool::audit::{AuditEntry, JobState, NewJob};
+use crate::spool::bulk::{Action, Scope, Selected};
 use crate::spool::{Ledger, LedgerBackend, SpoolError};
 
 /// The pause between two batches: the relay's own writes (accepts,
@@ -50,19 +52,93 @@ impl Drop for Slot {
 }
 
 /// What a job does.
-pub(super) struct Work {
+pub struct Work {
     /// The job's id.
-    pub(super) id: String,
-    pub(super) action: Action,
-    pub(super) scope: Scope,
+    pub id: String,
+    pub action: Action,
+    pub scope: Scope,
     /// Who asked: named in a cancelled delivery's `last_error`.
-    pub(super) who: String,
+    pub who: String,
 }
 
-/// Runs a job to its end and records how it ended.
+/// What a job needs of the relay beside the spool: the rules in force (to
+/// render unrendered deliveries again; `None` leaves them alone), and
+/// telling the workers what changed. The admin API has the running relay;
+/// the command line on a spool file has at most a config.
+pub trait Effects: Send + Sync {
+    fn runtime(&self) -> Option<Arc<Runtime>>;
+    /// Replayed deliveries are due now; cancelled ones must not be sent
+    /// from memory.
+    fn changed(&self, action: Action, ids: &[i64]);
+}
+
+/// The running relay's effects.
+struct Live<C>(Arc<C>);
+
+impl<C: Control> Effects for Live<C> {
+    fn runtime(&self) -> Option<Arc<Runtime>> {
+        Some(self.0.runtime())
+    }
+
+    fn changed(&self, action: Action, ids: &[i64]) {
+        if ids.is_empty() {
+            return;
+        }
+        match action {
+            Action::Replay { .. } => self.0.wake_dispatch(),
+            Action::Cancel => self.0.forget(ids),
+        }
+    }
+}
+
+/// Records a job about to start (and the action in the audit log) for the
+/// deliveries `selected` counted within `scope`; the work to run.
+pub async fn begin(
+    ledger: &LedgerBackend,
+    action: Action,
+    mut scope: Scope,
+    selected: Selected,
+    filter: serde_json::Value,
+    who: &str,
+) -> Result<Work, SpoolError> {
+    scope.through = selected.through;
+    let id = uuid::Uuid::now_v7().to_string();
+    let job = NewJob {
+        id: id.clone(),
+        kind: action.as_str().to_owned(),
+        filter: filter.clone(),
+        total: selected.count as i64,
+        created_by: who.to_owned(),
+    };
+    ledger.job_start(job).await?;
+    let entry = AuditEntry {
+        who: who.to_owned(),
+        action: action.as_str().to_owned(),
+        target: scope.filter.target.clone(),
+        filter: Some(filter),
+        count: Some(selected.count as i64),
+        detail: Some(format!("job {id}")),
+    };
+    tracing::info!(who, action = action.as_str(), count = selected.count, job = %id, "operator action");
+    ledger.audit(entry).await?;
+    Ok(Work {
+        id,
+        action,
+        scope,
+        who: who.to_owned(),
+    })
+}
+
+/// Runs a job for the admin API, holding its kind's place.
 pub(super) async fn run<C: Control>(relay: Arc<C>, ledger: LedgerBackend, work: Work, slot: Slot) {
+    execute(&Live(relay), &ledger, &work).await;
+    drop(slot);
+}
+
+/// Runs a job to its end and records how it ended; its state.
+pub async fn execute<E: Effects>(effects: &E, ledger: &LedgerBackend, work: &Work) -> JobState {
     let mut done = 0;
-    let (state, error) = match steps(&*relay, &ledger, &work, &mut done).await {
+    let (state, error) = match steps(effects, ledger, work, &mut done).await {
         Ok(true) => (JobState::Done, None),
         Ok(false) => (JobState::Stopped, None),
         Err(error) => (JobState::Failed, Some(error.to_string())),
@@ -79,13 +155,13 @@ pub(super) async fn run<C: Control>(relay: Arc<C>, ledger: LedgerBackend, work: 
     if let Err(error) = ledger.job_progress(id, done as i64, state, error).await {
         tracing::error!(job = id, %error, "could not record the end of a bulk job");
     }
-    drop(slot);
+    state
 }
 
 /// The job's batches: in place first, then (a replay) the unrendered
 /// deliveries rendered again. `Ok(false)` when an operator stopped it.
-async fn steps<C: Control>(
-    relay: &C,
+async fn steps<E: Effects>(
+    effects: &E,
     ledger: &LedgerBackend,
     work: &Work,
     done: &mut u64,
@@ -94,7 +170,7 @@ async fn steps<C: Control>(
     loop {
         let batch = ledger.bulk_apply(work.action, &scope, &work.who).await?;
         *done += batch.changed.len() as u64;
-        changed(relay, work.action, &batch.changed);
+        effects.changed(work.action, &batch.changed);
         if progress(ledger, work, *done).await? {
             return Ok(false);
         }
@@ -104,9 +180,9 @@ async fn steps<C: Control>(
         }
         tokio::time::sleep(PAUSE).await;
     }
-    if !work.action.unrendered() {
+    let Some(runtime) = effects.runtime().filter(|_| work.action.unrendered()) else {
         return Ok(true);
-    }
+    };
     let mut scope = work.scope.clone();
     loop {
         let rows = ledger.unrendered(&scope).await?;
@@ -114,7 +190,7 @@ async fn steps<C: Control>(
             return Ok(true);
         };
         let finished = rows.len() < scope.limit;
-        let runtime = relay.runtime();
+        let runtime = runtime.clone();
         // jq programs run here: off the async threads.
         let results = tokio::task::spawn_blocking(move || {
             rows.iter().map(|row| rerender(&runtime, row)).collect()
@@ -123,7 +199,7 @@ async fn steps<C: Control>(
         .map_err(SpoolError::Task)?;
         let pending = ledger.rerendered(results).await?;
         *done += pending.len() as u64;
-        changed(relay, work.action, &pending);
+        effects.changed(work.action, &pending);
         if progress(ledger, work, *done).await? {
             return Ok(false);
         }
@@ -132,18 +208,6 @@ async fn steps<C: Control>(
         }
         scope.after = last;
         tokio::time::sleep(PAUSE).await;
-    }
-}
-
-/// Tells the workers: replayed deliveries are due now; cancelled ones must
-/// not be sent from memory.
-fn changed<C: Control>(relay: &C, action: Action, ids: &[i64]) {
-    if ids.is_empty() {
-        return;
-    }
-    match action {
-        Action::Replay { .. } => relay.wake_dispatch(),
-        Action::Cancel => relay.forget(ids),
     }
 }
 

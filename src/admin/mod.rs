@@ -33,13 +33,13 @@ use warp::Filter;
 use warp::reply::Response;
 
 mod audit;
-mod bulk;
+pub mod bulk;
 mod control;
 pub mod dead_letters;
 pub mod filter;
 mod guard;
 mod input;
-mod jobs;
+pub mod jobs;
 mod probes;
 mod problem;
 mod rerender;

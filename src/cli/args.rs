@@ -2,7 +2,8 @@
 //! text (`clap` derives parsing and `--help` from these types).
 //!
 //! Only declarations: what each subcommand does lives in its own module
-//! (`check`, `dlq`, `explain::command`, `schema`, `serve`, `sink`).
+//! (`check`, `dlq`, `events`, `explain::command`, `schema`, `serve`,
+//! `sink`).
 
 use std::path::PathBuf;
 
@@ -49,6 +50,14 @@ pub enum Command {
     Dlq {
         #[command(subcommand)]
         action: DlqAction,
+    },
+    /// Webhooks and their deliveries: bulk replay or cancel by a filter.
+    ///
+    /// Through a relay's admin API (--admin) or on the spool directly
+    /// (--config, --spool).
+    Events {
+        #[command(subcommand)]
+        action: crate::cli::events::EventsAction,
     },
     /// Validate a config and print every problem; exits 1 if there are any.
     ///

@@ -7,6 +7,7 @@
 pub mod args;
 pub mod check;
 pub mod dlq;
+pub mod events;
 pub mod explain;
 pub mod malloc;
 pub mod schema;
