@@ -9,11 +9,10 @@ use http::StatusCode;
 use serde_json::json;
 use warp::reply::{Reply, Response};
 
-use super::dead_letters::{SelectError, Selection, Use};
+use super::dead_letters::{SelectError, Selection, Use, audited};
 use super::input::{SELECTION_EXAMPLE, parse_body, selection_from_query};
 use super::problem::{Problem, error};
 use super::{Admin, Control};
-use crate::spool::audit::AuditEntry;
 use crate::spool::{DeadFilter, Ledger};
 
 /// What a `POST` does to the dead letters it names.
@@ -67,26 +66,7 @@ pub(super) async fn change<C: Control>(
             } else {
                 "purge"
             };
-            let shown = serde_json::to_value(crate::spool::bulk::Scope::from(&filter).filter)
-                .ok()
-                .map(|mut f| {
-                    if let (Some(before), Some(o)) = (filter.before_ms, f.as_object_mut()) {
-                        o.insert("dead_before_ms".to_owned(), before.into());
-                    }
-                    f
-                });
-            super::audit::record(
-                admin,
-                AuditEntry {
-                    who: who.to_owned(),
-                    action: action.to_owned(),
-                    target: filter.target.clone(),
-                    filter: shown,
-                    count: Some(n as i64),
-                    detail: Some("dead-letter shorthand".to_owned()),
-                },
-            )
-            .await;
+            super::audit::record(admin, audited(who, action, &filter, n)).await;
             // A replay is picked up at once rather than at the next poll.
             admin.relay.wake_dispatch();
             let mut body = serde_json::Map::new();

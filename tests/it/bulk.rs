@@ -420,4 +420,20 @@ async fn the_command_line_acts_through_the_admin_api_or_on_the_spool_file() {
         .collect();
     assert!(who[0].starts_with("cli:"), "{audit}");
     assert_eq!(who[1], "oncall", "{audit}");
+
+    // The dead-letter shorthand on the spool is audited too.
+    let config = relay.config.to_str().unwrap();
+    let (code, _, err) = cli(&["dlq", "purge", "--config", config, "--all"], None).await;
+    assert_eq!(code, Some(0), "{err}");
+    let audit = get(&relay, "/api/audit?limit=1").await;
+    let entry = &audit["entries"][0];
+    assert_eq!(
+        (entry["action"].as_str(), entry["count"].as_i64()),
+        (Some("purge"), Some(0))
+    );
+    assert!(
+        entry["who"].as_str().unwrap().starts_with("cli:"),
+        "{audit}"
+    );
+    assert_eq!(entry["filter"]["states"], json!(["dead"]));
 }

@@ -249,7 +249,7 @@ async fn local(args: &BulkArgs, kind: Kind, body: &Request) -> Result<Outcome, B
 }
 
 /// `cli:<user>`, for the audit log.
-fn who() -> String {
+pub(crate) fn who() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".to_owned());
