@@ -32,6 +32,10 @@ pub trait Control: Send + Sync + 'static {
     /// rather than at its next poll.
     fn wake_dispatch(&self);
 
+    /// Follows a bulk replay or cancel in the pending count: `entered`
+    /// deliveries became pending, `left` ones stopped being.
+    fn pending_moved(&self, entered: Pending, left: Pending);
+
     /// Has every target's worker drop these deliveries from its window
     /// (an operator cancelled them), so none is sent from memory.
     fn forget(&self, ids: &[i64]);

@@ -17,7 +17,7 @@ use super::rerender::rerender;
 use crate::runtime::Runtime;
 use crate::spool::audit::{AuditEntry, JobState, NewJob};
 use crate::spool::bulk::{Action, Scope, Selected};
-use crate::spool::{Ledger, LedgerBackend, SpoolError};
+use crate::spool::{Ledger, LedgerBackend, Pending, SpoolError};
 
 /// The pause between two batches: the relay's own writes (accepts,
 /// outcomes) get the spool between them.
@@ -67,9 +67,10 @@ pub struct Work {
 /// the command line on a spool file has at most a config.
 pub trait Effects: Send + Sync {
     fn runtime(&self) -> Option<Arc<Runtime>>;
-    /// Replayed deliveries are due now; cancelled ones must not be sent
-    /// from memory.
-    fn changed(&self, action: Action, ids: &[i64]);
+    /// Replayed deliveries (`ids`) are due now; cancelled ones must not be
+    /// sent from memory. `moved` entered the pending count (a replay) or
+    /// left it (a cancel).
+    fn changed(&self, action: Action, ids: &[i64], moved: Pending);
 }
 
 /// The running relay's effects.
@@ -80,13 +81,19 @@ impl<C: Control> Effects for Live<C> {
         Some(self.0.runtime())
     }
 
-    fn changed(&self, action: Action, ids: &[i64]) {
+    fn changed(&self, action: Action, ids: &[i64], moved: Pending) {
         if ids.is_empty() {
             return;
         }
         match action {
-            Action::Replay { .. } => self.0.wake_dispatch(),
-            Action::Cancel => self.0.forget(ids),
+            Action::Replay { .. } => {
+                self.0.pending_moved(moved, Pending::default());
+                self.0.wake_dispatch();
+            }
+            Action::Cancel => {
+                self.0.pending_moved(Pending::default(), moved);
+                self.0.forget(ids);
+            }
         }
     }
 }
@@ -170,7 +177,7 @@ async fn steps<E: Effects>(
     loop {
         let batch = ledger.bulk_apply(work.action, &scope, &work.who).await?;
         *done += batch.changed.len() as u64;
-        effects.changed(work.action, &batch.changed);
+        effects.changed(work.action, &batch.changed, batch.moved);
         if progress(ledger, work, *done).await? {
             return Ok(false);
         }
@@ -197,9 +204,9 @@ async fn steps<E: Effects>(
         })
         .await
         .map_err(SpoolError::Task)?;
-        let pending = ledger.rerendered(results).await?;
-        *done += pending.len() as u64;
-        effects.changed(work.action, &pending);
+        let pended = ledger.rerendered(results).await?;
+        *done += pended.ids.len() as u64;
+        effects.changed(work.action, &pended.ids, pended.moved);
         if progress(ledger, work, *done).await? {
             return Ok(false);
         }

@@ -126,6 +126,10 @@ impl Control for Core {
         self.dispatcher.wake_all();
     }
 
+    fn pending_moved(&self, entered: Pending, left: Pending) {
+        self.spool.pending_moved(entered, left);
+    }
+
     fn forget(&self, ids: &[i64]) {
         self.dispatcher.forget(ids);
     }

@@ -9,7 +9,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use super::audit::{AuditEntry, AuditRecord, Job, JobState, NewJob};
-use super::bulk::{Action, Batch, Rerendered, Scope, Selected, Unrendered};
+use super::bulk::{Action, Batch, Pended, Rerendered, Scope, Selected, Unrendered};
 use super::front::{Front, HasFront};
 use super::postgres::{self, PgLedger, PgSpool};
 use super::sqlite::{self, SqliteLedger, SqliteSpool};
@@ -186,7 +186,7 @@ impl Ledger for LedgerBackend {
         }
     }
 
-    async fn rerendered(&self, results: Vec<Rerendered>) -> Result<Vec<i64>, SpoolError> {
+    async fn rerendered(&self, results: Vec<Rerendered>) -> Result<Pended, SpoolError> {
         match self {
             LedgerBackend::Sqlite(l) => l.rerendered(results).await,
             LedgerBackend::Postgres(l) => l.rerendered(results).await,

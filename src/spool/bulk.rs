@@ -9,7 +9,7 @@
 use bytes::Bytes;
 
 use super::filter::{Dialect, EventFilter, Sql, SqlValue, deliveries_where};
-use super::{DeadFilter, DeliveryState};
+use super::{DeadFilter, DeliveryState, Pending};
 
 /// Deliveries per batch unless the caller says otherwise: each batch is one
 /// short transaction, so a job of 100,000 never holds the spool for long.
@@ -129,6 +129,10 @@ pub struct Batch {
     pub last: Option<i64>,
     /// The ids it changed (a cancel's, for the workers to forget).
     pub changed: Vec<i64>,
+    /// The changed deliveries that entered the pending count (a replay:
+    /// all but the parked ones, which it counts already) or left it (a
+    /// cancel), with their body bytes: the relay's count follows at once.
+    pub moved: Pending,
 }
 
 impl Batch {
@@ -162,6 +166,15 @@ pub struct Rerendered {
     /// `Ok(None)`: the webhook's own bytes; `Ok(Some)`: its own body (it
     /// becomes pending); `Err`: why it stays unrendered.
     pub body: Result<Option<Bytes>, String>,
+}
+
+/// Unrendered deliveries made pending by [`Rerendered`] results.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pended {
+    /// Their ids.
+    pub ids: Vec<i64>,
+    /// They entered the pending count, with these body bytes.
+    pub moved: Pending,
 }
 
 /// The condition on `d JOIN e` for the rows `action` may touch within

@@ -7,7 +7,7 @@ use std::future::Future;
 
 use super::SpoolError;
 use super::audit::{AuditEntry, AuditRecord, Job, JobState, NewJob};
-use super::bulk::{Action, Batch, Rerendered, Scope, Selected, Unrendered};
+use super::bulk::{Action, Batch, Pended, Rerendered, Scope, Selected, Unrendered};
 
 /// A dead letter, for `dlq list`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -138,7 +138,7 @@ pub trait Ledger: Send + Sync + 'static {
     fn rerendered(
         &self,
         results: Vec<Rerendered>,
-    ) -> impl Future<Output = Result<Vec<i64>, SpoolError>> + Send;
+    ) -> impl Future<Output = Result<Pended, SpoolError>> + Send;
 
     /// Records an operator's action in the audit log.
     fn audit(&self, entry: AuditEntry) -> impl Future<Output = Result<(), SpoolError>> + Send;

@@ -237,6 +237,15 @@ pub trait Spool: HasFront + Send + Sync + 'static {
         self.front().pending.get()
     }
 
+    /// Follows a change an operator made beside the writer (a bulk replay
+    /// or cancel): `entered` deliveries became pending, `left` ones stopped
+    /// being. The periodic recount corrects any drift.
+    fn pending_moved(&self, entered: Pending, left: Pending) {
+        let count = self.front().pending;
+        count.add(entered.deliveries, entered.bytes);
+        count.settle(left.deliveries, left.bytes);
+    }
+
     /// How many relays share the targets' rate limits now: 1 for SQLite, the
     /// live replicas for PostgreSQL. Each relay sends at `rate / share`.
     fn share(&self) -> NonZeroU32 {

@@ -263,6 +263,11 @@ async fn a_cancel_stops_retries() {
     .await;
     assert_eq!(n, 1);
     assert_eq!(wait_job(&relay, &job).await["state"], "done");
+    let status = get(&relay, "/api/status").await;
+    assert_eq!(
+        status["pending"]["deliveries"], 0,
+        "the count follows at once"
+    );
     let seen = target.count();
     target.assert_quiet(seen, Duration::from_millis(1200)).await;
     let event = get(&relay, &format!("/api/events/{id}")).await;

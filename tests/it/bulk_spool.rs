@@ -75,6 +75,7 @@ async fn replay_and_cancel_work_in_batches(f: Fixture) {
     loop {
         let batch = f.ledger.bulk_apply(REPLAY, &scope, "oncall").await.unwrap();
         sizes.push(batch.changed.len());
+        assert_eq!(batch.moved.deliveries, batch.changed.len() as u64);
         match batch.last {
             Some(last) if !batch.finished(scope.limit) => scope.after = last,
             _ => break,

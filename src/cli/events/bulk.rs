@@ -18,7 +18,7 @@ use crate::admin::jobs::{Effects, begin, execute};
 use crate::config::interpolate::Env;
 use crate::runtime::Runtime;
 use crate::spool::bulk::Action;
-use crate::spool::{Ledger, LedgerBackend, Location, SpoolError};
+use crate::spool::{Ledger, LedgerBackend, Location, Pending, SpoolError};
 
 pub(super) const REPLAY_EXAMPLES: &str = "\
 Examples:
@@ -265,5 +265,5 @@ impl Effects for Offline {
         self.0.clone()
     }
 
-    fn changed(&self, _: Action, _: &[i64]) {}
+    fn changed(&self, _: Action, _: &[i64], _: Pending) {}
 }

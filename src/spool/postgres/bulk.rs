@@ -9,9 +9,9 @@
 use deadpool_postgres::Object;
 use tokio_postgres::types::ToSql;
 
-use crate::spool::bulk::{self, Action, Batch, Rerendered, Scope, Selected, Unrendered};
+use crate::spool::bulk::{self, Action, Batch, Pended, Rerendered, Scope, Selected, Unrendered};
 use crate::spool::filter::{Dialect, Sql, SqlValue};
-use crate::spool::{SpoolError, bulk::cancelled_by};
+use crate::spool::{Pending, SpoolError, bulk::cancelled_by};
 use crate::time::now_ms;
 
 type Param = Box<dyn ToSql + Sync + Send>;
@@ -79,18 +79,24 @@ pub async fn apply(
         .query_one(
             &format!(
                 "WITH picked AS (
-                     SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id
+                     SELECT d.id, d.state IN ('pending', 'parked') AS counted, d.size
+                     FROM deliveries d JOIN events e ON e.id = d.event_id
                      WHERE {cond} ORDER BY d.id LIMIT {limit} FOR UPDATE OF d
                  ), changed AS (
                      UPDATE deliveries d SET {set}, updated_at = $1, leased_by = NULL,
                          leased_until = NULL
                      FROM picked p WHERE d.id = p.id AND $2::text IS NOT NULL
-                     RETURNING d.id
+                     RETURNING d.id, p.counted, p.size
                  )
                  SELECT (SELECT COUNT(*) FROM picked), (SELECT MAX(id) FROM picked),
-                        ARRAY(SELECT id FROM changed ORDER BY id)",
+                        ARRAY(SELECT id FROM changed ORDER BY id),
+                        (SELECT COUNT(*) FROM changed WHERE counted = {moved}),
+                        (SELECT COALESCE(SUM(size), 0)::bigint FROM changed WHERE counted = {moved})",
                 cond = sql.text,
                 limit = scope.limit,
+                // A replay counts what it makes pending; a cancel stops
+                // counting what it cancels (all pending).
+                moved = matches!(action, Action::Cancel),
             ),
             &refs(&values),
         )
@@ -99,6 +105,10 @@ pub async fn apply(
         scanned: row.get::<_, i64>(0).max(0) as usize,
         last: row.get(1),
         changed: row.get(2),
+        moved: Pending {
+            deliveries: row.get::<_, i64>(3).max(0) as u64,
+            bytes: row.get::<_, i64>(4).max(0) as u64,
+        },
     })
 }
 
@@ -130,12 +140,9 @@ pub async fn unrendered(client: &Object, scope: &Scope) -> Result<Vec<Unrendered
         .collect())
 }
 
-/// Stores what rendering unrendered deliveries again came to; the ids made
+/// Stores what rendering unrendered deliveries again came to; those made
 /// pending.
-pub async fn rerendered(
-    client: &mut Object,
-    results: &[Rerendered],
-) -> Result<Vec<i64>, SpoolError> {
+pub async fn rerendered(client: &mut Object, results: &[Rerendered]) -> Result<Pended, SpoolError> {
     let now = now_ms();
     let tx = client.transaction().await?;
     let pending_stmt = tx
@@ -144,7 +151,7 @@ pub async fn rerendered(
                  last_error = NULL, last_class = NULL, leased_by = NULL, leased_until = NULL,
                  body = $3,
                  size = COALESCE(length($3), (SELECT length(e.body) FROM events e WHERE e.id = d.event_id))
-             WHERE d.id = $2 AND d.state = 'unrendered'",
+             WHERE d.id = $2 AND d.state = 'unrendered' RETURNING d.size",
         )
         .await?;
     let failed_stmt = tx
@@ -152,13 +159,15 @@ pub async fn rerendered(
             "UPDATE deliveries SET last_error = $3, updated_at = $1 WHERE id = $2 AND state = 'unrendered'",
         )
         .await?;
-    let mut pending = Vec::new();
+    let mut pended = Pended::default();
     for r in results {
         match &r.body {
             Ok(body) => {
                 let body: Option<&[u8]> = body.as_deref();
-                if tx.execute(&pending_stmt, &[&now, &r.id, &body]).await? > 0 {
-                    pending.push(r.id);
+                if let Some(row) = tx.query_opt(&pending_stmt, &[&now, &r.id, &body]).await? {
+                    pended.ids.push(r.id);
+                    pended.moved.deliveries += 1;
+                    pended.moved.bytes += row.get::<_, i64>(0).max(0) as u64;
                 }
             }
             Err(error) => {
@@ -167,5 +176,5 @@ pub async fn rerendered(
         }
     }
     tx.commit().await?;
-    Ok(pending)
+    Ok(pended)
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{bulk, journal, pool, schema, shown};
 use crate::spool::audit::{AuditEntry, AuditRecord, Job, JobState, NewJob};
-use crate::spool::bulk::{Action, Batch, Rerendered, Scope, Selected, Unrendered};
+use crate::spool::bulk::{Action, Batch, Pended, Rerendered, Scope, Selected, Unrendered};
 use crate::spool::{Backlog, DeadFilter, DeadLetter, DeliveryView, EventView, Ledger, SpoolError};
 
 /// Dead letters and status, for the admin API and the `dlq` commands.
@@ -208,7 +208,7 @@ impl Ledger for PgLedger {
         bulk::unrendered(&self.pool.get().await?, scope).await
     }
 
-    async fn rerendered(&self, results: Vec<Rerendered>) -> Result<Vec<i64>, SpoolError> {
+    async fn rerendered(&self, results: Vec<Rerendered>) -> Result<Pended, SpoolError> {
         bulk::rerendered(&mut self.pool.get().await?, &results).await
     }
 

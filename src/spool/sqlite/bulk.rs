@@ -7,11 +7,11 @@
 //! do) nor render bodies (the caller does).
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use crate::spool::bulk::{self, Action, Batch, Rerendered, Scope, Selected, Unrendered};
+use crate::spool::bulk::{self, Action, Batch, Pended, Rerendered, Scope, Selected, Unrendered};
 use crate::spool::filter::{Dialect, Sql, SqlValue};
-use crate::spool::{SpoolError, bulk::cancelled_by};
+use crate::spool::{Pending, SpoolError, bulk::cancelled_by};
 use crate::time::now_ms;
 
 /// The condition's values as SQLite values.
@@ -44,17 +44,25 @@ pub fn count(conn: &Connection, action: Action, scope: &Scope) -> Result<Selecte
     })
 }
 
-/// The ids of the next batch, in order.
-fn pick(tx: &Transaction<'_>, sql: &Sql, limit: usize) -> Result<Vec<i64>, SpoolError> {
+/// The next batch, in id order: each id, whether the pending count counts
+/// it now (pending or parked), and its body size.
+fn pick(
+    tx: &Transaction<'_>,
+    sql: &Sql,
+    limit: usize,
+) -> Result<Vec<(i64, bool, u64)>, SpoolError> {
     let mut stmt = tx.prepare(&format!(
-        "SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id
+        "SELECT d.id, d.state IN ('pending', 'parked'), d.size
+         FROM deliveries d JOIN events e ON e.id = d.event_id
          WHERE {} ORDER BY d.id LIMIT {limit}",
         sql.text
     ))?;
-    let ids = stmt
-        .query_map(rusqlite::params_from_iter(values(sql)), |r| r.get(0))?
-        .collect::<Result<Vec<i64>, _>>()?;
-    Ok(ids)
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(values(sql)), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 /// Applies `action` in place to the next batch within `scope` (a replay's
@@ -68,9 +76,10 @@ pub fn apply(
 ) -> Result<Batch, SpoolError> {
     let sql = bulk::changed(action, scope, Dialect::Sqlite, 1);
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-    let ids = pick(&tx, &sql, scope.limit)?;
+    let picked = pick(&tx, &sql, scope.limit)?;
     let now = now_ms();
-    let mut changed = Vec::with_capacity(ids.len());
+    let mut changed = Vec::with_capacity(picked.len());
+    let mut moved = Pending::default();
     {
         let (set, error) = match action {
             Action::Replay { .. } => (
@@ -86,21 +95,29 @@ pub fn apply(
             "UPDATE deliveries AS d SET {set}, updated_at = ?1 WHERE d.id = ?2 AND {}",
             action.changes()
         ))?;
-        for &id in &ids {
+        for &(id, counted, size) in &picked {
             let n = match &error {
                 Some(error) => update.execute(params![now, id, error])?,
                 None => update.execute(params![now, id])?,
             };
-            if n > 0 {
-                changed.push(id);
+            if n == 0 {
+                continue;
+            }
+            changed.push(id);
+            // A replay counts what it makes pending; a cancel stops
+            // counting what it cancels (all pending).
+            if matches!(action, Action::Cancel) == counted {
+                moved.deliveries += 1;
+                moved.bytes += size;
             }
         }
     }
     tx.commit()?;
     Ok(Batch {
-        scanned: ids.len(),
-        last: ids.last().copied(),
+        scanned: picked.len(),
+        last: picked.last().map(|p| p.0),
         changed,
+        moved,
     })
 }
 
@@ -131,22 +148,22 @@ pub fn unrendered(conn: &Connection, scope: &Scope) -> Result<Vec<Unrendered>, S
 
 /// Stores what rendering unrendered deliveries again came to: a body makes
 /// its delivery pending (due now, attempts reset), an error is kept as its
-/// `last_error`. Returns the ids made pending.
-pub fn rerendered(conn: &Connection, results: &[Rerendered]) -> Result<Vec<i64>, SpoolError> {
+/// `last_error`. Returns those made pending.
+pub fn rerendered(conn: &Connection, results: &[Rerendered]) -> Result<Pended, SpoolError> {
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     let now = now_ms();
-    let mut pending = Vec::new();
+    let mut pended = Pended::default();
     {
         let mut own = tx.prepare(
             "UPDATE deliveries SET state = 'pending', attempts = 0, due_at = ?1, updated_at = ?1,
                  last_error = NULL, last_class = NULL, size = ?3
-             WHERE id = ?2 AND state = 'unrendered'",
+             WHERE id = ?2 AND state = 'unrendered' RETURNING size",
         )?;
         let mut raw = tx.prepare(
             "UPDATE deliveries SET state = 'pending', attempts = 0, due_at = ?1, updated_at = ?1,
                  last_error = NULL, last_class = NULL,
                  size = (SELECT length(e.body) FROM events e WHERE e.id = deliveries.event_id)
-             WHERE id = ?2 AND state = 'unrendered'",
+             WHERE id = ?2 AND state = 'unrendered' RETURNING size",
         )?;
         let mut failed = tx.prepare(
             "UPDATE deliveries SET last_error = ?3, updated_at = ?1 WHERE id = ?2 AND state = 'unrendered'",
@@ -155,25 +172,35 @@ pub fn rerendered(conn: &Connection, results: &[Rerendered]) -> Result<Vec<i64>,
             tx.prepare("INSERT OR REPLACE INTO delivery_bodies (id, body) VALUES (?1, ?2)")?;
         let mut forget = tx.prepare("DELETE FROM delivery_bodies WHERE id = ?1")?;
         for r in results {
-            match &r.body {
+            let size: Option<i64> = match &r.body {
                 Ok(Some(body)) => {
-                    if own.execute(params![now, r.id, body.len() as i64])? > 0 {
+                    let size = own
+                        .query_row(params![now, r.id, body.len() as i64], |r| r.get(0))
+                        .optional()?;
+                    if size.is_some() {
                         store.execute(params![r.id, body.as_ref()])?;
-                        pending.push(r.id);
                     }
+                    size
                 }
                 Ok(None) => {
-                    if raw.execute(params![now, r.id])? > 0 {
+                    let size = raw.query_row(params![now, r.id], |r| r.get(0)).optional()?;
+                    if size.is_some() {
                         forget.execute(params![r.id])?;
-                        pending.push(r.id);
                     }
+                    size
                 }
                 Err(error) => {
                     failed.execute(params![now, r.id, error])?;
+                    None
                 }
+            };
+            if let Some(size) = size {
+                pended.ids.push(r.id);
+                pended.moved.deliveries += 1;
+                pended.moved.bytes += size.max(0) as u64;
             }
         }
     }
     tx.commit()?;
-    Ok(pending)
+    Ok(pended)
 }

@@ -11,7 +11,7 @@ use rusqlite::Connection;
 use super::schema::open_connection;
 use super::{bulk, dlq, inspect, journal};
 use crate::spool::audit::{AuditEntry, AuditRecord, Job, JobState, NewJob};
-use crate::spool::bulk::{Action, Batch, Rerendered, Scope, Selected, Unrendered};
+use crate::spool::bulk::{Action, Batch, Pended, Rerendered, Scope, Selected, Unrendered};
 use crate::spool::{Backlog, DeadFilter, DeadLetter, EventView, Ledger, SpoolError};
 
 /// The operator's view of a spool file: the admin API's and the `dlq`
@@ -88,7 +88,7 @@ impl Ledger for SqliteLedger {
         self.query(move |c| bulk::unrendered(c, &scope)).await
     }
 
-    async fn rerendered(&self, results: Vec<Rerendered>) -> Result<Vec<i64>, SpoolError> {
+    async fn rerendered(&self, results: Vec<Rerendered>) -> Result<Pended, SpoolError> {
         self.query(move |c| bulk::rerendered(c, &results)).await
     }
 
