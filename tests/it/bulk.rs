@@ -442,3 +442,27 @@ async fn the_command_line_acts_through_the_admin_api_or_on_the_spool_file() {
     );
     assert_eq!(entry["filter"]["states"], json!(["dead"]));
 }
+
+#[tokio::test]
+async fn a_cancel_empties_what_the_worker_holds_in_memory() {
+    let target = FakeTarget::start().await;
+    let relay = TestRelay::start(&format!(
+        "server:\n{}sources: {{s: {{}}}}\ntargets:\n  t: {{url: \"{}\", rate: 1/s, burst: 1}}\nroutes:\n  - to: [t]\n",
+        tokens(),
+        target.url("/t")
+    ))
+    .await;
+    for _ in 0..6 {
+        relay.accept("s", fixture("minimal.json")).await;
+    }
+    // The first goes at once; the others wait in the worker's window for
+    // the rate limit.
+    target.wait_for(1, WAIT).await;
+    let (job, n) = start(&relay, "cancel", json!({"filter": {"target": "t"}})).await;
+    assert!(n >= 4, "{n}");
+    assert_eq!(wait_job(&relay, &job).await["state"], "done");
+    // At most the one popped for sending before the cancel may still go.
+    target.assert_quiet(2, Duration::from_millis(2500)).await;
+    let cancelled = count(&relay, "replay", json!({"state": "cancelled"})).await;
+    assert_eq!(cancelled as usize + target.count(), 6);
+}
