@@ -148,7 +148,7 @@ pub async fn execute<E: Effects>(effects: &E, ledger: &LedgerBackend, work: &Wor
     let (state, error) = match steps(effects, ledger, work, &mut done).await {
         Ok(true) => (JobState::Done, None),
         Ok(false) => (JobState::Stopped, None),
-        Err(error) => (JobState::Failed, Some(error.to_string())),
+        Err(error) => (JobState::Failed, Some(chain(&error))),
     };
     let id = work.id.as_str();
     tracing::info!(
@@ -223,4 +223,17 @@ async fn progress(ledger: &LedgerBackend, work: &Work, done: u64) -> Result<bool
     ledger
         .job_progress(&work.id, done as i64, JobState::Running, None)
         .await
+}
+
+/// An error with its causes, one line (a database error's detail is in
+/// its source).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }

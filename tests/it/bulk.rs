@@ -466,3 +466,66 @@ async fn a_cancel_empties_what_the_worker_holds_in_memory() {
     let cancelled = count(&relay, "replay", json!({"state": "cancelled"})).await;
     assert_eq!(cancelled as usize + target.count(), 6);
 }
+
+#[tokio::test]
+async fn a_replay_works_on_a_postgres_relay_unrendered_deliveries_included() {
+    let test = "a_replay_works_on_a_postgres_relay_unrendered_deliveries_included";
+    let Some(server) = crate::common::pg::shared(test) else {
+        return;
+    };
+    let database = server.database().await;
+    let target = FakeTarget::start().await;
+    target.respond(400);
+    let relay = TestRelay::start(&format!(
+        "server:\n  spool: \"{database}\"\n{}sources: {{s: {{}}}}\ntargets:\n  t: {{url: \"{}\", retry: {{attempts: 1}}, transform: {{jq: '{{call: .call.id}}'}}}}\nroutes:\n  - name: r\n    to: [t]\n",
+        tokens(),
+        target.url("/t")
+    ))
+    .await;
+    for _ in 0..3 {
+        relay.accept("s", fixture("minimal.json")).await;
+    }
+    wait_count(&relay, "replay", json!({"state": "dead"}), 3).await;
+
+    let (client, connection) = tokio_postgres::connect(&database, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let event = uuid::Uuid::now_v7();
+    let now = switchboard::time::now_ms();
+    client
+        .execute(
+            "INSERT INTO events (id, source, client_ip, received_at, routes, body) VALUES ($1, 's', '127.0.0.1', $2, '[\"r\"]', $3)",
+            &[&event, &now, &br#"{"call": {"id": "pbx-9"}}"#.to_vec()],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO deliveries (event_id, target, route, size, state, due_at, created_at, updated_at, last_error) VALUES ($1, 't', 'r', 0, 'unrendered', $2, $2, $2, 'jq failed')",
+            &[&event, &now],
+        )
+        .await
+        .unwrap();
+
+    target.respond(200);
+    let filter = json!({"states": ["dead", "unrendered"]});
+    assert_eq!(count(&relay, "replay", filter.clone()).await, 4);
+    let (job, n) = start(&relay, "replay", json!({"filter": filter, "batch_size": 2})).await;
+    assert_eq!(n, 4);
+    let got = target.wait_for(7, WAIT).await;
+    let report = wait_job(&relay, &job).await;
+    assert_eq!(
+        (report["state"].as_str(), report["done"].as_i64()),
+        (Some("done"), Some(4))
+    );
+    assert!(
+        got[3..]
+            .iter()
+            .any(|r| r.json() == json!({"call": "pbx-9"})),
+        "the unrendered one, rendered under the rules in force"
+    );
+    let audit = get(&relay, "/api/audit").await;
+    assert_eq!(audit["entries"][0]["who"], "oncall");
+    assert_eq!(audit["entries"][0]["count"], 4);
+}

@@ -149,8 +149,8 @@ pub async fn rerendered(client: &mut Object, results: &[Rerendered]) -> Result<P
         .prepare(
             "UPDATE deliveries d SET state = 'pending', attempts = 0, due_at = $1, updated_at = $1,
                  last_error = NULL, last_class = NULL, leased_by = NULL, leased_until = NULL,
-                 body = $3,
-                 size = COALESCE(length($3), (SELECT length(e.body) FROM events e WHERE e.id = d.event_id))
+                 body = $3::bytea,
+                 size = COALESCE(length($3::bytea), (SELECT length(e.body) FROM events e WHERE e.id = d.event_id))
              WHERE d.id = $2 AND d.state = 'unrendered' RETURNING d.size",
         )
         .await?;
