@@ -126,6 +126,21 @@ async fn a_replay_sends_only_what_the_filter_selects_through_the_rate_limit() {
     }
     let filter = json!({"target": "slow", "state": "dead", "since": since});
     wait_count(&relay, "replay", filter.clone(), 3).await;
+    // A lookup key, as accept stores them, selects its webhook.
+    let keyed = late.iter().next().unwrap().clone();
+    let spool = rusqlite::Connection::open(relay.config.with_file_name("spool.db")).unwrap();
+    spool
+        .execute(
+            "INSERT INTO event_keys (name, value, received_at, event_id) VALUES ('call', 'pbx-1', ?1, ?2)",
+            rusqlite::params![since, keyed],
+        )
+        .unwrap();
+    let by_key = json!({"keys": {"call": "pbx-1"}, "target": "slow"});
+    assert_eq!(count(&relay, "replay", by_key).await, 1);
+    assert_eq!(
+        count(&relay, "replay", json!({"keys": {"call": "pbx-2"}})).await,
+        0
+    );
     wait_count(&relay, "replay", json!({"target": "other"}), 6).await;
 
     // Refused: nothing said; a bad state; a read token.
