@@ -27,7 +27,7 @@ use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
 
 use switchboard::spool::sqlite::{Options, SqliteSpool};
-use switchboard::spool::{Budget, NewDelivery, NewEvent, Record, Spool, Window};
+use switchboard::spool::{AttemptLog, Budget, NewDelivery, NewEvent, Record, Spool, Window};
 
 const TARGETS: [&str; 3] = ["crm", "tickets", "archive"];
 
@@ -77,7 +77,11 @@ fn open(dir: &std::path::Path) -> Arc<SqliteSpool> {
             while let Some(ready) = rx.recv().await {
                 budget.give_back(ready.body.len() as u64);
                 spool
-                    .record(ready.id, Record::Delivered { status: 200 })
+                    .record(
+                        ready.id,
+                        Record::Delivered { status: 200 },
+                        AttemptLog::default(),
+                    )
                     .await;
             }
         });
@@ -94,22 +98,26 @@ async fn accept(spool: &SqliteSpool, bodies: &Bodies) {
         routes: vec!["by-topic".into(), "has-summary".into(), "catch-all".into()],
         body: bodies.received.clone(),
         seen: None,
+        ..NewEvent::default()
     };
     let deliveries = vec![
         NewDelivery {
             target: TARGETS[0].into(),
             route: "by-topic".into(),
             body: None,
+            ..NewDelivery::default()
         },
         NewDelivery {
             target: TARGETS[1].into(),
             route: "has-summary".into(),
             body: None,
+            ..NewDelivery::default()
         },
         NewDelivery {
             target: TARGETS[2].into(),
             route: "catch-all".into(),
             body: Some(bodies.rendered.clone()),
+            ..NewDelivery::default()
         },
     ];
     spool.accept(event, deliveries).await.unwrap();

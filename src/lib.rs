@@ -69,6 +69,7 @@
 //!   characters escaped).
 //! - `rate`: a `rate` with its `burst`, checked once for targets and
 //!   sources alike, and its governor quota.
+//! - `redact`: headers as the history keeps them, secrets redacted.
 //! - `secret`: a secret written as a string or `{file: /path}`, resolved;
 //!   the one constant-time comparison of presented tokens.
 //! - `time`: unix milliseconds and seconds, the one place that reads the
@@ -84,6 +85,7 @@ pub mod ingress;
 pub mod logs;
 pub mod metrics;
 pub mod rate;
+pub mod redact;
 pub mod relay;
 pub mod rules;
 pub mod runtime;

@@ -153,11 +153,10 @@ fn describe(parts: &Parts, body: &[u8], status: StatusCode) -> String {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut text = format!("{} {path} -> {}\n", parts.method, status.as_u16());
     for (name, value) in &parts.headers {
-        let name = name.as_str();
-        if QUIET_HEADERS.contains(&name) {
+        if QUIET_HEADERS.contains(&name.as_str()) {
             continue;
         }
-        let value = if secret(name) {
+        let value = if crate::redact::sensitive_name(name) {
             "<redacted>".into()
         } else {
             String::from_utf8_lossy(value.as_bytes())
@@ -167,14 +166,6 @@ fn describe(parts: &Parts, body: &[u8], status: StatusCode) -> String {
     text.push_str(&show_body(body));
     text.push_str("\n\n");
     text
-}
-
-/// Whether a header's value may be a credential.
-fn secret(name: &str) -> bool {
-    matches!(name, "authorization" | "proxy-authorization" | "cookie")
-        || ["token", "key", "secret", "password"]
-            .iter()
-            .any(|word| name.contains(word))
 }
 
 /// The body whole: JSON pretty-printed, other text with its control

@@ -36,14 +36,14 @@ mod target;
 mod tree;
 mod verify;
 
-pub use read::{ParseError, Parsed, read_file};
+pub use read::{ParseError, Parsed, read_file, version_of};
 
 pub use circuit::CircuitConfig;
 pub use retry::{RetryConfig, StatusConfig};
 pub use route::{AnswerConfig, ConditionConfig, HeaderConditionConfig, OneOrMany, RouteConfig};
 pub use secret::{SecretConfig, SecretSource, WebhookSecretsConfig};
-pub use server::{AdminRole, AdminTokenConfig, ClientIpHeader, ServerConfig};
-pub use source::{FieldsConfig, SourceConfig, TokenConfig};
+pub use server::{AdminRole, AdminTokenConfig, ClientIpHeader, HistoryConfig, ServerConfig};
+pub use source::{FieldsConfig, SourceConfig, TokenConfig, default_keys};
 pub use target::{TargetConfig, TransformConfig};
 pub use verify::{Algorithm, Encoding, HmacConfig, VerifyConfig};
 
@@ -81,7 +81,7 @@ impl Config {
     }
 }
 
-fn located(value: &str) -> Located<String> {
+pub(crate) fn located(value: &str) -> Located<String> {
     Spanned::new(
         value.to_owned(),
         serde_saphyr::Location::UNKNOWN,

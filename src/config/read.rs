@@ -34,6 +34,8 @@ pub struct Parsed {
     /// Positions of the values made only of `${NAME}`s without a default,
     /// and of `{file: ...}` secrets: what `check --no-env` cannot judge.
     uses_environment: Vec<(u64, u64)>,
+    /// The text's version: see [`version_of`].
+    pub version: String,
 }
 
 impl Parsed {
@@ -88,6 +90,7 @@ impl Config {
                     problems,
                     replaced: Vec::new(),
                     uses_environment: Vec::new(),
+                    version: version_of(yaml),
                 };
             }
         };
@@ -108,6 +111,7 @@ impl Config {
             problems,
             replaced: report.replaced,
             uses_environment,
+            version: version_of(yaml),
         }
     }
 
@@ -123,6 +127,16 @@ pub fn read_file(path: &std::path::Path) -> Result<String, ParseError> {
         path: path.display().to_string(),
         source,
     })
+}
+
+/// The version of a config text: the first 12 hex digits of its SHA-256.
+/// Stored with every webhook, so that an operator sees whether the rules
+/// that routed it are the ones in force. Secrets from the environment or
+/// files are not part of it (they never change where a webhook goes).
+pub fn version_of(yaml: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(yaml.as_bytes());
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Positions of scalars made only of `${NAME}`s without a default, and of

@@ -48,6 +48,15 @@ impl SecretConfig {
     pub fn referenced(&self) -> &Location {
         &self.0.referenced
     }
+
+    /// Whether the value comes from the environment or a file, rather than
+    /// being written out in `routes.yaml`.
+    pub fn is_secret(&self) -> bool {
+        match &self.0.value {
+            SecretSource::Text(text) => text.contains("${"),
+            SecretSource::File(_) => true,
+        }
+    }
 }
 
 /// Where a secret comes from.

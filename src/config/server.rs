@@ -125,6 +125,33 @@ pub struct ServerConfig {
     /// Default circuit breaker for every target.
     #[serde(default)]
     pub circuit: CircuitConfig,
+    /// What the delivery history keeps of each attempt.
+    #[serde(default)]
+    pub history: HistoryConfig,
+}
+
+/// `server.history`: what is kept of each attempt, beside its time, status
+/// or error, and headers. Kept as long as `server.retention` says.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// The first bytes of each response body kept, e.g. `4KiB`; `0` keeps
+    /// none. Default `4KiB`.
+    #[serde(default = "default_response_bytes")]
+    #[schemars(with = "String")]
+    pub response_bytes: Located<String>,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            response_bytes: default_response_bytes(),
+        }
+    }
+}
+
+fn default_response_bytes() -> Located<String> {
+    located("4KiB")
 }
 
 impl Default for ServerConfig {
@@ -153,6 +180,7 @@ impl Default for ServerConfig {
             admin_hosts: Vec::new(),
             retry: RetryConfig::default(),
             circuit: CircuitConfig::default(),
+            history: HistoryConfig::default(),
         }
     }
 }

@@ -3,6 +3,8 @@
 //! Parsing only: `ingress/source.rs` compiles it; nothing here reads the
 //! environment or a secrets file.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -33,6 +35,26 @@ pub struct SourceConfig {
     /// sipgate AI Agents' layout.
     #[serde(default)]
     pub fields: FieldsConfig,
+    /// Lookup keys: names for paths whose values are stored with each
+    /// webhook, indexed, so that an operator finds it by them
+    /// (`events search --key call=pbx-…`, `GET /api/events?key.call=…`).
+    /// Default, for sipgate AI Agents' call log: `{call: call.id, caller:
+    /// call.from, callee: call.to}`; `{}` stores none.
+    #[schemars(with = "Option<std::collections::BTreeMap<String, String>>")]
+    pub keys: Option<BTreeMap<String, Located<String>>>,
+}
+
+/// The lookup keys of a source without `keys`: sipgate AI Agents' call id
+/// and the numbers at either end.
+pub fn default_keys() -> BTreeMap<String, Located<String>> {
+    [
+        ("call", "call.id"),
+        ("caller", "call.from"),
+        ("callee", "call.to"),
+    ]
+    .into_iter()
+    .map(|(name, path)| (name.to_owned(), located(path)))
+    .collect()
 }
 
 /// `sources.NAME.token`.

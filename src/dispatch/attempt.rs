@@ -52,11 +52,11 @@ impl<S: Spool> Attempt<S> {
             mut rng,
         } = self;
         let started = std::time::Instant::now();
-        let attempt = deliver::attempt(&client, &target, &ready).await;
+        let sent = deliver::attempt(&client, &target, &ready).await;
         let (record, health) = deliver::decide(
             &target.retry,
             ready.attempts,
-            &attempt,
+            &sent.result,
             SystemTime::now(),
             &mut rng,
         );
@@ -75,7 +75,7 @@ impl<S: Spool> Attempt<S> {
             }
             _ => None,
         };
-        spool.record(ready.id, record).await;
+        spool.record(ready.id, record, sent.log).await;
         let _ = done
             .send(Done {
                 id: ready.id,

@@ -11,7 +11,7 @@ use http::header;
 
 use crate::dispatch::retry::{RetryPolicy, parse_retry_after};
 use crate::dispatch::target::Target;
-use crate::spool::{Ready, Record};
+use crate::spool::{AttemptLog, Ready, Record};
 
 /// The `user-agent` of every delivery.
 pub const USER_AGENT: &str = concat!("switchboard/", env!("CARGO_PKG_VERSION"));
@@ -87,9 +87,77 @@ pub fn decide(
     (record, Health::Failing)
 }
 
-/// Sends `ready` to `target` once and logs the result.
-pub async fn attempt(client: &reqwest::Client, target: &Target, ready: &Ready) -> Attempt {
+/// What kind of failure an attempt without a usable answer had, as the
+/// history and the dead-letter groups name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// No answer within the target's timeout.
+    Timeout,
+    /// The connection could not be made (refused, unreachable, DNS).
+    Connect,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    /// Sending the body or reading the answer broke off.
+    Body,
+    /// A 3xx answer: redirects are not followed.
+    Redirect,
+    /// Any other failure of the request.
+    Request,
+}
+
+impl Class {
+    /// Its name in the history and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Timeout => "timeout",
+            Class::Connect => "connect",
+            Class::Tls => "tls",
+            Class::Body => "body",
+            Class::Redirect => "redirect",
+            Class::Request => "request",
+        }
+    }
+
+    /// The class of a failed request.
+    fn of(error: &reqwest::Error) -> Class {
+        let chain = std::iter::successors(std::error::Error::source(error), |e| e.source())
+            .map(|e| e.to_string().to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .join(": ");
+        if error.is_timeout() {
+            Class::Timeout
+        } else if chain.contains("certificate") || chain.contains("tls") {
+            Class::Tls
+        } else if error.is_connect() {
+            Class::Connect
+        } else if error.is_body() || error.is_decode() {
+            Class::Body
+        } else {
+            Class::Request
+        }
+    }
+}
+
+/// An attempt's result and its record for the history.
+#[derive(Debug)]
+pub struct Sent {
+    /// What it got back, for [`decide`].
+    pub result: Attempt,
+    /// What the history keeps of it.
+    pub log: AttemptLog,
+}
+
+/// Sends `ready` to `target` once, logs the result, and keeps what the
+/// history needs: the request headers as sent, the answer's headers and the
+/// first `target.response_bytes` of its body.
+pub async fn attempt(client: &reqwest::Client, target: &Target, ready: &Ready) -> Sent {
     let started = Instant::now();
+    let mut log = AttemptLog {
+        attempt: ready.attempts + 1,
+        started_ms: crate::time::now_ms(),
+        response_headers: "{}".to_owned(),
+        ..AttemptLog::default()
+    };
     let timestamp = crate::time::now_secs();
     let id = ready.event.to_string();
     let mut request = client
@@ -107,20 +175,15 @@ pub async fn attempt(client: &reqwest::Client, target: &Target, ready: &Ready) -
     if !target.headers.contains_key(header::CONTENT_TYPE) {
         request = request.header(header::CONTENT_TYPE, "application/json");
     }
-    let result = match request.body(ready.body.clone()).send().await {
-        Ok(response) => Attempt::Status {
-            code: response.status().as_u16(),
-            retry_after: response
-                .headers()
-                .get(header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        },
-        Err(error) => Attempt::Failed {
-            reason: describe(&error),
-        },
+    let result = match request.body(ready.body.clone()).build() {
+        Ok(request) => {
+            log.request_headers = crate::redact::headers_json(request.headers(), None);
+            send(client, request, target.response_bytes, &mut log).await
+        }
+        Err(error) => fail(&error, &mut log),
     };
     let ms = started.elapsed().as_millis() as u64;
+    log.duration_ms = ms as i64;
     let attempt = ready.attempts + 1;
     match &result {
         Attempt::Status { code, .. } if (200..300).contains(code) => {
@@ -133,7 +196,56 @@ pub async fn attempt(client: &reqwest::Client, target: &Target, ready: &Ready) -
             tracing::warn!(id = %ready.event, target = %target.name, route = %ready.route, %reason, attempt, duration_ms = ms, "delivery failed")
         }
     }
-    result
+    Sent { result, log }
+}
+
+/// Sends the built request; reads the answer's headers and up to `keep`
+/// bytes of its body into `log`.
+async fn send(
+    client: &reqwest::Client,
+    request: reqwest::Request,
+    keep: usize,
+    log: &mut AttemptLog,
+) -> Attempt {
+    let mut response = match client.execute(request).await {
+        Ok(response) => response,
+        Err(error) => return fail(&error, log),
+    };
+    let code = response.status().as_u16();
+    log.status = Some(code);
+    log.response_headers = crate::redact::headers_json(response.headers(), None);
+    if response.status().is_redirection() {
+        log.class = Some(Class::Redirect.as_str());
+        log.error = Some(format!("HTTP {code}: redirects are not followed"));
+    } else if !response.status().is_success() {
+        log.error = Some(format!("HTTP {code}"));
+    }
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut body = Vec::new();
+    // The answer counts once its status is in: a body that breaks off
+    // afterwards is kept as far as it came.
+    while body.len() < keep {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(keep - body.len())]),
+            _ => break,
+        }
+    }
+    if !body.is_empty() {
+        log.response_body = Some(body.into());
+    }
+    Attempt::Status { code, retry_after }
+}
+
+/// A request that got no answer, its class and cause in `log`.
+fn fail(error: &reqwest::Error, log: &mut AttemptLog) -> Attempt {
+    let reason = describe(error);
+    log.class = Some(Class::of(error).as_str());
+    log.error = Some(reason.clone());
+    Attempt::Failed { reason }
 }
 
 /// A short cause for logs: timeout, refused connection, or the error chain.

@@ -54,6 +54,8 @@ pub struct Target {
     pub circuit: CircuitPolicy,
     /// Signs every delivery (`webhook-signature`), when configured.
     pub sign: Option<Signer>,
+    /// The first bytes of each response body kept in the history.
+    pub response_bytes: usize,
 }
 
 /// A rate limiter with the settings it was built from.

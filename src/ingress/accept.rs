@@ -82,10 +82,12 @@ impl<S: Spool> Ingress<S> {
             // waiting for the same group commit would otherwise hold one.
             drop(doc);
             let webhook = Webhook {
-                source: name,
+                source,
                 client,
                 raw,
                 claim,
+                headers: &headers,
+                version: &runtime.version,
             };
             self.store(webhook, routed).await
         }
@@ -120,12 +122,23 @@ impl<S: Spool> Ingress<S> {
             client,
             raw,
             claim,
+            headers,
+            version,
         } = webhook;
+        let token = source.token.as_ref().map(|t| &t.header);
+        let source = source.name.as_str();
         let id = Uuid::now_v7();
-        for (target, reason) in &routed.failed {
-            tracing::error!(%id, target, %reason, "could not render the body for this target; not sent");
+        for d in &routed.deliveries {
+            if let Some(reason) = &d.unrendered {
+                tracing::error!(%id, target = %d.target, %reason, "could not render the body for this target; stored as unrendered, not sent until replayed");
+            }
         }
-        let deliveries = routed.deliveries.len();
+        // What will be sent: an unrendered delivery waits for an operator.
+        let deliveries = routed
+            .deliveries
+            .iter()
+            .filter(|d| d.unrendered.is_none())
+            .count();
         let seen = claim.id().map(|(id, until)| SeenId {
             id: id.to_owned(),
             expires_ms: i64::try_from(until.saturating_mul(1000)).unwrap_or(i64::MAX),
@@ -137,6 +150,13 @@ impl<S: Spool> Ingress<S> {
             received_ms: crate::time::now_ms(),
             routes: routed.matched,
             body: raw,
+            content_type: headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            headers: crate::redact::headers_json(headers, token),
+            keys: routed.keys,
+            config_version: version.to_owned(),
             seen,
         };
         // The `accepted` line is logged by the spool's writer, once the
@@ -163,9 +183,13 @@ impl<S: Spool> Ingress<S> {
 
 /// A verified webhook on its way to the spool.
 struct Webhook<'a> {
-    source: &'a str,
+    source: &'a Source,
     client: IpAddr,
     raw: Bytes,
+    /// The headers it came with.
+    headers: &'a HeaderMap,
+    /// The version of the config routing it.
+    version: &'a str,
     /// Its `webhook-id`, held until the spool has it (or forgotten if not).
     claim: Claim,
 }

@@ -17,6 +17,7 @@ pub mod body;
 pub mod client;
 pub mod deadline;
 pub mod json;
+pub mod keys;
 pub mod listener;
 pub mod outcome;
 pub mod payload;

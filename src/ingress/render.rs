@@ -34,11 +34,12 @@ pub struct Routed {
     /// Names of the matching routes, in order.
     pub matched: Vec<String>,
     /// One delivery per chosen target; an untransformed one carries no body
-    /// of its own (it is the webhook's).
+    /// of its own (it is the webhook's); one whose body could not be
+    /// rendered (a jq program failed on this payload) carries the reason,
+    /// and is stored `unrendered`.
     pub deliveries: Vec<NewDelivery>,
-    /// Targets whose body could not be rendered (a jq program failed on this
-    /// payload), with the reason.
-    pub failed: Vec<(String, RenderError)>,
+    /// The source's lookup keys found in the payload.
+    pub keys: Vec<(String, String)>,
 }
 
 /// What the rules decided for one webhook, each chosen target with its body.
@@ -121,22 +122,26 @@ pub fn route(
     } else {
         run()
     };
-    let mut deliveries = Vec::with_capacity(rendered.targets.len());
-    let mut failed = Vec::new();
-    for Outgoing { choice, body } in rendered.targets {
-        match body {
-            Ok(body) => deliveries.push(NewDelivery {
+    let deliveries = rendered
+        .targets
+        .into_iter()
+        .map(|Outgoing { choice, body }| {
+            let (body, unrendered) = match body {
+                Ok(body) => (body, None),
+                Err(error) => (None, Some(error.to_string())),
+            };
+            NewDelivery {
                 target: choice.target.to_owned(),
                 route: choice.route.to_owned(),
                 body,
-            }),
-            Err(error) => failed.push((choice.target.to_owned(), error)),
-        }
-    }
+                unrendered,
+            }
+        })
+        .collect();
     Routed {
         matched: rendered.matched.iter().map(|r| (*r).to_owned()).collect(),
         deliveries,
-        failed,
+        keys: source.keys.of(doc),
     }
 }
 

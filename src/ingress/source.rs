@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use crate::config::interpolate::Env;
 use crate::config::problems::Problems;
 use crate::config::{FieldsConfig, Located, SourceConfig, TokenConfig};
+use crate::ingress::keys::Keys;
 use crate::ingress::throttle::ClientLimit;
 use crate::ingress::verify::{self, Claim, Verdict, Verifier};
 use crate::rate::RateLimit;
@@ -36,6 +37,8 @@ pub struct Source {
     /// Requests per client address, if limited; carried over a reload when
     /// unchanged.
     pub limit: Option<Arc<ClientLimit>>,
+    /// The lookup keys stored with each webhook.
+    pub keys: Keys,
 }
 
 /// A shared secret expected in a header. Only its SHA-256 is kept, so the
@@ -168,6 +171,11 @@ pub fn compile(
                 .unwrap_or_else(|| Arc::new(ClientLimit::new(settings)))
         });
     let fields = compile_fields(cfg.fields, &format!("{place}.fields"), problems);
+    let keys = Keys::compile(
+        cfg.keys.unwrap_or_else(crate::config::default_keys),
+        &format!("{place}.keys"),
+        problems,
+    );
     if *problems != before {
         return None;
     }
@@ -178,6 +186,7 @@ pub fn compile(
         fields: fields?,
         verifier,
         limit,
+        keys,
     })
 }
 

@@ -11,6 +11,7 @@ use indexmap::IndexMap;
 
 use crate::config::interpolate::Env;
 use crate::config::problems::Problems;
+use crate::config::units;
 use crate::config::{Config, Parsed, ServerConfig, SourceConfig, TargetConfig};
 use crate::dispatch::circuit;
 use crate::dispatch::retry;
@@ -39,6 +40,9 @@ pub struct Runtime {
     pub targets: IndexMap<String, Arc<Target>>,
     /// Routes in order.
     pub routes: Routes,
+    /// The config text's version ([`crate::config::version_of`]); empty
+    /// for a runtime compiled from no text.
+    pub version: String,
 }
 
 /// What `check --no-env` found: a config whose structure and rules are valid.
@@ -74,7 +78,9 @@ impl Runtime {
             return Err(parsed.problems);
         };
         if parsed.problems.is_empty() {
-            return Runtime::compile(config, env, previous);
+            let mut runtime = Runtime::compile(config, env, previous)?;
+            runtime.version = parsed.version;
+            return Ok(runtime);
         }
         // Compiled for its problems only: the stand-ins in it must not run.
         let later = Runtime::compile(config, env, previous).err();
@@ -128,6 +134,7 @@ impl Runtime {
                 sources,
                 targets,
                 routes,
+                version: String::new(),
             }),
             _ => Err(problems),
         }
@@ -138,9 +145,19 @@ impl Runtime {
 fn defaults(server: &ServerConfig, problems: &mut Problems) -> Option<Defaults> {
     let retry = retry::compile(&server.retry, "server.retry", problems);
     let circuit = circuit::compile(&server.circuit, "server.circuit", problems);
+    let response_bytes = units::size(&server.history.response_bytes.value)
+        .map_err(|e| {
+            problems.push(
+                "server.history.response_bytes",
+                Some(&server.history.response_bytes.referenced),
+                e,
+            )
+        })
+        .ok();
     Some(Defaults {
         retry: retry?,
         circuit: circuit?,
+        response_bytes: response_bytes?,
     })
 }
 

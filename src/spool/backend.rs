@@ -14,7 +14,8 @@ use super::front::{Front, HasFront};
 use super::postgres::{self, PgLedger, PgSpool};
 use super::sqlite::{self, SqliteLedger, SqliteSpool};
 use super::{
-    Backlog, DeadFilter, DeadLetter, EventView, Ledger, Location, Record, Spool, SpoolError,
+    AttemptLog, Backlog, DeadFilter, DeadLetter, EventView, Ledger, Location, Record, Spool,
+    SpoolError,
 };
 
 /// The relay's spool, whichever backend `server.spool` chose.
@@ -77,10 +78,10 @@ impl HasFront for Backend {
 /// The trait's forwarding through the chosen backend's front; what the
 /// backends do differently goes to them.
 impl Spool for Backend {
-    async fn record(&self, id: i64, outcome: Record) {
+    async fn record(&self, id: i64, outcome: Record, log: AttemptLog) {
         match self {
-            Backend::Sqlite(s) => s.record(id, outcome).await,
-            Backend::Postgres(s) => s.record(id, outcome).await,
+            Backend::Sqlite(s) => s.record(id, outcome, log).await,
+            Backend::Postgres(s) => s.record(id, outcome, log).await,
         }
     }
 

@@ -6,7 +6,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Admitted, Claimed, NewDelivery, NewEvent, Record, SpoolError};
+use super::{Admitted, AttemptLog, Claimed, NewDelivery, NewEvent, Record, SpoolError};
 
 /// How many commands may wait for the writer before callers wait too.
 const QUEUE: usize = 16_384;
@@ -19,12 +19,16 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, SpoolError>>;
 pub(crate) enum Command {
     /// Store a webhook and its deliveries; answered after the commit.
     Accept {
-        event: NewEvent,
+        event: Box<NewEvent>,
         deliveries: Vec<NewDelivery>,
         reply: Reply<Admitted>,
     },
-    /// Store an attempt's outcome; not answered.
-    Record { id: i64, outcome: Record },
+    /// Store an attempt's outcome and its history; not answered.
+    Record {
+        id: i64,
+        outcome: Record,
+        log: Box<AttemptLog>,
+    },
     /// Read (PostgreSQL: lease) due deliveries of a target.
     Claim {
         target: String,
@@ -79,7 +83,7 @@ impl Commands {
         deliveries: Vec<NewDelivery>,
     ) -> Result<Admitted, SpoolError> {
         self.ask(|reply| Command::Accept {
-            event,
+            event: Box::new(event),
             deliveries,
             reply,
         })
@@ -87,8 +91,14 @@ impl Commands {
     }
 
     /// Queues an outcome without waiting for its commit.
-    pub(crate) async fn record(&self, id: i64, outcome: Record) {
-        if self.0.send(Command::Record { id, outcome }).await.is_err() {
+    pub(crate) async fn record(&self, id: i64, outcome: Record, log: AttemptLog) {
+        let log = Box::new(log);
+        if self
+            .0
+            .send(Command::Record { id, outcome, log })
+            .await
+            .is_err()
+        {
             tracing::error!(
                 id,
                 "spool writer stopped; outcome not recorded (the delivery will be repeated)"

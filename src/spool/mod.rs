@@ -43,7 +43,7 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 /// A webhook to record.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewEvent {
     /// Time-ordered id.
     pub id: Uuid,
@@ -57,6 +57,14 @@ pub struct NewEvent {
     pub routes: Vec<String>,
     /// The body as received.
     pub body: Bytes,
+    /// Its `content-type` header, if any.
+    pub content_type: Option<String>,
+    /// The headers it came with, as a JSON object, secrets redacted.
+    pub headers: String,
+    /// The source's lookup keys found in it, `(name, value)`.
+    pub keys: Vec<(String, String)>,
+    /// The version of the config that routed it.
+    pub config_version: String,
     /// The verified `webhook-id` to remember with it (Standard Webhooks
     /// sources), so that a replay is refused across restarts and replicas.
     pub seen: Option<SeenId>,
@@ -85,7 +93,7 @@ pub enum Admitted {
 }
 
 /// A delivery to record with its event.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewDelivery {
     /// Target name.
     pub target: String,
@@ -93,6 +101,10 @@ pub struct NewDelivery {
     pub route: String,
     /// The rendered body; `None` means the event's body, unchanged (stored once).
     pub body: Option<Bytes>,
+    /// Why no body could be rendered for it (a transform failed on this
+    /// payload): it is stored `unrendered`, never sent until a replay
+    /// renders it under the rules then in force.
+    pub unrendered: Option<String>,
 }
 
 /// A delivery ready to be attempted.
@@ -112,7 +124,35 @@ pub struct Ready {
     pub body: Bytes,
 }
 
+impl NewEvent {
+    /// Its lookup keys as stored beside it: a JSON object of each name's
+    /// value (an array when a name found several).
+    pub(crate) fn keys_json(&self) -> String {
+        let mut map = serde_json::Map::new();
+        for (name, value) in &self.keys {
+            let value = serde_json::Value::String(value.clone());
+            match map.get_mut(name) {
+                None => {
+                    map.insert(name.clone(), value);
+                }
+                Some(serde_json::Value::Array(values)) => values.push(value),
+                Some(first) => *first = serde_json::Value::Array(vec![first.take(), value]),
+            }
+        }
+        serde_json::Value::Object(map).to_string()
+    }
+}
+
 impl NewDelivery {
+    /// The state it is stored in: `pending`, or `unrendered`.
+    pub(crate) fn state(&self) -> &'static str {
+        if self.unrendered.is_some() {
+            "unrendered"
+        } else {
+            "pending"
+        }
+    }
+
     /// The body it sends: its own, or else its event's.
     pub(crate) fn body_of(&self, event: &NewEvent) -> Bytes {
         self.body.clone().unwrap_or_else(|| event.body.clone())
@@ -148,6 +188,29 @@ pub enum Record {
     Dead { status: Option<u16>, error: String },
     /// The target answered 410 and is disabled: the delivery waits, marked.
     Parked { status: u16, error: String },
+}
+
+/// One attempt, as the history keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttemptLog {
+    /// Which attempt of its delivery, from 1.
+    pub attempt: u32,
+    /// When it started, unix milliseconds.
+    pub started_ms: i64,
+    /// How long it took until the answer (or the failure).
+    pub duration_ms: i64,
+    /// The answer's status, if there was one.
+    pub status: Option<u16>,
+    /// What kind of failure, if it failed: see `dispatch::deliver::Class`.
+    pub class: Option<&'static str>,
+    /// The failure or refusal, in words.
+    pub error: Option<String>,
+    /// The request headers sent, a JSON object, secrets redacted.
+    pub request_headers: String,
+    /// The response headers, a JSON object (`{}` without a response).
+    pub response_headers: String,
+    /// The first bytes of the response body (`server.history.response_bytes`).
+    pub response_body: Option<Bytes>,
 }
 
 /// Due deliveries of one target.
@@ -186,11 +249,11 @@ pub trait Spool: HasFront + Send + Sync + 'static {
         self.front().commands.accept(event, deliveries)
     }
 
-    /// Stores an attempt's outcome. Ordered after everything this caller sent
+    /// Stores an attempt's outcome, and the attempt in the history. Ordered after everything this caller sent
     /// before; not awaited for durability (a lost outcome means a repeated
     /// attempt, never a lost delivery).
-    fn record(&self, id: i64, outcome: Record) -> impl Future<Output = ()> + Send {
-        self.front().commands.record(id, outcome)
+    fn record(&self, id: i64, outcome: Record, log: AttemptLog) -> impl Future<Output = ()> + Send {
+        self.front().commands.record(id, outcome, log)
     }
 
     /// Up to `limit` due deliveries of `target`, oldest due first, leaving

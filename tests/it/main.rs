@@ -26,6 +26,7 @@ mod explain_agrees;
 mod fake_target;
 mod fanout;
 mod heavy_render;
+mod history;
 mod hostile;
 mod ingress;
 mod log_escaping;

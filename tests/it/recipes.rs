@@ -34,11 +34,15 @@ fn check_renders(config: &Path) {
         let raw = Bytes::from(raw);
         for source in runtime.sources.values() {
             let routed = render::route(&runtime, source, &HeaderMap::new(), &raw, &doc);
+            let unrendered: Vec<_> = routed
+                .deliveries
+                .iter()
+                .filter_map(|d| d.unrendered.as_ref().map(|e| (&d.target, e)))
+                .collect();
             assert!(
-                routed.failed.is_empty(),
-                "{}: {name}: {:?}",
+                unrendered.is_empty(),
+                "{}: {name}: {unrendered:?}",
                 config.display(),
-                routed.failed
             );
             for delivery in &routed.deliveries {
                 if let Some(body) = &delivery.body {

@@ -154,6 +154,7 @@ fn event(source: &str, seen: Option<(&str, i64)>) -> NewEvent {
             id: id.to_owned(),
             expires_ms,
         }),
+        ..NewEvent::default()
     }
 }
 
@@ -162,6 +163,7 @@ fn to_a() -> Vec<NewDelivery> {
         target: "a".to_owned(),
         route: "r".to_owned(),
         body: None,
+        ..NewDelivery::default()
     }]
 }
 

@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use switchboard::config::interpolate::Env;
 use switchboard::spool::{
-    Backend, Claimed, DeadFilter, Ledger, LedgerBackend, Location, NewDelivery, NewEvent, Ready,
-    Record, Spool, Window,
+    AttemptLog, Backend, Claimed, DeadFilter, Ledger, LedgerBackend, Location, NewDelivery,
+    NewEvent, Ready, Record, Spool, Window,
 };
 
 /// One backend, opened on a fresh spool.
@@ -89,6 +89,7 @@ pub(crate) fn event(body: &str) -> NewEvent {
         routes: vec!["r".to_owned()],
         body: Bytes::from(body.to_owned()),
         seen: None,
+        ..NewEvent::default()
     }
 }
 
@@ -97,6 +98,7 @@ pub(crate) fn to(target: &str, body: Option<&str>) -> NewDelivery {
         target: target.to_owned(),
         route: "r".to_owned(),
         body: body.map(|b| Bytes::from(b.to_owned())),
+        ..NewDelivery::default()
     }
 }
 
@@ -158,7 +160,11 @@ async fn accept_then_claim_then_record(f: Fixture) {
     assert!(b.exhausted);
     assert_eq!(&b.ready[0].body[..], br#"{"short":1}"#);
     f.spool
-        .record(fresh[0].id, Record::Delivered { status: 200 })
+        .record(
+            fresh[0].id,
+            Record::Delivered { status: 200 },
+            AttemptLog::default(),
+        )
         .await;
     f.spool.flush().await.unwrap();
     let again = claim_all(&f.spool, "a").await;
@@ -273,6 +279,7 @@ async fn a_retry_is_claimed_when_due_and_not_before(f: Fixture) {
                 status: Some(503),
                 error: "HTTP 503".to_owned(),
             },
+            AttemptLog::default(),
         )
         .await;
     let waiting = claim_all(&f.spool, "a").await;
@@ -286,6 +293,7 @@ async fn a_retry_is_claimed_when_due_and_not_before(f: Fixture) {
                 status: None,
                 error: "connection refused".to_owned(),
             },
+            AttemptLog::default(),
         )
         .await;
     let due = claim_all(&f.spool, "a").await;
@@ -318,6 +326,7 @@ async fn dead_letters_are_listed_replayed_and_purged(f: Fixture) {
                     status: Some(400),
                     error: "HTTP 400: not retried".to_owned(),
                 },
+                AttemptLog::default(),
             )
             .await;
     }
@@ -401,6 +410,7 @@ async fn a_purge_takes_events_left_without_deliveries(f: Fixture) {
                 status: None,
                 error: "gave up".to_owned(),
             },
+            AttemptLog::default(),
         )
         .await;
     f.spool.flush().await.unwrap();
@@ -426,6 +436,7 @@ async fn parked_deliveries_wait_until_unparked(f: Fixture) {
                 status: 410,
                 error: "HTTP 410 Gone".to_owned(),
             },
+            AttemptLog::default(),
         )
         .await;
     assert!(claim_all(&f.spool, "a").await.ready.is_empty());
@@ -512,7 +523,11 @@ async fn the_backlog_says_when_the_oldest_pending_delivery_came(f: Fixture) {
     let claimed = claim_all(&f.spool, "b").await;
     assert_eq!(claimed.ready.len(), 1);
     f.spool
-        .record(claimed.ready[0].id, Record::Delivered { status: 200 })
+        .record(
+            claimed.ready[0].id,
+            Record::Delivered { status: 200 },
+            AttemptLog::default(),
+        )
         .await;
     f.spool.flush().await.unwrap();
     let backlog = f.ledger.backlog().await.unwrap();

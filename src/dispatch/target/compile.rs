@@ -27,6 +27,8 @@ pub struct Defaults {
     pub retry: RetryPolicy,
     /// `server.circuit`.
     pub circuit: CircuitPolicy,
+    /// `server.history.response_bytes`.
+    pub response_bytes: usize,
 }
 
 /// Compiles `targets.NAME` over the server `defaults`. `previous` is the
@@ -89,6 +91,7 @@ pub fn compile(
         retry: retry?,
         circuit: circuit?,
         sign: signer.flatten(),
+        response_bytes: defaults.response_bytes,
     })
 }
 
@@ -123,7 +126,8 @@ fn url(cfg: &Located<String>, env: &Env, place: &str, problems: &mut Problems) -
         .ok()
 }
 
-/// `targets.NAME.headers`: valid names, resolved values, every value
+/// `targets.NAME.headers`: valid names, resolved values; a value from the
+/// environment or a file, or under a name that usually carries a secret,
 /// marked sensitive.
 fn headers(cfg: &TargetConfig, env: &Env, place: &str, problems: &mut Problems) -> HeaderMap {
     let mut headers = HeaderMap::new();
@@ -140,7 +144,8 @@ fn headers(cfg: &TargetConfig, env: &Env, place: &str, problems: &mut Problems) 
         match value.resolve(env) {
             Ok(text) => match HeaderValue::try_from(text) {
                 Ok(mut v) => {
-                    v.set_sensitive(true);
+                    // Shown as `[redacted]` in the delivery history.
+                    v.set_sensitive(value.is_secret() || crate::redact::sensitive_name(&header));
                     headers.append(header, v);
                 }
                 // The value may be a secret: do not echo it.

@@ -26,8 +26,10 @@ pub(super) fn text(s: &str) -> String {
 // holds uncommitted waits for that commit.
 const INSERT_EVENTS: &str = "WITH input AS (
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[],
-                              $6::bytea[], $7::text[], $8::bigint[])
-              AS u(id, source, client_ip, received_at, routes, body, seen_id, seen_until)
+                              $6::bytea[], $7::text[], $8::bigint[], $10::text[], $11::text[],
+                              $12::text[], $13::text[])
+              AS u(id, source, client_ip, received_at, routes, body, seen_id, seen_until,
+                   content_type, headers, keys, config_version)
      ), taken AS (
          INSERT INTO seen_ids (source, id, expires_at)
          SELECT source, seen_id, seen_until FROM input WHERE seen_id IS NOT NULL
@@ -36,8 +38,10 @@ const INSERT_EVENTS: &str = "WITH input AS (
              WHERE seen_ids.expires_at <= $9
          RETURNING source, id
      )
-     INSERT INTO events (id, source, client_ip, received_at, routes, body)
-     SELECT i.id, i.source, i.client_ip, i.received_at, i.routes, i.body FROM input i
+     INSERT INTO events (id, source, client_ip, received_at, routes, body, content_type,
+                         headers, keys, config_version)
+     SELECT i.id, i.source, i.client_ip, i.received_at, i.routes, i.body, i.content_type,
+            i.headers, i.keys, i.config_version FROM input i
      WHERE i.seen_id IS NULL
         OR EXISTS (SELECT 1 FROM taken t WHERE t.source = i.source AND t.id = i.seen_id)
      RETURNING id";
@@ -45,15 +49,19 @@ const INSERT_EVENTS: &str = "WITH input AS (
 // Ids are drawn in the input's order inside a materialized CTE, so the answer
 // lines up with the input without relying on RETURNING's order. The rows are
 // leased to this replica: they go to its windows and are not read back.
+// An unrendered delivery is not leased: nobody sends it.
 const INSERT_DELIVERIES: &str = "WITH input AS MATERIALIZED (
          SELECT nextval(pg_get_serial_sequence('deliveries', 'id')) AS id, u.*
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bigint[])
-              WITH ORDINALITY AS u(event_id, target, route, body, size, n)
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::bigint[], $9::text[])
+              WITH ORDINALITY AS u(event_id, target, route, body, size, unrendered, n)
      ), inserted AS (
          INSERT INTO deliveries (id, event_id, target, route, body, size, state, attempts,
-                                 due_at, created_at, updated_at, leased_by, leased_until)
-         SELECT id, event_id, target, route, body, size, 'pending', 0, $6, $6, $6,
-                $7, switchboard_now_ms() + $8
+                                 due_at, created_at, updated_at, leased_by, leased_until,
+                                 last_error)
+         SELECT id, event_id, target, route, body, size,
+                CASE WHEN unrendered IS NULL THEN 'pending' ELSE 'unrendered' END, 0, $6, $6, $6,
+                CASE WHEN unrendered IS NULL THEN $7 END,
+                CASE WHEN unrendered IS NULL THEN switchboard_now_ms() + $8 END, unrendered
          FROM input
      )
      SELECT id FROM input ORDER BY n";
@@ -96,14 +104,18 @@ pub(super) async fn insert(
             done.accepted.push(None);
             continue;
         }
-        let mut bytes = 0;
+        let (mut sent, mut bytes) = (0, 0);
         for d in deliveries {
             let id = ids.next().ok_or(SpoolError::FewerIds)?;
+            if d.unrendered.is_some() {
+                continue;
+            }
             let body = d.body_of(event);
             bytes += body.len() as u64;
+            sent += 1;
             done.offers.push(Ready::fresh(id, event, d, body));
         }
-        done.accepted.push(Some((deliveries.len() as u64, bytes)));
+        done.accepted.push(Some((sent, bytes)));
     }
     Ok(())
 }
@@ -119,6 +131,10 @@ struct Events<'a> {
     bodies: Vec<&'a [u8]>,
     seen_ids: Vec<Option<String>>,
     seen_until: Vec<Option<i64>>,
+    content_types: Vec<Option<String>>,
+    headers: Vec<String>,
+    keys: Vec<String>,
+    versions: Vec<String>,
 }
 
 impl<'a> Events<'a> {
@@ -135,6 +151,11 @@ impl<'a> Events<'a> {
             .push(event.seen.as_ref().map(|seen| text(&seen.id)));
         self.seen_until
             .push(event.seen.as_ref().map(|seen| seen.expires_ms));
+        self.content_types
+            .push(event.content_type.as_deref().map(text));
+        self.headers.push(text(&event.headers));
+        self.keys.push(text(&event.keys_json()));
+        self.versions.push(text(&event.config_version));
     }
 }
 
@@ -168,6 +189,10 @@ async fn insert_events(
                 &e.seen_ids,
                 &e.seen_until,
                 &now,
+                &e.content_types,
+                &e.headers,
+                &e.keys,
+                &e.versions,
             ],
         )
         .await?;
@@ -175,6 +200,37 @@ async fn insert_events(
     for ((event, _, _), fresh) in accepts.iter().zip(fresh.iter_mut()) {
         *fresh = *fresh && stored.contains(&event.id);
     }
+    insert_keys(tx, accepts, fresh).await
+}
+
+/// Indexes the lookup keys of the events stored.
+async fn insert_keys(
+    tx: &Transaction<'_>,
+    accepts: &[Accept],
+    fresh: &[bool],
+) -> Result<(), SpoolError> {
+    let (mut names, mut values, mut received, mut ids) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((event, _, _), _) in accepts.iter().zip(fresh).filter(|(_, f)| **f) {
+        for (name, value) in &event.keys {
+            names.push(text(name));
+            values.push(text(value));
+            received.push(event.received_ms);
+            ids.push(event.id);
+        }
+    }
+    if names.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO event_keys (name, value, received_at, event_id)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::uuid[])
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    tx.execute(&stmt, &[&names, &values, &received, &ids])
+        .await?;
     Ok(())
 }
 
@@ -190,6 +246,7 @@ async fn insert_deliveries(
 ) -> Result<Vec<i64>, SpoolError> {
     let (mut events, mut targets, mut routes, mut bodies, mut sizes) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut unrendered = Vec::new();
     for ((event, deliveries, _), _) in accepts.iter().zip(fresh).filter(|(_, f)| **f) {
         for d in deliveries {
             events.push(event.id);
@@ -197,6 +254,7 @@ async fn insert_deliveries(
             routes.push(text(&d.route));
             bodies.push(d.body.as_deref());
             sizes.push(d.body.as_ref().map_or(event.body.len(), Bytes::len) as i64);
+            unrendered.push(d.unrendered.as_deref().map(text));
         }
     }
     if events.is_empty() {
@@ -207,7 +265,15 @@ async fn insert_deliveries(
         .query(
             &stmt,
             &[
-                &events, &targets, &routes, &bodies, &sizes, &now, &me, &lease_ms,
+                &events,
+                &targets,
+                &routes,
+                &bodies,
+                &sizes,
+                &now,
+                &me,
+                &lease_ms,
+                &unrendered,
             ],
         )
         .await?;

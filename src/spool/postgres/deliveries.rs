@@ -10,8 +10,9 @@ use deadpool_postgres::Transaction;
 use uuid::Uuid;
 
 use super::accept::text;
+use super::writer::Recorded;
 use crate::spool::command::Change;
-use crate::spool::{Claimed, Ready, Record, SpoolError};
+use crate::spool::{AttemptLog, Claimed, Ready, Record, SpoolError};
 
 const RELEASE_SOME: &str = "UPDATE deliveries SET leased_by = NULL, leased_until = NULL WHERE id = ANY($1) AND leased_by = $2";
 
@@ -30,10 +31,10 @@ pub(super) async fn release(tx: &Transaction<'_>, ids: &[i64], me: &str) -> Resu
 const RECORD: &str = "UPDATE deliveries d SET
          state = u.state, attempts = d.attempts + 1,
          due_at = COALESCE(u.due_at, d.due_at), updated_at = $6,
-         last_status = u.status, last_error = u.error,
+         last_status = u.status, last_error = u.error, last_class = u.class,
          leased_by = NULL, leased_until = NULL
-     FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::integer[], $5::text[])
-          AS u(id, state, due_at, status, error)
+     FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::integer[], $5::text[], $7::text[])
+          AS u(id, state, due_at, status, error, class)
      WHERE d.id = u.id AND d.state = 'pending'
      RETURNING d.state, d.size";
 
@@ -41,15 +42,19 @@ const RECORD: &str = "UPDATE deliveries d SET
 /// set (delivered or dead).
 pub(super) async fn record(
     tx: &Transaction<'_>,
-    records: &[(i64, Record)],
+    records: &[Recorded],
     now: i64,
 ) -> Result<(u64, u64), SpoolError> {
     if records.is_empty() {
         return Ok((0, 0));
     }
+    history(tx, records).await?;
     // One outcome per row (the last), in id order: concurrent transactions
     // then lock rows in the same order.
-    let last: BTreeMap<i64, &Record> = records.iter().map(|(id, r)| (*id, r)).collect();
+    let last: BTreeMap<i64, (&Record, &AttemptLog)> = records
+        .iter()
+        .map(|(id, r, log)| (*id, (r, log.as_ref())))
+        .collect();
     let n = last.len();
     let (mut ids, mut states, mut dues, mut statuses, mut errors) = (
         Vec::with_capacity(n),
@@ -58,7 +63,9 @@ pub(super) async fn record(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    for (id, outcome) in last {
+    let mut classes = Vec::with_capacity(n);
+    for (id, (outcome, log)) in last {
+        classes.push(log.class);
         let (state, due, status, error): (&str, Option<i64>, Option<u16>, Option<&str>) =
             match outcome {
                 Record::Delivered { status } => ("delivered", None, Some(*status), None),
@@ -78,7 +85,10 @@ pub(super) async fn record(
     }
     let stmt = tx.prepare_cached(RECORD).await?;
     let rows = tx
-        .query(&stmt, &[&ids, &states, &dues, &statuses, &errors, &now])
+        .query(
+            &stmt,
+            &[&ids, &states, &dues, &statuses, &errors, &now, &classes],
+        )
         .await?;
     let mut settled = (0, 0);
     for row in rows {
@@ -89,6 +99,56 @@ pub(super) async fn record(
         }
     }
     Ok(settled)
+}
+
+// Every attempt is kept, whatever became of its delivery meanwhile (an
+// operator may have cancelled it while it was in flight); not when the
+// delivery is gone.
+const HISTORY: &str = "INSERT INTO attempts (delivery_id, attempt, started_at, duration_ms, status,
+                               error_class, error, request_headers, response_headers,
+                               response_body)
+     SELECT u.* FROM UNNEST($1::bigint[], $2::integer[], $3::bigint[], $4::bigint[],
+                            $5::integer[], $6::text[], $7::text[], $8::text[], $9::text[],
+                            $10::bytea[])
+          AS u(delivery_id, attempt, started_at, duration_ms, status, error_class, error,
+               request_headers, response_headers, response_body)
+     WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = u.delivery_id)";
+
+/// Keeps the batch's attempts in the history.
+async fn history(tx: &Transaction<'_>, records: &[Recorded]) -> Result<(), SpoolError> {
+    let n = records.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut attempts = Vec::with_capacity(n);
+    let mut started = Vec::with_capacity(n);
+    let mut durations = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut classes = Vec::with_capacity(n);
+    let mut errors = Vec::with_capacity(n);
+    let mut sent = Vec::with_capacity(n);
+    let mut answered = Vec::with_capacity(n);
+    let mut bodies = Vec::with_capacity(n);
+    for (id, _, log) in records {
+        ids.push(*id);
+        attempts.push(log.attempt as i32);
+        started.push(log.started_ms);
+        durations.push(log.duration_ms);
+        statuses.push(log.status.map(i32::from));
+        classes.push(log.class);
+        errors.push(log.error.as_deref().map(text));
+        sent.push(text(&log.request_headers));
+        answered.push(text(&log.response_headers));
+        bodies.push(log.response_body.as_deref());
+    }
+    let stmt = tx.prepare_cached(HISTORY).await?;
+    tx.execute(
+        &stmt,
+        &[
+            &ids, &attempts, &started, &durations, &statuses, &classes, &errors, &sent, &answered,
+            &bodies,
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 const DEAD_LETTER_OTHERS: &str = "UPDATE deliveries SET state = 'dead', updated_at = $2,

@@ -58,7 +58,7 @@ use tokio::task::JoinHandle;
 use super::command::{Change, Commands};
 use super::front::{Front, HasFront};
 use super::windows::{PendingCount, Windows};
-use super::{Record, Spool, SpoolError};
+use super::{AttemptLog, Record, Spool, SpoolError};
 use connect::pool;
 use writer::Writer;
 
@@ -193,13 +193,13 @@ impl HasFront for PgSpool {
 /// Several replicas on one database: outcomes wait while it is away, the
 /// rate limits are shared, and leases are handed over at close.
 impl Spool for PgSpool {
-    async fn record(&self, id: i64, outcome: Record) {
+    async fn record(&self, id: i64, outcome: Record, log: AttemptLog) {
         // While the database is away the outcome waits here, and with it the
         // attempt's concurrency permit: delivery pauses after a few attempts
         // instead of sending on with nowhere to write what happened.
         let mut up = self.shared.up.subscribe();
         let _ = up.wait_for(|up| *up).await;
-        self.commands.record(id, outcome).await;
+        self.commands.record(id, outcome, log).await;
     }
 
     fn share(&self) -> NonZeroU32 {

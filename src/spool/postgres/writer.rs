@@ -22,7 +22,7 @@ use tokio_postgres::error::SqlState;
 use super::{Shared, TRANSACTION_BUDGET, accept, deliveries, replicas};
 use crate::spool::command::{Change, Command, Reply};
 use crate::spool::{
-    Admitted, Claimed, CommitError, NewDelivery, NewEvent, Ready, Record, SpoolError,
+    Admitted, AttemptLog, Claimed, CommitError, NewDelivery, NewEvent, Ready, Record, SpoolError,
 };
 use crate::time::now_ms;
 
@@ -34,11 +34,15 @@ pub(super) struct Writer {
     lease_ms: i64,
     batch: usize,
     /// Outcomes whose commit failed: written first in the next transaction.
-    pub(super) unwritten: Vec<(i64, Record)>,
+    pub(super) unwritten: Vec<Recorded>,
     /// Fresh deliveries no window took: their leases are given up in the
     /// next transaction, so whichever replica has room claims them.
     pub(super) unoffered: Vec<i64>,
 }
+
+/// An outcome as the writer holds it: the delivery, what became of it, the
+/// attempt for the history.
+pub(super) type Recorded = (i64, Record, Box<AttemptLog>);
 
 /// An accept as the writer holds it.
 pub(super) type Accept = (NewEvent, Vec<NewDelivery>, Reply<Admitted>);
@@ -47,7 +51,7 @@ pub(super) type Accept = (NewEvent, Vec<NewDelivery>, Reply<Admitted>);
 #[derive(Default)]
 pub(super) struct Work {
     pub(super) accepts: Vec<Accept>,
-    pub(super) records: Vec<(i64, Record)>,
+    pub(super) records: Vec<Recorded>,
     pub(super) claims: Vec<(String, usize, Vec<i64>, Reply<Claimed>)>,
     pub(super) changes: Vec<(Change, Reply<u64>)>,
     pub(super) tick: bool,
@@ -56,7 +60,7 @@ pub(super) struct Work {
 impl Work {
     /// Sorts `batch` by kind, after `records` (outcomes left from a failed
     /// commit).
-    fn sort(batch: Vec<Command>, records: Vec<(i64, Record)>) -> Work {
+    fn sort(batch: Vec<Command>, records: Vec<Recorded>) -> Work {
         let mut work = Work {
             records,
             ..Work::default()
@@ -67,8 +71,8 @@ impl Work {
                     event,
                     deliveries,
                     reply,
-                } => work.accepts.push((event, deliveries, reply)),
-                Command::Record { id, outcome } => work.records.push((id, outcome)),
+                } => work.accepts.push((*event, deliveries, reply)),
+                Command::Record { id, outcome, log } => work.records.push((id, outcome, log)),
                 Command::Claim {
                     target,
                     limit,

@@ -58,18 +58,31 @@ fn insert(
 ) -> Result<(Vec<Ready>, u64), rusqlite::Error> {
     let routes = serde_json::to_string(&event.routes).unwrap_or_default();
     let event_id = event.id.to_string();
-    tx.prepare_cached("INSERT INTO events (id, source, client_ip, received_at, routes, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-        .execute(params![
-            event_id,
-            event.source,
-            event.client_ip,
-            event.received_ms,
-            routes,
-            event.body.as_ref()
-        ])?;
+    tx.prepare_cached(
+        "INSERT INTO events (id, source, client_ip, received_at, routes, body, content_type, headers, keys, config_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        event_id,
+        event.source,
+        event.client_ip,
+        event.received_ms,
+        routes,
+        event.body.as_ref(),
+        event.content_type,
+        event.headers,
+        event.keys_json(),
+        event.config_version,
+    ])?;
+    let mut key = tx.prepare_cached(
+        "INSERT OR IGNORE INTO event_keys (name, value, received_at, event_id) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (name, value) in &event.keys {
+        key.execute(params![name, value, event.received_ms, event_id])?;
+    }
     let mut insert = tx.prepare_cached(
-        "INSERT INTO deliveries (event_id, target, route, size, state, attempts, due_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5)",
+        "INSERT INTO deliveries (event_id, target, route, size, state, attempts, due_at, created_at, updated_at, last_error)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6, ?6, ?7)",
     )?;
     let mut insert_body =
         tx.prepare_cached("INSERT INTO delivery_bodies (id, body) VALUES (?1, ?2)")?;
@@ -77,13 +90,23 @@ fn insert(
     let mut bytes = 0;
     for d in deliveries {
         let body = d.body_of(event);
-        bytes += body.len() as u64;
-        insert.execute(params![event_id, d.target, d.route, body.len() as i64, now])?;
+        insert.execute(params![
+            event_id,
+            d.target,
+            d.route,
+            body.len() as i64,
+            d.state(),
+            now,
+            d.unrendered
+        ])?;
         let id = tx.last_insert_rowid();
         if let Some(own) = &d.body {
             insert_body.execute(params![id, own.as_ref()])?;
         }
-        ready.push(Ready::fresh(id, event, d, body));
+        if d.unrendered.is_none() {
+            bytes += body.len() as u64;
+            ready.push(Ready::fresh(id, event, d, body));
+        }
     }
     Ok((ready, bytes))
 }

@@ -10,7 +10,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use uuid::Uuid;
 
 use crate::spool::command::Change;
-use crate::spool::{Claimed, Ready, Record};
+use crate::spool::{AttemptLog, Claimed, Ready, Record};
 
 /// Stores an outcome; returns the body size when the delivery left the
 /// pending set (delivered or dead).
@@ -18,17 +18,20 @@ pub(super) fn record(
     tx: &Transaction<'_>,
     id: i64,
     outcome: &Record,
+    log: &AttemptLog,
     now: i64,
 ) -> Result<Option<u64>, rusqlite::Error> {
+    history(tx, id, log)?;
+    let class = log.class;
     let settle = |state: &str,
                   status: Option<u16>,
                   error: Option<&str>|
      -> Result<Option<u64>, rusqlite::Error> {
         tx.prepare_cached(
-            "UPDATE deliveries SET state = ?2, attempts = attempts + 1, updated_at = ?3, last_status = ?4, last_error = ?5
+            "UPDATE deliveries SET state = ?2, attempts = attempts + 1, updated_at = ?3, last_status = ?4, last_error = ?5, last_class = ?6
              WHERE id = ?1 AND state = 'pending' RETURNING size",
         )?
-        .query_row(params![id, state, now, status, error], |r| r.get::<_, i64>(0))
+        .query_row(params![id, state, now, status, error, class], |r| r.get::<_, i64>(0))
         .optional()
         .map(|size| size.map(|s| s as u64))
     };
@@ -41,21 +44,45 @@ pub(super) fn record(
             error,
         } => {
             tx.prepare_cached(
-                "UPDATE deliveries SET attempts = attempts + 1, due_at = ?2, updated_at = ?3, last_status = ?4, last_error = ?5
+                "UPDATE deliveries SET attempts = attempts + 1, due_at = ?2, updated_at = ?3, last_status = ?4, last_error = ?5, last_class = ?6
                  WHERE id = ?1 AND state = 'pending'",
             )?
-            .execute(params![id, due_ms, now, status, error])?;
+            .execute(params![id, due_ms, now, status, error, class])?;
             Ok(None)
         }
         Record::Parked { status, error } => {
             tx.prepare_cached(
-                "UPDATE deliveries SET state = 'parked', attempts = attempts + 1, updated_at = ?2, last_status = ?3, last_error = ?4
+                "UPDATE deliveries SET state = 'parked', attempts = attempts + 1, updated_at = ?2, last_status = ?3, last_error = ?4, last_class = ?5
                  WHERE id = ?1 AND state = 'pending'",
             )?
-            .execute(params![id, now, status, error])?;
+            .execute(params![id, now, status, error, class])?;
             Ok(None)
         }
     }
+}
+
+/// Keeps the attempt in the history, whatever became of its delivery
+/// meanwhile (an operator may have cancelled it while it was in flight);
+/// not when the delivery is gone.
+fn history(tx: &Transaction<'_>, id: i64, log: &AttemptLog) -> Result<(), rusqlite::Error> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO attempts (delivery_id, attempt, started_at, duration_ms, status, error_class, error,
+                                         request_headers, response_headers, response_body)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)",
+    )?
+    .execute(params![
+        id,
+        log.attempt,
+        log.started_ms,
+        log.duration_ms,
+        log.status,
+        log.class,
+        log.error,
+        log.request_headers,
+        log.response_headers,
+        log.response_body.as_deref(),
+    ])?;
+    Ok(())
 }
 
 /// The due deliveries are listed first without their bodies, so that the

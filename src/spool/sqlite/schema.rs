@@ -79,6 +79,12 @@ CREATE INDEX seen_ids_expiry ON seen_ids(expires_at);
 /// jobs (`jobs`) and paused targets (`target_controls`). Deliveries gain
 /// the states `cancelled` and `unrendered` (no new column: `state` is text)
 /// and the class of their last error.
+///
+/// Each history row costs the writer one B-tree only, on the hot path:
+/// `event_keys` and `attempts` are keyed by what they are found by and
+/// have no rowid and no second index. An event's keys are forgotten by
+/// their full key, read from the event's own `keys` (values always text);
+/// a delivery's attempts by their key's prefix.
 const SCHEMA_V4: &str = "
 ALTER TABLE events ADD COLUMN config_version TEXT;
 ALTER TABLE events ADD COLUMN headers TEXT;
@@ -92,25 +98,28 @@ CREATE TABLE event_keys (
     event_id    TEXT NOT NULL,
     PRIMARY KEY (name, value, received_at, event_id)
 ) WITHOUT ROWID;
-CREATE INDEX event_keys_event ON event_keys(event_id);
 CREATE TRIGGER events_forget_keys AFTER DELETE ON events
 BEGIN
-    DELETE FROM event_keys WHERE event_id = OLD.id;
+    DELETE FROM event_keys WHERE (name, value, received_at, event_id) IN (
+        SELECT j.key, j.value, OLD.received_at, OLD.id FROM json_each(OLD.keys) j
+        WHERE j.type <> 'array'
+        UNION ALL
+        SELECT j.key, a.value, OLD.received_at, OLD.id FROM json_each(OLD.keys) j, json_each(j.value) a
+        WHERE j.type = 'array');
 END;
 CREATE TABLE attempts (
-    id               INTEGER PRIMARY KEY,
     delivery_id      INTEGER NOT NULL,
-    attempt          INTEGER NOT NULL,
     started_at       INTEGER NOT NULL,
+    attempt          INTEGER NOT NULL,
     duration_ms      INTEGER NOT NULL,
     status           INTEGER,
     error_class      TEXT,
     error            TEXT,
     request_headers  TEXT,
     response_headers TEXT,
-    response_body    BLOB
-);
-CREATE INDEX attempts_delivery ON attempts(delivery_id, attempt);
+    response_body    BLOB,
+    PRIMARY KEY (delivery_id, started_at, attempt)
+) WITHOUT ROWID;
 CREATE TRIGGER deliveries_forget_attempts AFTER DELETE ON deliveries
 BEGIN
     DELETE FROM attempts WHERE delivery_id = OLD.id;

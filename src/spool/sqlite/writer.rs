@@ -178,7 +178,7 @@ fn apply_one(
                 after
                     .accepts
                     .push((reply, Admitted::Stored, ready.len() as u64, bytes));
-                after.announce.push(Announce::of(event, ready.len()));
+                after.announce.push(Announce::of(*event, ready.len()));
                 after.offers.extend(ready);
             }
             Ok(None) => after.accepts.push((reply, Admitted::Duplicate, 0, 0)),
@@ -187,8 +187,8 @@ fn apply_one(
                 let _ = reply.send(Err(SpoolError::Db(error)));
             }
         },
-        Command::Record { id, outcome } => {
-            if let Some(size) = deliveries::record(tx, id, &outcome, now)? {
+        Command::Record { id, outcome, log } => {
+            if let Some(size) = deliveries::record(tx, id, &outcome, &log, now)? {
                 after.settled.0 += 1;
                 after.settled.1 += size;
             }
