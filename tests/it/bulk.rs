@@ -544,3 +544,38 @@ async fn a_replay_works_on_a_postgres_relay_unrendered_deliveries_included() {
     assert_eq!(audit["entries"][0]["who"], "oncall");
     assert_eq!(audit["entries"][0]["count"], 4);
 }
+
+#[tokio::test]
+async fn a_webhook_a_transform_failed_on_goes_out_once_the_transform_is_fixed() {
+    let target = FakeTarget::start().await;
+    let yaml = |jq: &str| {
+        format!(
+            "sources:\n  s: {{keys: {{call: call.id}}}}\ntargets:\n  t: {{url: \"{}\", transform: {{jq: '{jq}'}}}}\nroutes:\n  - name: r\n    to: [t]\n",
+            target.url("/t")
+        )
+    };
+    let relay = TestRelay::start(&yaml(".call.from + 1")).await;
+    let id = relay.accept("s", fixture("minimal.json")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_call = json!({"keys": {"call": "pbx-00000000-0000-4000-8000-000000000001"}, "state": "unrendered"});
+    assert_eq!(count(&relay, "replay", by_call.clone()).await, 1);
+
+    // Replayed under the same rules: still unrendered, with why.
+    let (job, _) = start(&relay, "replay", json!({"filter": by_call})).await;
+    assert_eq!(wait_job(&relay, &job).await["done"], 0);
+    let event = get(&relay, &format!("/api/events/{id}")).await;
+    assert_eq!(event["deliveries"][0]["state"], "unrendered", "{event}");
+
+    relay
+        .reload_with(&yaml("{from: .call.from}"))
+        .await
+        .unwrap();
+    let (job, n) = start(&relay, "replay", json!({"filter": by_call})).await;
+    assert_eq!(n, 1);
+    let got = target.wait_for(1, WAIT).await;
+    assert_eq!(got[0].json(), json!({"from": "4921155509999"}));
+    assert_eq!(got[0].header("webhook-id"), Some(id.as_str()));
+    assert_eq!(wait_job(&relay, &job).await["done"], 1);
+}

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use switchboard::spool::audit::{AuditEntry, JobState, NewJob};
 use switchboard::spool::bulk::{Action, Scope};
-use switchboard::spool::{DeliveryState, EventFilter, Ledger, Record, Spool};
+use switchboard::spool::{AttemptLog, DeliveryState, EventFilter, Ledger, Record, Spool};
 
 use crate::spool::{Fixture, Kind, claim_all, event, open, to};
 
@@ -30,7 +30,7 @@ async fn replay_and_cancel_work_in_batches(f: Fixture) {
             status: Some(400),
             error: "HTTP 400".to_owned(),
         };
-        f.spool.record(ready.id, dead).await;
+        f.spool.record(ready.id, dead, AttemptLog::default()).await;
     }
     f.spool.flush().await.unwrap();
     let dead_a = EventFilter {
@@ -107,7 +107,11 @@ async fn replay_and_cancel_work_in_batches(f: Fixture) {
         .unwrap();
     assert_eq!(batch.changed.len(), 5);
     f.spool
-        .record(out[0].id, Record::Delivered { status: 200 })
+        .record(
+            out[0].id,
+            Record::Delivered { status: 200 },
+            AttemptLog::default(),
+        )
         .await;
     f.spool.flush().await.unwrap();
     let view = f.ledger.event(&events[0]).await.unwrap().unwrap();
