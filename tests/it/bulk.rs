@@ -13,15 +13,15 @@ use serde_json::{Value, json};
 
 use crate::common::{FakeTarget, TestRelay, WAIT, fixture};
 
-const OPERATE: &str = "oncall-s3cret";
-const READ: &str = "read-s3cret";
+pub(crate) const OPERATE: &str = "oncall-s3cret";
+pub(crate) const READ: &str = "read-s3cret";
 
-fn tokens() -> &'static str {
+pub(crate) fn tokens() -> &'static str {
     "  admin_tokens:\n    - {name: oncall, token: oncall-s3cret, role: operate}\n    - {name: dashboards, token: read-s3cret, role: read}\n"
 }
 
 /// `method path` on the admin API with a JSON body (POST) and a token.
-async fn call(
+pub(crate) async fn call(
     relay: &TestRelay,
     method: reqwest::Method,
     path: &str,
@@ -42,18 +42,18 @@ async fn call(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn post(relay: &TestRelay, path: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn post(relay: &TestRelay, path: &str, body: Value) -> (u16, Value) {
     call(relay, reqwest::Method::POST, path, Some(body), OPERATE).await
 }
 
-async fn get(relay: &TestRelay, path: &str) -> Value {
+pub(crate) async fn get(relay: &TestRelay, path: &str) -> Value {
     let (status, body) = call(relay, reqwest::Method::GET, path, None, READ).await;
     assert_eq!(status, 200, "GET {path}: {body}");
     body
 }
 
 /// What a dry run of `action` with `filter` counts.
-async fn count(relay: &TestRelay, action: &str, filter: Value) -> u64 {
+pub(crate) async fn count(relay: &TestRelay, action: &str, filter: Value) -> u64 {
     let (status, body) = post(
         relay,
         &format!("/api/deliveries/{action}"),
@@ -66,7 +66,7 @@ async fn count(relay: &TestRelay, action: &str, filter: Value) -> u64 {
 
 /// Waits until a dry run counts `n` (outcomes are stored just after the
 /// target has answered).
-async fn wait_count(relay: &TestRelay, action: &str, filter: Value, n: u64) {
+pub(crate) async fn wait_count(relay: &TestRelay, action: &str, filter: Value, n: u64) {
     tokio::time::timeout(WAIT, async {
         while count(relay, action, filter.clone()).await != n {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -77,7 +77,7 @@ async fn wait_count(relay: &TestRelay, action: &str, filter: Value, n: u64) {
 }
 
 /// Waits until job `id` is no longer running; its last report.
-async fn wait_job(relay: &TestRelay, id: &str) -> Value {
+pub(crate) async fn wait_job(relay: &TestRelay, id: &str) -> Value {
     tokio::time::timeout(WAIT, async {
         loop {
             let job = get(relay, &format!("/api/jobs/{id}")).await;
@@ -92,7 +92,7 @@ async fn wait_job(relay: &TestRelay, id: &str) -> Value {
 }
 
 /// Starts `action` with `body`; the job id and count.
-async fn start(relay: &TestRelay, action: &str, body: Value) -> (String, u64) {
+pub(crate) async fn start(relay: &TestRelay, action: &str, body: Value) -> (String, u64) {
     let (status, answer) = post(relay, &format!("/api/deliveries/{action}"), body).await;
     assert_eq!(status, 202, "{answer}");
     (
@@ -341,121 +341,6 @@ async fn an_unrendered_delivery_is_rendered_again_under_the_rules_in_force() {
     );
     let audit = get(&relay, "/api/audit").await;
     assert_eq!(audit["entries"][0]["who"], "anonymous", "{audit}");
-}
-
-/// `switchboard ARGS…` with `SWITCHBOARD_ADMIN_TOKEN` set to `token`, off
-/// the test's thread (the relay it talks to runs on it).
-async fn cli(args: &[&str], token: Option<&str>) -> (Option<i32>, String, String) {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let token = token.map(str::to_owned);
-    tokio::task::spawn_blocking(move || {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
-        command.args(&args).env_remove("SWITCHBOARD_ADMIN_TOKEN");
-        if let Some(token) = token {
-            command.env("SWITCHBOARD_ADMIN_TOKEN", token);
-        }
-        let output = command.output().unwrap();
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    })
-    .await
-    .unwrap()
-}
-
-#[tokio::test]
-async fn the_command_line_acts_through_the_admin_api_or_on_the_spool_file() {
-    let target = FakeTarget::start().await;
-    target.respond(400);
-    let relay = TestRelay::start(&format!(
-        "server:\n{}sources: {{s: {{}}}}\ntargets:\n  t: {{url: \"{}\", retry: {{attempts: 1}}}}\nroutes:\n  - to: [t]\n",
-        tokens(),
-        target.url("/t")
-    ))
-    .await;
-    relay.accept("s", fixture("minimal.json")).await;
-    relay.accept("s", fixture("minimal.json")).await;
-    wait_count(&relay, "replay", json!({"state": "dead"}), 2).await;
-    let admin = relay.admin("");
-    let dry = [
-        "events",
-        "replay",
-        "--admin",
-        &admin,
-        "--target",
-        "t",
-        "--state",
-        "dead",
-        "--dry-run",
-        "--json",
-    ];
-    let (code, out, err) = cli(&dry, Some(OPERATE)).await;
-    assert_eq!(code, Some(0), "{err}");
-    assert_eq!(
-        serde_json::from_str::<Value>(&out).unwrap(),
-        json!({"count": 2})
-    );
-    let (code, _, err) = cli(&dry, None).await;
-    assert_eq!(code, Some(1));
-    assert!(err.contains("401"), "{err}");
-    let (code, _, err) = cli(&["events", "cancel", "--admin", &admin], Some(OPERATE)).await;
-    assert_eq!(code, Some(1));
-    assert!(
-        err.contains("an empty filter selects every delivery"),
-        "{err}"
-    );
-
-    target.respond(200);
-    let real = [
-        "events", "replay", "--admin", &admin, "--target", "t", "--since", "1h",
-    ];
-    let (code, out, err) = cli(&real, Some(OPERATE)).await;
-    assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains(": done, 2 of 2 deliveries"), "{out}");
-    target.wait_for(4, WAIT).await;
-
-    let spool = relay.config.with_file_name("spool.db");
-    let spool = spool.to_str().unwrap();
-    let (code, out, err) = cli(
-        &[
-            "events", "replay", "--spool", spool, "--state", "dead", "--json",
-        ],
-        None,
-    )
-    .await;
-    assert_eq!(code, Some(0), "{err}");
-    let job: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        (job["state"].as_str(), job["total"].as_i64()),
-        (Some("done"), Some(0))
-    );
-    let audit = get(&relay, "/api/audit").await;
-    let who: Vec<&str> = audit["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["who"].as_str().unwrap())
-        .collect();
-    assert!(who[0].starts_with("cli:"), "{audit}");
-    assert_eq!(who[1], "oncall", "{audit}");
-
-    // The dead-letter shorthand on the spool is audited too.
-    let config = relay.config.to_str().unwrap();
-    let (code, _, err) = cli(&["dlq", "purge", "--config", config, "--all"], None).await;
-    assert_eq!(code, Some(0), "{err}");
-    let audit = get(&relay, "/api/audit?limit=1").await;
-    let entry = &audit["entries"][0];
-    assert_eq!(
-        (entry["action"].as_str(), entry["count"].as_i64()),
-        (Some("purge"), Some(0))
-    );
-    assert!(
-        entry["who"].as_str().unwrap().starts_with("cli:"),
-        "{audit}"
-    );
-    assert_eq!(entry["filter"]["states"], json!(["dead"]));
 }
 
 #[tokio::test]

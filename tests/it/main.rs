@@ -13,6 +13,7 @@ mod admin;
 mod admin_guard;
 mod admin_roles;
 mod bulk;
+mod bulk_cli;
 mod bulk_spool;
 mod check;
 mod cli;
