@@ -16,6 +16,16 @@ use crate::common::{FakeTarget, TestRelay, WAIT, fixture};
 pub(crate) const OPERATE: &str = "oncall-s3cret";
 pub(crate) const READ: &str = "read-s3cret";
 
+/// A relay config with the test tokens and one target `t` at `target`,
+/// `extra` appended to its settings (`, retry: {attempts: 1}`).
+pub(crate) fn one_target(target: &FakeTarget, extra: &str) -> String {
+    format!(
+        "server:\n{}sources: {{s: {{}}}}\ntargets:\n  t: {{url: \"{}\"{extra}}}\nroutes:\n  - to: [t]\n",
+        tokens(),
+        target.url("/t")
+    )
+}
+
 pub(crate) fn tokens() -> &'static str {
     "  admin_tokens:\n    - {name: oncall, token: oncall-s3cret, role: operate}\n    - {name: dashboards, token: read-s3cret, role: read}\n"
 }
@@ -208,12 +218,7 @@ async fn a_replay_sends_only_what_the_filter_selects_through_the_rate_limit() {
 async fn a_job_can_be_stopped_between_batches() {
     let target = FakeTarget::start().await;
     target.respond(400);
-    let relay = TestRelay::start(&format!(
-        "server:\n{}sources: {{s: {{}}}}\ntargets:\n  t: {{url: \"{}\", retry: {{attempts: 1}}}}\nroutes:\n  - to: [t]\n",
-        tokens(),
-        target.url("/t")
-    ))
-    .await;
+    let relay = TestRelay::start(&one_target(&target, ", retry: {attempts: 1}")).await;
     for _ in 0..40 {
         relay.accept("s", fixture("minimal.json")).await;
     }
@@ -252,10 +257,9 @@ async fn a_job_can_be_stopped_between_batches() {
 async fn a_cancel_stops_retries() {
     let target = FakeTarget::start().await;
     target.respond(500);
-    let relay = TestRelay::start(&format!(
-        "server:\n{}sources: {{s: {{}}}}\ntargets:\n  t: {{url: \"{}\", retry: {{first: 200ms, max: 200ms, attempts: 50}}, circuit: {{failures: 1000}}}}\nroutes:\n  - to: [t]\n",
-        tokens(),
-        target.url("/t")
+    let relay = TestRelay::start(&one_target(
+        &target,
+        ", retry: {first: 200ms, max: 200ms, attempts: 50}, circuit: {failures: 1000}",
     ))
     .await;
     let id = relay.accept("s", fixture("minimal.json")).await["id"]
@@ -346,12 +350,7 @@ async fn an_unrendered_delivery_is_rendered_again_under_the_rules_in_force() {
 #[tokio::test]
 async fn a_cancel_empties_what_the_worker_holds_in_memory() {
     let target = FakeTarget::start().await;
-    let relay = TestRelay::start(&format!(
-        "server:\n{}sources: {{s: {{}}}}\ntargets:\n  t: {{url: \"{}\", rate: 1/s, burst: 1}}\nroutes:\n  - to: [t]\n",
-        tokens(),
-        target.url("/t")
-    ))
-    .await;
+    let relay = TestRelay::start(&one_target(&target, ", rate: 1/s, burst: 1")).await;
     for _ in 0..6 {
         relay.accept("s", fixture("minimal.json")).await;
     }

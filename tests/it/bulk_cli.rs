@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::bulk::{OPERATE, get, tokens, wait_count};
+use crate::bulk::{OPERATE, get, one_target, wait_count};
 use crate::common::{FakeTarget, TestRelay, WAIT, fixture};
 
 /// `switchboard ARGS…` with `SWITCHBOARD_ADMIN_TOKEN` set to `token`, off
@@ -33,12 +33,7 @@ async fn cli(args: &[&str], token: Option<&str>) -> (Option<i32>, String, String
 async fn the_command_line_acts_through_the_admin_api_or_on_the_spool_file() {
     let target = FakeTarget::start().await;
     target.respond(400);
-    let relay = TestRelay::start(&format!(
-        "server:\n{}sources: {{s: {{}}}}\ntargets:\n  t: {{url: \"{}\", retry: {{attempts: 1}}}}\nroutes:\n  - to: [t]\n",
-        tokens(),
-        target.url("/t")
-    ))
-    .await;
+    let relay = TestRelay::start(&one_target(&target, ", retry: {attempts: 1}")).await;
     relay.accept("s", fixture("minimal.json")).await;
     relay.accept("s", fixture("minimal.json")).await;
     wait_count(&relay, "replay", json!({"state": "dead"}), 2).await;
