@@ -12,6 +12,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use super::Control;
 use super::rerender::rerender;
 use crate::runtime::Runtime;
@@ -23,9 +25,14 @@ use crate::spool::{Ledger, LedgerBackend, Pending, SpoolError};
 /// outcomes) get the spool between them.
 const PAUSE: Duration = Duration::from_millis(20);
 
-/// The kinds of job running in this relay.
+/// The kinds of job running in this relay, and their stop at shutdown.
 #[derive(Default)]
-pub struct Jobs(Mutex<HashSet<&'static str>>);
+pub struct Jobs {
+    running: Mutex<HashSet<&'static str>>,
+    /// Cancelled when the admin listener stops: jobs end after their batch
+    /// in progress, recorded as stopped.
+    halt: CancellationToken,
+}
 
 /// A kind's place, held by its running job and given back when it ends.
 pub(super) struct Slot {
@@ -34,9 +41,14 @@ pub(super) struct Slot {
 }
 
 impl Jobs {
+    /// Has the running jobs end after their batch in progress.
+    pub(super) fn halt(&self) {
+        self.halt.cancel();
+    }
+
     /// The place for a job of `kind`, unless one runs already.
     pub(super) fn take(self: &Arc<Jobs>, kind: &'static str) -> Option<Slot> {
-        let mut running = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         running.insert(kind).then(|| Slot {
             jobs: self.clone(),
             kind,
@@ -46,7 +58,7 @@ impl Jobs {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut running = self.jobs.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut running = self.jobs.running.lock().unwrap_or_else(|e| e.into_inner());
         running.remove(self.kind);
     }
 }
@@ -71,14 +83,23 @@ pub trait Effects: Send + Sync {
     /// sent from memory. `moved` entered the pending count (a replay) or
     /// left it (a cancel).
     fn changed(&self, action: Action, ids: &[i64], moved: Pending);
+
+    /// Whether the job should end now (the relay shuts down).
+    fn halted(&self) -> bool {
+        false
+    }
 }
 
-/// The running relay's effects.
-struct Live<C>(Arc<C>);
+/// The running relay's effects, and its shutdown.
+struct Live<C>(Arc<C>, CancellationToken);
 
 impl<C: Control> Effects for Live<C> {
     fn runtime(&self) -> Option<Arc<Runtime>> {
         Some(self.0.runtime())
+    }
+
+    fn halted(&self) -> bool {
+        self.1.is_cancelled()
     }
 
     fn changed(&self, action: Action, ids: &[i64], moved: Pending) {
@@ -138,7 +159,8 @@ pub async fn begin(
 
 /// Runs a job for the admin API, holding its kind's place.
 pub(super) async fn run<C: Control>(relay: Arc<C>, ledger: LedgerBackend, work: Work, slot: Slot) {
-    execute(&Live(relay), &ledger, &work).await;
+    let halt = slot.jobs.halt.clone();
+    execute(&Live(relay, halt), &ledger, &work).await;
     drop(slot);
 }
 
@@ -146,8 +168,14 @@ pub(super) async fn run<C: Control>(relay: Arc<C>, ledger: LedgerBackend, work: 
 pub async fn execute<E: Effects>(effects: &E, ledger: &LedgerBackend, work: &Work) -> JobState {
     let mut done = 0;
     let (state, error) = match steps(effects, ledger, work, &mut done).await {
-        Ok(true) => (JobState::Done, None),
-        Ok(false) => (JobState::Stopped, None),
+        Ok(End::Done) => (JobState::Done, None),
+        Ok(End::Stopped) => (JobState::Stopped, None),
+        Ok(End::Halted) => (
+            JobState::Stopped,
+            Some(
+                "the relay shut down before the job ended: start it again for the rest".to_owned(),
+            ),
+        ),
         Err(error) => (JobState::Failed, Some(chain(&error))),
     };
     let id = work.id.as_str();
@@ -166,20 +194,20 @@ pub async fn execute<E: Effects>(effects: &E, ledger: &LedgerBackend, work: &Wor
 }
 
 /// The job's batches: in place first, then (a replay) the unrendered
-/// deliveries rendered again. `Ok(false)` when an operator stopped it.
+/// deliveries rendered again.
 async fn steps<E: Effects>(
     effects: &E,
     ledger: &LedgerBackend,
     work: &Work,
     done: &mut u64,
-) -> Result<bool, SpoolError> {
+) -> Result<End, SpoolError> {
     let mut scope = work.scope.clone();
     loop {
         let batch = ledger.bulk_apply(work.action, &scope, &work.who).await?;
         *done += batch.changed.len() as u64;
         effects.changed(work.action, &batch.changed, batch.moved);
-        if progress(ledger, work, *done).await? {
-            return Ok(false);
+        if let Some(end) = progress(effects, ledger, work, *done).await? {
+            return Ok(end);
         }
         match batch.last {
             Some(last) if !batch.finished(scope.limit) => scope.after = last,
@@ -188,13 +216,13 @@ async fn steps<E: Effects>(
         tokio::time::sleep(PAUSE).await;
     }
     let Some(runtime) = effects.runtime().filter(|_| work.action.unrendered()) else {
-        return Ok(true);
+        return Ok(End::Done);
     };
     let mut scope = work.scope.clone();
     loop {
         let rows = ledger.unrendered(&scope).await?;
         let Some(last) = rows.last().map(|r| r.id) else {
-            return Ok(true);
+            return Ok(End::Done);
         };
         let finished = rows.len() < scope.limit;
         let runtime = runtime.clone();
@@ -207,22 +235,44 @@ async fn steps<E: Effects>(
         let pended = ledger.rerendered(results).await?;
         *done += pended.ids.len() as u64;
         effects.changed(work.action, &pended.ids, pended.moved);
-        if progress(ledger, work, *done).await? {
-            return Ok(false);
+        if let Some(end) = progress(effects, ledger, work, *done).await? {
+            return Ok(end);
         }
         if finished {
-            return Ok(true);
+            return Ok(End::Done);
         }
         scope.after = last;
         tokio::time::sleep(PAUSE).await;
     }
 }
 
-/// Records progress; whether an operator asked the job to stop.
-async fn progress(ledger: &LedgerBackend, work: &Work, done: u64) -> Result<bool, SpoolError> {
-    ledger
+/// How a job's batches ended.
+enum End {
+    /// Every batch done.
+    Done,
+    /// An operator asked it to stop.
+    Stopped,
+    /// The relay is shutting down.
+    Halted,
+}
+
+/// Records progress; whether to stop here.
+async fn progress<E: Effects>(
+    effects: &E,
+    ledger: &LedgerBackend,
+    work: &Work,
+    done: u64,
+) -> Result<Option<End>, SpoolError> {
+    let asked = ledger
         .job_progress(&work.id, done as i64, JobState::Running, None)
-        .await
+        .await?;
+    Ok(if asked {
+        Some(End::Stopped)
+    } else if effects.halted() {
+        Some(End::Halted)
+    } else {
+        None
+    })
 }
 
 /// An error with its causes, one line (a database error's detail is in

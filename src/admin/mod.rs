@@ -94,8 +94,10 @@ pub async fn serve<C: Control>(
     limits: crate::ingress::listener::Limits,
     stop: CancellationToken,
 ) {
+    let jobs = admin.jobs.clone();
     let routes = routes(admin);
     crate::ingress::listener::serve("admin", listener, limits, move |_| routes.clone(), stop).await;
+    jobs.halt();
 }
 
 /// The whole admin API as one filter. Routing is one `match` on method and

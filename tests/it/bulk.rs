@@ -463,3 +463,28 @@ async fn a_webhook_a_transform_failed_on_goes_out_once_the_transform_is_fixed() 
     assert_eq!(got[0].header("webhook-id"), Some(id.as_str()));
     assert_eq!(wait_job(&relay, &job).await["done"], 1);
 }
+
+#[tokio::test]
+async fn a_job_a_shutdown_interrupts_is_recorded_as_stopped() {
+    let target = FakeTarget::start().await;
+    target.respond(400);
+    let relay = TestRelay::start(&one_target(&target, ", retry: {attempts: 1}")).await;
+    for _ in 0..40 {
+        relay.accept("s", fixture("minimal.json")).await;
+    }
+    wait_count(&relay, "replay", json!({"state": "dead"}), 40).await;
+    let (job, _) = start(
+        &relay,
+        "replay",
+        json!({"filter": {"state": "dead"}, "batch_size": 1}),
+    )
+    .await;
+    let relay = relay.restart().await;
+    let report = wait_job(&relay, &job).await;
+    assert_eq!(report["state"], "stopped", "{report}");
+    assert!(
+        report["error"].as_str().unwrap().contains("shut down"),
+        "{report}"
+    );
+    assert!(report["done"].as_i64().unwrap() < 40, "{report}");
+}
