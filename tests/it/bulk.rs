@@ -214,8 +214,9 @@ async fn a_replay_sends_only_what_the_filter_selects_through_the_rate_limit() {
     assert_eq!(entry["filter"]["since_ms"], since);
 }
 
-#[tokio::test]
-async fn a_job_can_be_stopped_between_batches() {
+/// A relay with 40 dead letters, and the job replaying them one per batch
+/// just started.
+async fn a_slow_replay_of_forty() -> (TestRelay, FakeTarget, String) {
     let target = FakeTarget::start().await;
     target.respond(400);
     let relay = TestRelay::start(&one_target(&target, ", retry: {attempts: 1}")).await;
@@ -230,6 +231,12 @@ async fn a_job_can_be_stopped_between_batches() {
     )
     .await;
     assert_eq!(total, 40);
+    (relay, target, job)
+}
+
+#[tokio::test]
+async fn a_job_can_be_stopped_between_batches() {
+    let (relay, _target, job) = a_slow_replay_of_forty().await;
     let (status, _) = post(&relay, "/api/deliveries/replay", json!({"all": true})).await;
     assert_eq!(status, 409, "one replay job at a time");
     let (status, stopping) = call(
@@ -466,19 +473,7 @@ async fn a_webhook_a_transform_failed_on_goes_out_once_the_transform_is_fixed() 
 
 #[tokio::test]
 async fn a_job_a_shutdown_interrupts_is_recorded_as_stopped() {
-    let target = FakeTarget::start().await;
-    target.respond(400);
-    let relay = TestRelay::start(&one_target(&target, ", retry: {attempts: 1}")).await;
-    for _ in 0..40 {
-        relay.accept("s", fixture("minimal.json")).await;
-    }
-    wait_count(&relay, "replay", json!({"state": "dead"}), 40).await;
-    let (job, _) = start(
-        &relay,
-        "replay",
-        json!({"filter": {"state": "dead"}, "batch_size": 1}),
-    )
-    .await;
+    let (relay, _target, job) = a_slow_replay_of_forty().await;
     let relay = relay.restart().await;
     let report = wait_job(&relay, &job).await;
     assert_eq!(report["state"], "stopped", "{report}");
