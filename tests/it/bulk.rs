@@ -266,7 +266,7 @@ async fn a_cancel_stops_retries() {
     target.respond(500);
     let relay = TestRelay::start(&one_target(
         &target,
-        ", retry: {first: 200ms, max: 200ms, attempts: 50}, circuit: {failures: 1000}",
+        ", retry: {schedule: [10ms, 600ms, 600ms, 600ms, 600ms]}, circuit: {failures: 1000}",
     ))
     .await;
     let id = relay.accept("s", fixture("minimal.json")).await["id"]
@@ -369,8 +369,10 @@ async fn a_cancel_empties_what_the_worker_holds_in_memory() {
     assert_eq!(wait_job(&relay, &job).await["state"], "done");
     // At most the one popped for sending before the cancel may still go.
     target.assert_quiet(2, Duration::from_millis(2500)).await;
+    // (The first may be cancelled too, when the cancel ran before its
+    // outcome was stored: it was sent all the same.)
     let cancelled = count(&relay, "replay", json!({"state": "cancelled"})).await;
-    assert_eq!(cancelled as usize + target.count(), 6);
+    assert!(cancelled >= 4 && cancelled == n, "{cancelled} of {n}");
 }
 
 #[tokio::test]
