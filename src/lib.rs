@@ -49,7 +49,8 @@
 //!   `attempt` (one attempt's task), `target` (one compiled downstream),
 //!   `deliver` (one attempt and its outcome), `retry` and `circuit` (when to
 //!   try again, when to pause a target), `sign` (Standard Webhooks
-//!   signatures).
+//!   signatures), `controls` (an operator's pause, resume and probe),
+//!   `series` (each target's last 24 hours, per minute, in memory).
 //! - `admin`: the operator's listener and its API; it sees the relay only
 //!   through `control` (a trait `relay` implements); `probes`, `status`,
 //!   `webhooks`, `bulk` (bulk replay and cancel, jobs) and `audit` are its
@@ -60,7 +61,8 @@
 //! - `cli`: the command line: `args` (its shape), one module per
 //!   subcommand (`serve`, `check`, `explain` (and its `command`), `dlq`,
 //!   `events` (bulk replay and cancel, over the API or on the spool),
-//!   `schema`, `sink`, a local downstream that prints what it gets), and
+//!   `schema`, `sink`, a local downstream that prints what it gets, `tap`,
+//!   the live tail of a running relay), and
 //!   `malloc` (the allocator's tuning for `serve`).
 //! - `relay`: wiring: start and shutdown; `load` (config file to runtime),
 //!   `reload` (the state the parts
@@ -72,6 +74,9 @@
 //! - `redact`: headers as the history keeps them, secrets redacted.
 //! - `secret`: a secret written as a string or `{file: /path}`, resolved;
 //!   the one constant-time comparison of presented tokens.
+//! - `tail`: the live tail's hub (accepted webhooks, attempts, dead
+//!   letters, pauses, reloads as they happen), its events and the filter
+//!   one watcher asked for.
 //! - `time`: unix milliseconds and seconds, the one place that reads the
 //!   wall clock for them.
 //! - `descriptors`: the open files a config needs; raising the limit to fit.
@@ -91,5 +96,6 @@ pub mod rules;
 pub mod runtime;
 pub mod secret;
 pub mod spool;
+pub mod tail;
 pub mod time;
 pub mod transform;

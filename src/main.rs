@@ -8,7 +8,7 @@ use clap::Parser;
 
 use switchboard::cli::args::{Cli, Command, LogFormat};
 use switchboard::cli::explain::command as explain_cmd;
-use switchboard::cli::{check, dlq, events, schema, serve, sink};
+use switchboard::cli::{check, dlq, events, schema, serve, sink, tap};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -48,6 +48,11 @@ fn main() -> ExitCode {
         }),
         Command::Sink(args) => match sink::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
+            Err(error) => fail(error.into()),
+        },
+        Command::Tap(args) => match tap::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) if error.broken_pipe() => ExitCode::SUCCESS,
             Err(error) => fail(error.into()),
         },
     }

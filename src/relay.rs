@@ -21,6 +21,7 @@ use crate::ingress::{self, Ingress};
 use crate::runtime::{Runtime, Snapshot};
 use crate::spool::{Backend, Spool, SpoolError};
 
+mod controls;
 mod load;
 mod reload;
 
@@ -79,32 +80,39 @@ impl Relay {
         let client = http_client()?;
         let metrics = crate::metrics::install();
         let spool = open_spool(&runtime).await?;
-        let spool_location = runtime.server.spool.clone();
+        let ledger = spool.ledger(&runtime.server.spool)?;
+        // Read before the workers start: a paused target sends nothing.
+        let paused = controls::paused(&ledger).await?;
         crate::metrics::known(&runtime);
         let snapshot = Arc::new(Snapshot::new(runtime));
-        let dispatcher = Dispatcher::new(spool.clone(), client, snapshot.clone());
+        let tail = spool.tail();
+        let dispatcher = Dispatcher::new(
+            spool.clone(),
+            client,
+            snapshot.clone(),
+            tail.clone(),
+            paused,
+        );
         let ingress = Arc::new(Ingress::new(snapshot.clone(), spool.clone()));
         let core = Arc::new(Core {
             options,
             snapshot: snapshot.clone(),
             spool,
+            ledger,
+            tail,
             ingress: ingress.clone(),
             dispatcher,
             last_reload: std::sync::Mutex::new(None),
         });
         let stop = CancellationToken::new();
         tokio::spawn(prune_client_limits(snapshot.clone(), stop.clone()));
+        tokio::spawn(controls::follow(core.clone(), stop.clone()));
         let server = serve_ingress(listener, ingress, &snapshot, stop.clone());
         tracing::info!(%addr, "listening");
         let admin = match (admin, admin_addr) {
-            (Some(listener), Some(at)) => Some(serve_admin(
-                &core,
-                listener,
-                at,
-                &spool_location,
-                metrics,
-                stop.clone(),
-            )?),
+            (Some(listener), Some(at)) => {
+                Some(serve_admin(&core, listener, at, metrics, stop.clone()))
+            }
             _ => None,
         };
         Ok(Relay {
@@ -163,6 +171,8 @@ impl Relay {
                 "grace period over; unfinished attempts will be repeated after restart"
             );
         }
+        // Watchers of the live tail are let go, so their connections end.
+        core.tail.close();
         self.stop.cancel();
         if let Err(error) = self.server.await {
             tracing::error!(%error, "the accept loop ended abnormally");
@@ -199,26 +209,24 @@ fn serve_ingress(
     ))
 }
 
-/// Starts the admin listener (`at` being its address) with its own
-/// connection to the spool at `spool`.
+/// Starts the admin listener (`at` being its address), reading the spool
+/// through the relay's own connection to it (the ledger's).
 fn serve_admin(
     core: &Arc<Core>,
     listener: TcpListener,
     at: SocketAddr,
-    spool: &crate::spool::Location,
     metrics: PrometheusHandle,
     stop: CancellationToken,
-) -> Result<tokio::task::JoinHandle<()>, StartError> {
-    let ledger = core.spool.ledger(spool)?;
-    let api = crate::admin::Admin::new(core.clone(), ledger, metrics, at);
+) -> tokio::task::JoinHandle<()> {
+    let api = crate::admin::Admin::new(core.clone(), core.ledger.clone(), metrics, at);
     tracing::info!(addr = %at, "admin listening");
     let server = &core.snapshot.load().server;
-    Ok(tokio::spawn(crate::admin::serve(
+    tokio::spawn(crate::admin::serve(
         listener,
         api,
         limits(server, server.admin_max_connections),
         stop,
-    )))
+    ))
 }
 
 /// The client every delivery goes out through.

@@ -1,18 +1,24 @@
 //! What the admin API may see and do of the running relay, and nothing
 //! more: the config in force, whether it drains, the spool's counts and a
 //! flush, the workers' circuits and memory, a wake-up after a replay, what
-//! to drop after a cancel, and a reload. `relay` implements it; admin never
-//! reaches into the relay's parts, and does not import `relay`.
+//! to drop after a cancel, a reload; the targets' pauses, probes and recent
+//! counts, and the live tail. `relay` implements it; admin never reaches
+//! into the relay's parts, and does not import `relay`.
 //!
 //! Must not grow into a second relay API: a method belongs here only when
 //! an endpoint needs it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
+use tokio::sync::oneshot;
+
+use crate::dispatch::controls::{ProbeError, Probed};
+use crate::dispatch::series::Series;
 use crate::runtime::Runtime;
 use crate::spool::{Pending, SpoolError};
+use crate::tail::Tail;
 
 /// The running relay, as the admin API sees it.
 pub trait Control: Send + Sync + 'static {
@@ -52,6 +58,42 @@ pub trait Control: Send + Sync + 'static {
 
     /// The last reload's outcome, if there was one.
     fn last_reload(&self) -> Option<ReloadStatus>;
+
+    /// The targets an operator paused.
+    fn paused(&self) -> HashSet<String>;
+
+    /// Pauses (`paused`) or resumes a configured target, for every relay on
+    /// the spool and across restarts; `by` is the token's name. Whether
+    /// that changed anything.
+    fn set_paused(
+        &self,
+        target: &str,
+        paused: bool,
+        by: Option<String>,
+    ) -> impl Future<Output = Result<bool, PauseError>> + Send;
+
+    /// Asks a target for a probe: its next delivery now (a retry's wait
+    /// and an open circuit's cooldown cut short). The outcome comes on the
+    /// channel.
+    fn probe(
+        &self,
+        target: &str,
+    ) -> impl Future<Output = Result<oneshot::Receiver<Probed>, ProbeError>> + Send;
+
+    /// A configured target's counts of the last 24 hours.
+    fn series(&self, target: &str) -> Option<Arc<Series>>;
+
+    /// The live tail.
+    fn tail(&self) -> Tail;
+}
+
+/// Why a pause or resume failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PauseError {
+    #[error("no such target")]
+    Unknown,
+    #[error("could not keep the pause in the spool: {0}")]
+    Spool(#[source] SpoolError),
 }
 
 /// The outcome of the last reload, for the status API.

@@ -39,6 +39,34 @@ pub enum Endpoint {
     StopJob(String),
     /// The audit log.
     Audit,
+    /// Every target's state and recent counts.
+    Targets,
+    /// One target's counts per minute.
+    TargetSeries(String),
+    /// An operator's action on one target.
+    TargetAction(String, TargetAction),
+    /// The live tail (Server-Sent Events).
+    Tail,
+}
+
+/// What `POST /api/targets/<name>/<action>` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetAction {
+    Pause,
+    Resume,
+    Probe,
+}
+
+impl TargetAction {
+    /// `pause`, `resume`, `probe`: the path's last segment, and the audit
+    /// log's action.
+    pub fn label(self) -> &'static str {
+        match self {
+            TargetAction::Pause => "pause",
+            TargetAction::Resume => "resume",
+            TargetAction::Probe => "probe",
+        }
+    }
 }
 
 /// Why a request is answered without reaching a handler.
@@ -69,7 +97,7 @@ impl Refusal {
     /// The `error` of the JSON answer: what was wrong and what would do.
     pub fn message(&self) -> String {
         match self {
-            Refusal::NotFound => "no such path; the admin listener serves /metrics, /healthz, /readyz, /api/status, /api/events/<id>, /api/dead-letters, /api/dead-letters/replay, /api/dead-letters/purge, /api/deliveries/replay, /api/deliveries/cancel, /api/jobs/<id>, /api/audit and /api/reload".to_owned(),
+            Refusal::NotFound => "no such path; the admin listener serves /metrics, /healthz, /readyz, /api/status, /api/events/<id>, /api/dead-letters, /api/dead-letters/replay, /api/dead-letters/purge, /api/deliveries/replay, /api/deliveries/cancel, /api/jobs/<id>, /api/audit, /api/reload, /api/targets, /api/targets/<name>/series, /api/targets/<name>/pause|resume|probe and /api/tail".to_owned(),
             Refusal::MethodNotAllowed { allow } => format!("method not allowed here; use {allow}"),
             Refusal::Host { host, listener } => format!(
                 "Host `{host}` does not name this admin listener ({listener}); if the API is reached under that name (a proxy, a DNS name), add it to server.admin_hosts"
@@ -106,6 +134,23 @@ pub fn route(method: &Method, path: &str) -> Result<Endpoint, Refusal> {
         }
         ["api", "jobs", id] if !id.is_empty() => (Endpoint::Job((*id).to_owned()), Method::GET),
         ["api", "audit"] => (Endpoint::Audit, Method::GET),
+        ["api", "targets"] => (Endpoint::Targets, Method::GET),
+        ["api", "targets", name, "series"] if !name.is_empty() => {
+            (Endpoint::TargetSeries((*name).to_owned()), Method::GET)
+        }
+        ["api", "targets", name, action] if !name.is_empty() => {
+            let action = match *action {
+                "pause" => TargetAction::Pause,
+                "resume" => TargetAction::Resume,
+                "probe" => TargetAction::Probe,
+                _ => return Err(Refusal::NotFound),
+            };
+            (
+                Endpoint::TargetAction((*name).to_owned(), action),
+                Method::POST,
+            )
+        }
+        ["api", "tail"] => (Endpoint::Tail, Method::GET),
         _ => return Err(Refusal::NotFound),
     };
     // HEAD is GET without the body (hyper leaves the body out).

@@ -15,8 +15,9 @@
 //! endpoints: `probes` (metrics, health, readiness), `status` (status and
 //! reload), `webhooks` (one webhook, dead letters), `bulk` (bulk replay and
 //! cancel, jobs; run by `jobs`, unrendered deliveries rendered again by
-//! `rerender`), `audit` (the audit log). `filter` reads the event filter
-//! as operators write it.
+//! `rerender`), `audit` (the audit log), `targets` (state, series, pause,
+//! resume, probe), `tail` (the live tail as SSE). `filter` reads the event
+//! filter as operators write it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -44,9 +45,11 @@ mod probes;
 mod problem;
 mod rerender;
 mod status;
+mod tail;
+mod targets;
 mod webhooks;
 
-pub use control::{Control, ReloadStatus};
+pub use control::{Control, PauseError, ReloadStatus};
 
 use crate::config::AdminRole;
 use crate::runtime::AdminToken;
@@ -188,9 +191,7 @@ where
         Endpoint::Replay => webhooks::change(admin, &body, Change::Replay, &who).await?,
         Endpoint::Purge => webhooks::change(admin, &body, Change::Purge, &who).await?,
         Endpoint::Reload => {
-            if !body.iter().all(u8::is_ascii_whitespace) {
-                let _: NoFields = parse_body(&body, "{}")?;
-            }
+            no_fields(&body)?;
             status::reload(admin, &who).await
         }
         Endpoint::BulkReplay => bulk::act(admin, &body, bulk::Kind::Replay, &who).await?,
@@ -198,7 +199,22 @@ where
         Endpoint::Job(id) => bulk::job(admin, &id).await?,
         Endpoint::StopJob(id) => bulk::stop(admin, &id, &who).await?,
         Endpoint::Audit => audit::list(admin, &request.query).await?,
+        Endpoint::Targets => targets::list(admin).await?,
+        Endpoint::TargetSeries(name) => targets::series(admin, &name, &request.query)?,
+        Endpoint::TargetAction(name, action) => {
+            no_fields(&body)?;
+            targets::act(admin, &name, action, Some(who.clone())).await?
+        }
+        Endpoint::Tail => tail::stream(admin, &request.query)?,
     })
+}
+
+/// An action's body: nothing, or an empty object.
+fn no_fields(body: &[u8]) -> Result<(), Problem> {
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let _: NoFields = parse_body(body, "{}")?;
+    }
+    Ok(())
 }
 
 /// Host, origin and token, in that order: a page on another site learns

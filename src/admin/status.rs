@@ -33,6 +33,7 @@ async fn targets<C: Control>(admin: &Admin<C>, runtime: &Runtime) -> Vec<Value> 
     let backlog = admin.ledger.backlog().await.unwrap_or_default();
     let circuits = admin.relay.circuits();
     let in_memory = admin.relay.window_bytes();
+    let paused = admin.relay.paused();
     runtime
         .targets
         .values()
@@ -47,7 +48,9 @@ async fn targets<C: Control>(admin: &Admin<C>, runtime: &Runtime) -> Vec<Value> 
                 "burst": t.limit.as_ref().map(|l| l.burst),
                 "concurrency": t.concurrency_max,
                 "circuit": circuits.get(&t.name).copied().unwrap_or_default(),
+                "paused": paused.contains(&t.name),
                 "pending": b.pending,
+                "retrying": b.retrying,
                 "parked": b.parked,
                 "dead": b.dead,
                 "window_bytes": in_memory.get(&t.name).copied().unwrap_or(0),

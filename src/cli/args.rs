@@ -3,7 +3,7 @@
 //!
 //! Only declarations: what each subcommand does lives in its own module
 //! (`check`, `dlq`, `events`, `explain::command`, `schema`, `serve`,
-//! `sink`).
+//! `sink`, `tap`).
 
 use std::path::PathBuf;
 
@@ -115,6 +115,14 @@ pub enum Command {
     /// Ctrl-C stops it.
     #[command(after_long_help = SINK_EXAMPLES)]
     Sink(SinkArgs),
+    /// Watch a running relay live: one line per accepted webhook, attempt,
+    /// dead letter, pause and reload.
+    ///
+    /// Reads the admin API's live tail (`GET /api/tail`); the token comes
+    /// from SWITCHBOARD_ADMIN_TOKEN. Filters apply on the relay. A tap that
+    /// reads too slowly is dropped by the relay (it never slows it down).
+    #[command(after_long_help = TAP_EXAMPLES)]
+    Tap(TapArgs),
 }
 
 // Examples in `after_long_help`: clap joins the lines of a doc paragraph.
@@ -136,6 +144,13 @@ Examples:
   switchboard sink                         # what routes.example.yaml sends to
   switchboard sink --listen 127.0.0.1:9101 --status 503   # to watch retries
   switchboard sink --listen 127.0.0.1:9101 --listen 127.0.0.1:9102 --quiet";
+
+const TAP_EXAMPLES: &str = "\
+Examples:
+  switchboard tap
+  switchboard tap --source sipgate
+  switchboard tap --target crm --outcome retry,dead
+  SWITCHBOARD_ADMIN_TOKEN=... switchboard tap --admin http://relay.internal:9090 --json | jq .";
 
 const SCHEMA_EXAMPLE: &str = "\
 Example:
@@ -213,4 +228,25 @@ pub struct SinkArgs {
     /// Print nothing per request (for load tests: count with `GET /count`).
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// What `tap` watches, and how it prints.
+#[derive(clap::Args)]
+pub struct TapArgs {
+    /// The relay's admin listener.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9090")]
+    pub admin: String,
+    /// Only this source's webhooks (and their attempts).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only what concerns this target.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Only attempts with these outcomes: delivered, retry, dead, parked
+    /// (comma-separated).
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// One JSON object per line (with its `type`) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -13,3 +13,4 @@ pub mod malloc;
 pub mod schema;
 pub mod serve;
 pub mod sink;
+pub mod tap;

@@ -4,18 +4,22 @@
 //! Runs on a task of its own so that a slow target holds only its
 //! concurrency slots, never the worker. Must not pick what to send or when
 //! (the worker does), nor touch the worker's window or circuit: it reports
-//! a [`Done`] and the worker takes it in.
+//! a [`Done`] and the worker takes it in. Besides the spool, the outcome
+//! goes to the metrics, the target's [`Series`] and the live tail.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::dispatch::controls::Probed;
 use crate::dispatch::deliver::{self, Health};
+use crate::dispatch::series::{Outcome, Series};
 use crate::dispatch::target::Target;
 use crate::dispatch::window::instant_at;
 use crate::spool::{Ready, Record, Spool};
+use crate::tail::{AttemptEvent, Event, Tail};
 
 /// What an attempt's task reports back to its worker, after the spool has
 /// been told.
@@ -36,6 +40,11 @@ pub(super) struct Attempt<S> {
     pub(super) done: mpsc::Sender<Done>,
     /// Retry jitter.
     pub(super) rng: fastrand::Rng,
+    /// The target's recent counts.
+    pub(super) series: Arc<Series>,
+    pub(super) tail: Tail,
+    /// An operator's probe, waiting for this attempt's outcome.
+    pub(super) probe: Option<oneshot::Sender<Probed>>,
 }
 
 impl<S: Spool> Attempt<S> {
@@ -50,6 +59,9 @@ impl<S: Spool> Attempt<S> {
             spool,
             done,
             mut rng,
+            series,
+            tail,
+            probe,
         } = self;
         let started = std::time::Instant::now();
         let sent = deliver::attempt(&client, &target, &ready).await;
@@ -60,13 +72,14 @@ impl<S: Spool> Attempt<S> {
             SystemTime::now(),
             &mut rng,
         );
-        let outcome = match &record {
-            Record::Delivered { .. } => "delivered",
-            Record::Retry { .. } => "retry",
-            Record::Dead { .. } => "dead",
-            Record::Parked { .. } => "parked",
-        };
-        crate::metrics::delivery(&target.name, outcome, started.elapsed());
+        let took = started.elapsed();
+        let outcome = Outcome::of(&record);
+        crate::metrics::delivery(&target.name, outcome.label(), took);
+        let now_ms = crate::time::now_ms();
+        series.with(|ring| ring.attempt(now_ms, outcome, took));
+        let probed = tell(&tail, probe.is_some(), outcome, || {
+            story(&target.name, &ready, &record, took, probe.is_some(), now_ms)
+        });
         let retry_at = match &record {
             Record::Retry { due_ms, .. } => Some(instant_at(*due_ms)),
             Record::Dead { error, .. } => {
@@ -76,6 +89,10 @@ impl<S: Spool> Attempt<S> {
             _ => None,
         };
         spool.record(ready.id, record, sent.log).await;
+        // Answered once the outcome is on its way to the spool.
+        if let (Some(probe), Some(event)) = (probe, probed) {
+            let _ = probe.send(Probed::Sent(event));
+        }
         let _ = done
             .send(Done {
                 id: ready.id,
@@ -84,5 +101,56 @@ impl<S: Spool> Attempt<S> {
             })
             .await;
         drop(slot);
+    }
+}
+
+/// Publishes the attempt (and a dead letter) to the tail when anyone
+/// watches; returns it for a `probe`'s answer. Builds nothing otherwise.
+fn tell(
+    tail: &Tail,
+    probe: bool,
+    outcome: Outcome,
+    story: impl FnOnce() -> AttemptEvent,
+) -> Option<AttemptEvent> {
+    if !(tail.watched() || probe) {
+        return None;
+    }
+    let event = story();
+    if outcome == Outcome::Dead {
+        tail.publish(|| Event::Attempt(event.clone()));
+        tail.publish(|| Event::DeadLetter(event.clone()));
+    } else {
+        tail.publish(|| Event::Attempt(event.clone()));
+    }
+    probe.then_some(event)
+}
+
+/// The attempt as the tail and a probe's answer tell it.
+fn story(
+    target: &str,
+    ready: &Ready,
+    record: &Record,
+    took: std::time::Duration,
+    probe: bool,
+    at_ms: i64,
+) -> AttemptEvent {
+    let (status, error) = match record {
+        Record::Delivered { status } => (Some(*status), None),
+        Record::Retry { status, error, .. } | Record::Dead { status, error } => {
+            (*status, Some(error.clone()))
+        }
+        Record::Parked { status, error } => (Some(*status), Some(error.clone())),
+    };
+    AttemptEvent {
+        target: target.to_owned(),
+        id: ready.event.to_string(),
+        delivery: ready.id,
+        attempt: ready.attempts + 1,
+        outcome: Outcome::of(record).label(),
+        status,
+        error,
+        duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+        probe,
+        at_ms,
     }
 }

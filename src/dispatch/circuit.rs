@@ -178,6 +178,19 @@ impl Circuit {
         }
     }
 
+    /// An operator's probe: an open circuit turns half-open now, its
+    /// cooldown skipped, and a half-open one forgets the probe it waits
+    /// for, so the next [`Circuit::permit`] is a [`Permit::Probe`]. Returns
+    /// whether the circuit was open. A closed circuit stays closed.
+    pub fn probe_now(&mut self) -> bool {
+        let was_open = matches!(self.state, State::Open { .. });
+        if self.state != State::Closed {
+            self.state = State::HalfOpen;
+            self.probe_lease = None;
+        }
+        was_open
+    }
+
     /// An attempt succeeded: the target is healthy, whatever the state.
     pub fn record_success(&mut self) {
         self.state = State::Closed;

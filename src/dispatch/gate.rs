@@ -60,6 +60,15 @@ impl Gate {
         }
     }
 
+    /// An operator's probe: the next attempt goes now, as the circuit's
+    /// probe if it is not closed (see [`Circuit::probe_now`]).
+    pub(super) fn probe_now(&mut self) {
+        if self.circuit.probe_now() {
+            tracing::info!(target = %self.name, "circuit half-open: an operator asked for a probe now");
+        }
+        self.publish();
+    }
+
     /// Whether one attempt may go now (see [`Circuit::permit`]).
     pub(super) fn permit(&mut self, now: StdInstant) -> Permit {
         self.circuit.permit(now)

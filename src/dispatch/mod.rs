@@ -16,35 +16,42 @@
 //! This file owns the set of workers (start on a reload, stop, wake, what
 //! status pages read); one worker's loop is `worker`, what it holds is
 //! `window`, whether it may send is `gate`, how fast is `rate`, and one
-//! attempt's task is `attempt`. Must not send or decide outcomes itself.
+//! attempt's task is `attempt`; an operator's pause, resume and probe are
+//! `controls`, each target's recent counts `series`. Must not send or
+//! decide outcomes itself.
 
 mod attempt;
 pub mod circuit;
+pub mod controls;
 pub mod deliver;
 mod gate;
 mod rate;
 pub mod retry;
+pub mod series;
 pub mod sign;
 pub mod target;
 mod window;
 mod worker;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::dispatch::circuit::Status;
+use crate::dispatch::controls::Probed;
 use crate::dispatch::gate::Gate;
+use crate::dispatch::series::Series;
 use crate::dispatch::target::Target;
 use crate::dispatch::window::Window;
 use crate::dispatch::worker::{Forget, Worker};
 use crate::runtime::{Runtime, Snapshot};
 use crate::spool::{self, Budget, Spool};
+use crate::tail::Tail;
 
 /// The workers, keyed by target name.
 pub struct Dispatcher<S: Spool> {
@@ -56,6 +63,14 @@ pub struct Dispatcher<S: Spool> {
     attempts: TaskTracker,
     /// Stops every worker.
     stop: CancellationToken,
+    /// The live tail attempts publish to.
+    tail: Tail,
+    /// The targets an operator paused (kept in the spool's
+    /// `target_controls`); a worker started for one starts paused.
+    paused: Mutex<HashSet<String>>,
+    /// Bumped by every pause and resume, so that a re-read of the spool
+    /// begun before one does not undo it.
+    changes: AtomicU64,
 }
 
 struct Handle {
@@ -69,14 +84,23 @@ struct Handle {
     budget: Arc<Budget>,
     /// Cancelled deliveries for the worker to drop.
     forget: Arc<Forget>,
+    /// Set while an operator has the target paused.
+    paused: Arc<AtomicBool>,
+    /// Its recent counts.
+    series: Arc<Series>,
+    /// Asks the worker for a probe; it answers on the enclosed channel.
+    probes: mpsc::Sender<oneshot::Sender<Probed>>,
 }
 
 impl<S: Spool> Dispatcher<S> {
-    /// Starts one worker per target of the runtime in force.
+    /// Starts one worker per target of the runtime in force; those in
+    /// `paused` start paused. Attempts publish to `tail`.
     pub fn new(
         spool: Arc<S>,
         client: reqwest::Client,
         snapshot: Arc<Snapshot>,
+        tail: Tail,
+        paused: HashSet<String>,
     ) -> Arc<Dispatcher<S>> {
         let dispatcher = Arc::new(Dispatcher {
             workers: Mutex::new(HashMap::new()),
@@ -85,6 +109,9 @@ impl<S: Spool> Dispatcher<S> {
             snapshot,
             attempts: TaskTracker::new(),
             stop: CancellationToken::new(),
+            tail,
+            paused: Mutex::new(paused),
+            changes: AtomicU64::new(0),
         });
         dispatcher.sync(&dispatcher.snapshot.load());
         dispatcher
@@ -123,6 +150,11 @@ impl<S: Spool> Dispatcher<S> {
         let circuit = Arc::new(AtomicU8::new(Status::Closed.code()));
         let forget = Arc::new(Forget::default());
         crate::metrics::circuit(name, Status::Closed);
+        let paused = self.lock_paused().contains(name);
+        crate::metrics::paused(name, paused);
+        let paused = Arc::new(AtomicBool::new(paused));
+        let series = Arc::new(Series::default());
+        let (probes, probe_rx) = mpsc::channel(1);
         self.spool.attach(
             name,
             spool::Window {
@@ -141,6 +173,9 @@ impl<S: Spool> Dispatcher<S> {
             enable: enable.clone(),
             wake: wake.clone(),
             forget: forget.clone(),
+            paused: paused.clone(),
+            series: series.clone(),
+            tail: self.tail.clone(),
         };
         let window = Window::new(
             runtime.server.window,
@@ -148,7 +183,7 @@ impl<S: Spool> Dispatcher<S> {
             runtime.server.max_body as u64,
         );
         let gate = Gate::new(name, target.circuit, circuit.clone());
-        tokio::spawn(worker.run(window, gate, rx));
+        tokio::spawn(worker.run(window, gate, rx, probe_rx));
         Handle {
             stop,
             circuit,
@@ -156,6 +191,9 @@ impl<S: Spool> Dispatcher<S> {
             wake,
             budget,
             forget,
+            paused,
+            series,
+            probes,
         }
     }
 

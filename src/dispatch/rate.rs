@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use governor::DefaultDirectRateLimiter;
 
+use crate::dispatch::series::Series;
 use crate::dispatch::target::{Limit, Target};
 
 /// One worker's pacing: the part of its target's limit it applies while
@@ -23,13 +24,15 @@ pub(super) struct Pace {
 
 impl Pace {
     /// Waits until `target`'s rate limit lets one more attempt go, when
-    /// `share` relays send to it. Counts the attempts that had to wait.
-    pub(super) async fn wait(&mut self, target: &Target, share: NonZeroU32) {
+    /// `share` relays send to it. Counts the attempts that had to wait, in
+    /// the metrics and in the target's `series`.
+    pub(super) async fn wait(&mut self, target: &Target, share: NonZeroU32, series: &Series) {
         let Some(limiter) = self.limiter(target, share) else {
             return;
         };
         if limiter.check().is_err() {
             crate::metrics::rate_limited(&target.name);
+            series.with(|ring| ring.waited(crate::time::now_ms()));
             limiter.until_ready().await;
         }
     }

@@ -5,27 +5,30 @@
 //! The loop owns the window ([`Window`]), the circuit breaker and the 410
 //! switch; attempts report back through a channel after the spool has stored
 //! their outcome. Must not wait for another target, nor hold deliveries in
-//! memory while the target is paused (disabled or circuit open): the spool
-//! keeps them.
+//! memory while the target is paused (by an operator, disabled or circuit
+//! open): the spool keeps them.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::dispatch::attempt::{Attempt, Done};
 use crate::dispatch::circuit::Permit;
+use crate::dispatch::controls::Probed;
 use crate::dispatch::gate::Gate;
 use crate::dispatch::rate::Pace;
+use crate::dispatch::series::Series;
 use crate::dispatch::target::Target;
 use crate::dispatch::window::Window;
 use crate::runtime::Snapshot;
 use crate::spool::{Ready, Spool};
+use crate::tail::Tail;
 
 /// How often an idle worker looks in the spool anyway (for dead letters
 /// replayed by another process).
@@ -41,6 +44,11 @@ pub(super) struct Worker<S: Spool> {
     /// Set by a reload: a target disabled by a 410 may send again.
     pub(super) enable: Arc<AtomicBool>,
     pub(super) wake: Arc<Notify>,
+    /// Set while an operator has the target paused.
+    pub(super) paused: Arc<AtomicBool>,
+    /// The target's recent counts.
+    pub(super) series: Arc<Series>,
+    pub(super) tail: Tail,
     /// Deliveries cancelled by an operator, to drop from the window.
     pub(super) forget: Arc<Forget>,
 }
@@ -76,6 +84,8 @@ struct State {
     pace: Pace,
     /// Retry jitter; each attempt gets a fork.
     rng: fastrand::Rng,
+    /// An operator's probe waiting for the next attempt.
+    probe: Option<oneshot::Sender<Probed>>,
 }
 
 /// What the loop does after a step.
@@ -99,7 +109,13 @@ struct Outcomes {
 impl<S: Spool> Worker<S> {
     /// Runs until stopped, or until a reload removes the target. `fresh`
     /// brings the deliveries the spool hands over after each commit.
-    pub(super) async fn run(self, window: Window, gate: Gate, mut fresh: mpsc::Receiver<Ready>) {
+    pub(super) async fn run(
+        self,
+        window: Window,
+        gate: Gate,
+        mut fresh: mpsc::Receiver<Ready>,
+        mut probes: mpsc::Receiver<oneshot::Sender<Probed>>,
+    ) {
         let (tx, rx) = mpsc::channel::<Done>(window.capacity() + 64);
         let mut outcomes = Outcomes { tx, rx };
         let mut state = State {
@@ -107,6 +123,7 @@ impl<S: Spool> Worker<S> {
             gate,
             pace: Pace::default(),
             rng: fastrand::Rng::new(),
+            probe: None,
         };
         let mut poll = tokio::time::interval(POLL);
         while !self.stop.is_cancelled() {
@@ -114,6 +131,9 @@ impl<S: Spool> Worker<S> {
             let cancelled = self.forget.take();
             if !cancelled.is_empty() {
                 state.window.forget(&cancelled, &mut fresh);
+            }
+            if let Ok(reply) = probes.try_recv() {
+                probe(&mut state, reply);
             }
             let Some(target) = self.target() else {
                 break;
@@ -144,6 +164,7 @@ impl<S: Spool> Worker<S> {
                 Some(done) = outcomes.rx.recv() => self.settle(&mut state, done),
                 Some(ready) = fresh.recv(), if !paused => window.take_fresh(ready),
                 () = self.wake.notified() => window.look = true,
+                Some(reply) = probes.recv() => probe(&mut state, reply),
                 () = sleep => {
                     window.look = true;
                     if window.next_due.is_some_and(|t| t <= Instant::now()) {
@@ -188,6 +209,21 @@ impl<S: Spool> Worker<S> {
         outcomes: &mut Outcomes,
     ) -> Next {
         let due = state.window.next_due;
+        if self.paused.load(Ordering::Relaxed) {
+            // An operator's pause: the same as disabled, but for no cooldown
+            // or reload; a resume wakes the worker.
+            state.window.release(fresh);
+            state.probe = None;
+            return Next::Wait {
+                until: None,
+                paused: true,
+            };
+        }
+        if state.gate.disabled()
+            && let Some(reply) = state.probe.take()
+        {
+            let _ = reply.send(Probed::Disabled);
+        }
         // While disabled or open, keep nothing in memory: it is all in the
         // spool, and a claim after the cooldown finds it.
         let open_until = state.gate.open_until(std::time::Instant::now());
@@ -204,6 +240,11 @@ impl<S: Spool> Worker<S> {
             return Next::Again;
         }
         if state.window.is_empty() {
+            if state.window.claiming.is_none()
+                && let Some(reply) = state.probe.take()
+            {
+                let _ = reply.send(Probed::NothingDue);
+            }
             return Next::Wait {
                 until: due,
                 paused: false,
@@ -229,8 +270,9 @@ impl<S: Spool> Worker<S> {
             return Next::Again;
         };
         self.settle_finished(state, &mut outcomes.rx);
-        if state.gate.disabled() {
-            // One of them was a 410: nothing more goes out.
+        if state.gate.disabled() || self.paused.load(Ordering::Relaxed) {
+            // One of them was a 410, or an operator paused the target:
+            // nothing more goes out.
             return Next::Again;
         }
         let permit = state.gate.permit(std::time::Instant::now());
@@ -249,10 +291,16 @@ impl<S: Spool> Worker<S> {
         let Some(ready) = state.window.pop() else {
             return Next::Again;
         };
-        state.pace.wait(&target, self.spool.share()).await;
-        // Waiting may have spanned a cancel of this very delivery.
+        let probe = state.probe.take();
+        state
+            .pace
+            .wait(&target, self.spool.share(), &self.series)
+            .await;
+        // Waiting may have spanned a cancel of this very delivery: the probe,
+        // if it was one, goes with the next.
         if self.forget.contains(ready.id) {
             state.window.settle(ready.id, None);
+            state.probe = probe;
             return Next::Again;
         }
         // Waiting may have spanned a reload: send with the settings in force.
@@ -264,6 +312,9 @@ impl<S: Spool> Worker<S> {
             spool: self.spool.clone(),
             done: outcomes.tx.clone(),
             rng: state.rng.fork(),
+            series: self.series.clone(),
+            tail: self.tail.clone(),
+            probe,
         };
         self.attempts.spawn(attempt.run(slot));
         Next::Again
@@ -284,6 +335,15 @@ impl<S: Spool> Worker<S> {
             state.window.look = true;
         }
     }
+}
+
+/// An operator asked for a probe: an open circuit turns half-open at once
+/// (its cooldown skipped) and the next attempt answers `reply`; the spool
+/// is looked in first.
+fn probe(state: &mut State, reply: oneshot::Sender<Probed>) {
+    state.gate.probe_now();
+    state.window.look = true;
+    state.probe = Some(reply);
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

@@ -175,6 +175,16 @@ pub fn circuit(target: &str, status: Status) {
     }
 }
 
+/// Whether an operator paused a target: 1 paused, 0 sending (set when its
+/// worker starts and at every pause and resume).
+pub fn paused(target: &str, paused: bool) {
+    gauge!("switchboard_target_paused", "target" => target.to_owned()).set(if paused {
+        1.0
+    } else {
+        0.0
+    });
+}
+
 /// Deliveries waiting in the spool and dead letters, per target (set at
 /// scrape time from the spool).
 pub fn backlog(target: &str, pending: u64, dead: u64) {
@@ -247,6 +257,10 @@ fn describe() {
     describe_gauge!(
         "switchboard_circuit_state",
         "A target's circuit: 0 closed, 1 half-open, 2 open, 3 disabled by a 410 until a reload."
+    );
+    describe_gauge!(
+        "switchboard_target_paused",
+        "Whether an operator paused a target (POST /api/targets/<name>/pause): 1 paused, 0 sending."
     );
     describe_gauge!(
         "switchboard_oldest_pending_seconds",

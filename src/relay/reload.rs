@@ -6,15 +6,20 @@
 //! kept for the status API. Must not start or stop anything but what the
 //! new config's targets need (`Dispatcher::sync`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use tokio::sync::oneshot;
+
 use super::{LoadError, Options, load};
-use crate::admin::{Control, ReloadStatus};
+use crate::admin::{Control, PauseError, ReloadStatus};
 use crate::dispatch::Dispatcher;
+use crate::dispatch::controls::{ProbeError, Probed};
+use crate::dispatch::series::Series;
 use crate::ingress::Ingress;
 use crate::runtime::{Runtime, Snapshot};
-use crate::spool::{Backend, Pending, Spool, SpoolError};
+use crate::spool::{Backend, LedgerBackend, Pending, Spool, SpoolError};
+use crate::tail::{Event, Tail};
 
 /// What the ingress, the admin API and the signal handlers share.
 pub struct Core {
@@ -24,6 +29,11 @@ pub struct Core {
     pub snapshot: Arc<Snapshot>,
     /// The spool.
     pub spool: Arc<Backend>,
+    /// The operator's view of the spool, on a connection of its own (the
+    /// admin API's, and where pauses are kept).
+    pub ledger: LedgerBackend,
+    /// The live tail.
+    pub tail: Tail,
     /// Ingress state (draining flag).
     pub ingress: Arc<Ingress<Backend>>,
     /// The per-target workers.
@@ -43,6 +53,8 @@ impl Core {
                 let next = Arc::new(next);
                 crate::metrics::known(&next);
                 self.snapshot.store(next.clone());
+                // A target the new config adds may have been paused before.
+                self.follow_paused().await;
                 self.dispatcher.sync(&next);
                 self.record(at_ms, true, Vec::new());
                 tracing::info!(
@@ -94,8 +106,13 @@ impl Core {
         Ok(next)
     }
 
-    /// Keeps a reload's outcome for the status API.
+    /// Keeps a reload's outcome for the status API, and tells the tail.
     fn record(&self, at_ms: i64, ok: bool, problems: Vec<String>) {
+        self.tail.publish(|| Event::Reload {
+            ok,
+            problems: problems.clone(),
+            at_ms,
+        });
         *self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) = Some(ReloadStatus {
             at_ms,
             ok,
@@ -151,5 +168,30 @@ impl Control for Core {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    fn paused(&self) -> HashSet<String> {
+        self.dispatcher.paused()
+    }
+
+    async fn set_paused(
+        &self,
+        target: &str,
+        paused: bool,
+        by: Option<String>,
+    ) -> Result<bool, PauseError> {
+        self.pause(target, paused, by).await
+    }
+
+    async fn probe(&self, target: &str) -> Result<oneshot::Receiver<Probed>, ProbeError> {
+        self.probe_now(target).await
+    }
+
+    fn series(&self, target: &str) -> Option<Arc<Series>> {
+        self.dispatcher.series(target)
+    }
+
+    fn tail(&self) -> Tail {
+        self.tail.clone()
     }
 }

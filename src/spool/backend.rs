@@ -15,7 +15,7 @@ use super::postgres::{self, PgLedger, PgSpool};
 use super::sqlite::{self, SqliteLedger, SqliteSpool};
 use super::{
     AttemptLog, Backlog, DeadFilter, DeadLetter, EventView, Ledger, Location, Record, Spool,
-    SpoolError,
+    SpoolError, TargetControl,
 };
 
 /// The relay's spool, whichever backend `server.spool` chose.
@@ -243,6 +243,27 @@ impl Ledger for LedgerBackend {
         match self {
             LedgerBackend::Sqlite(l) => l.job_stop(id).await,
             LedgerBackend::Postgres(l) => l.job_stop(id).await,
+        }
+    }
+
+    async fn controls(&self) -> Result<Vec<TargetControl>, SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.controls().await,
+            LedgerBackend::Postgres(l) => l.controls().await,
+        }
+    }
+
+    async fn due_now(&self, target: &str, now_ms: i64) -> Result<bool, SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.due_now(target, now_ms).await,
+            LedgerBackend::Postgres(l) => l.due_now(target, now_ms).await,
+        }
+    }
+
+    async fn set_control(&self, control: &TargetControl) -> Result<(), SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.set_control(control).await,
+            LedgerBackend::Postgres(l) => l.set_control(control).await,
         }
     }
 }

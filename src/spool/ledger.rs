@@ -1,5 +1,5 @@
 //! What operators need from storage ([`Ledger`]: dead letters, backlog,
-//! one webhook's story) and the views it answers with. The trait and its
+//! one webhook's story, paused targets) and the views it answers with. The trait and its
 //! types only: each backend implements it in its own `ledger`.
 
 use std::collections::HashMap;
@@ -48,12 +48,29 @@ pub struct DeadFilter {
 pub struct Backlog {
     /// Due or waiting for a retry.
     pub pending: u64,
+    /// Of `pending`, those attempted at least once (waiting for a retry, or
+    /// due again after one).
+    pub retrying: u64,
     /// Waiting for a target disabled by a 410.
     pub parked: u64,
     /// Dead letters.
     pub dead: u64,
     /// When the oldest pending delivery was created (unix ms), if any.
     pub oldest_pending_ms: Option<i64>,
+}
+
+/// An operator's pause of a target, as `target_controls` keeps it: it
+/// holds across restarts, reloads and replicas.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TargetControl {
+    /// Target name.
+    pub target: String,
+    /// Whether the target is paused.
+    pub paused: bool,
+    /// When it was last paused or resumed (unix ms).
+    pub changed_ms: i64,
+    /// Who did it (the admin token's name), when known.
+    pub changed_by: Option<String>,
 }
 
 /// One webhook and what became of each of its deliveries.
@@ -167,4 +184,21 @@ pub trait Ledger: Send + Sync + 'static {
 
     /// Asks a job to stop (between two batches); the job then, if any.
     fn job_stop(&self, id: &str) -> impl Future<Output = Result<Option<Job>, SpoolError>> + Send;
+    /// Every target an operator ever paused or resumed, paused or not.
+    fn controls(&self) -> impl Future<Output = Result<Vec<TargetControl>, SpoolError>> + Send;
+
+    /// For a probe: unless one of `target`'s pending deliveries is due at
+    /// `now_ms`, makes the one due next due now (its retry's wait cut
+    /// short). Whether it changed one.
+    fn due_now(
+        &self,
+        target: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<bool, SpoolError>> + Send;
+
+    /// Keeps `control` (a pause or a resume) for every relay on this spool.
+    fn set_control(
+        &self,
+        control: &TargetControl,
+    ) -> impl Future<Output = Result<(), SpoolError>> + Send;
 }

@@ -9,7 +9,7 @@
 //! [`Backend`] from a [`Location`]. What both writers share with their
 //! callers: the commands and their forwarding (`command`), the attached
 //! windows and the pending count (`windows`), the forwarding to them (`front`), the `accepted` log line
-//! (`announce`). This file holds the [`Spool`] trait and the types it
+//! and tail event (`announce`). This file holds the [`Spool`] trait and the types it
 //! speaks; no HTTP here.
 
 mod announce;
@@ -32,7 +32,7 @@ pub use backend::{Backend, LedgerBackend};
 pub use error::{CommitError, SpoolError};
 pub use filter::{DeliveryState, EventFilter};
 use front::HasFront;
-pub use ledger::{Backlog, DeadFilter, DeadLetter, DeliveryView, EventView, Ledger};
+pub use ledger::{Backlog, DeadFilter, DeadLetter, DeliveryView, EventView, Ledger, TargetControl};
 pub use location::{Location, LocationError};
 pub use window::{Budget, Window};
 
@@ -128,19 +128,25 @@ impl NewEvent {
     /// Its lookup keys as stored beside it: a JSON object of each name's
     /// value (an array when a name found several).
     pub(crate) fn keys_json(&self) -> String {
-        let mut map = serde_json::Map::new();
-        for (name, value) in &self.keys {
-            let value = serde_json::Value::String(value.clone());
-            match map.get_mut(name) {
-                None => {
-                    map.insert(name.clone(), value);
-                }
-                Some(serde_json::Value::Array(values)) => values.push(value),
-                Some(first) => *first = serde_json::Value::Array(vec![first.take(), value]),
-            }
-        }
-        serde_json::Value::Object(map).to_string()
+        serde_json::Value::Object(keys_object(&self.keys)).to_string()
     }
+}
+
+/// Lookup keys as a JSON object of each name's value (an array when a name
+/// found several): as stored, and as the live tail shows them.
+pub(crate) fn keys_object(keys: &[(String, String)]) -> serde_json::Map<String, serde_json::Value> {
+    let mut map = serde_json::Map::new();
+    for (name, value) in keys {
+        let value = serde_json::Value::String(value.clone());
+        match map.get_mut(name) {
+            None => {
+                map.insert(name.clone(), value);
+            }
+            Some(serde_json::Value::Array(values)) => values.push(value),
+            Some(first) => *first = serde_json::Value::Array(vec![first.take(), value]),
+        }
+    }
+    map
 }
 
 impl NewDelivery {
@@ -293,6 +299,12 @@ pub trait Spool: HasFront + Send + Sync + 'static {
         self.front()
             .commands
             .change(command::Change::Unpark(target.to_owned()))
+    }
+
+    /// The live tail the writer announces stored webhooks to; the relay
+    /// hands the same hub to dispatch and the admin API.
+    fn tail(&self) -> crate::tail::Tail {
+        self.front().windows.tail().clone()
     }
 
     /// Pending work, for backpressure.

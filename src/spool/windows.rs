@@ -1,12 +1,14 @@
 //! What a spool's writer shares with its callers, the same for both
 //! backends: the windows attached by target, with whether each overflowed,
-//! and the count of pending work that backpressure reads. No storage here.
+//! the live tail the writer announces stored webhooks to, and the count of
+//! pending work that backpressure reads. No storage here.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{Pending, Ready, Window};
+use crate::tail::Tail;
 
 /// The dispatchers' windows, by target. The writer hands each fresh
 /// delivery to its target's window after the commit; a delivery the window
@@ -14,7 +16,11 @@ use super::{Pending, Ready, Window};
 /// dispatcher claims from storage, and fresh deliveries are not handed to it
 /// until a claim comes back exhausted, so that they go out in order.
 #[derive(Default)]
-pub struct Windows(Mutex<HashMap<String, Attached>>);
+pub struct Windows {
+    attached: Mutex<HashMap<String, Attached>>,
+    /// The live tail: the writer publishes each stored webhook to it.
+    tail: Tail,
+}
 
 struct Attached {
     window: Window,
@@ -81,10 +87,15 @@ impl Windows {
         }
     }
 
+    /// The live tail stored webhooks are announced to.
+    pub(crate) fn tail(&self) -> &Tail {
+        &self.tail
+    }
+
     /// A panic elsewhere while the lock was held leaves the map as it was
     /// between two whole operations, so a poisoned lock is used as it is.
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Attached>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.attached.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -485,3 +485,30 @@ async fn a_job_a_shutdown_interrupts_is_recorded_as_stopped() {
     );
     assert!(report["done"].as_i64().unwrap() < 40, "{report}");
 }
+
+#[tokio::test]
+async fn pauses_and_resumes_are_in_the_audit_log_with_the_tokens_name() {
+    let target = FakeTarget::start().await;
+    let relay = TestRelay::start(&one_target(&target, "")).await;
+    for action in ["pause", "resume"] {
+        let (status, body) = post(&relay, &format!("/api/targets/t/{action}"), json!({})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let audit = get(&relay, "/api/audit").await;
+    let entries: Vec<(&str, &str, &str)> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["who"].as_str().unwrap(),
+                e["target"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [("resume", "oncall", "t"), ("pause", "oncall", "t")]
+    );
+}

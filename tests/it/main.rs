@@ -42,3 +42,5 @@ mod rules;
 mod shutdown;
 mod signing;
 mod spool;
+mod tail;
+mod targets;

@@ -59,6 +59,52 @@ fn a_job_is_read_with_get_and_stopped_with_delete() {
 }
 
 #[test]
+fn routes_the_targets_and_the_tail() {
+    let get = Method::GET;
+    let post = Method::POST;
+    let action = |name: &str, action| Ok(Endpoint::TargetAction(name.into(), action));
+    let table: &[(&Method, &str, Result<Endpoint, Refusal>)] = &[
+        (&get, "/api/targets", Ok(Endpoint::Targets)),
+        (
+            &get,
+            "/api/targets/crm/series",
+            Ok(Endpoint::TargetSeries("crm".into())),
+        ),
+        (
+            &post,
+            "/api/targets/crm/pause",
+            action("crm", TargetAction::Pause),
+        ),
+        (
+            &post,
+            "/api/targets/crm/resume",
+            action("crm", TargetAction::Resume),
+        ),
+        (
+            &post,
+            "/api/targets/crm/probe",
+            action("crm", TargetAction::Probe),
+        ),
+        (&get, "/api/tail", Ok(Endpoint::Tail)),
+        (&post, "/api/targets/crm/other", Err(Refusal::NotFound)),
+        (&post, "/api/targets//pause", Err(Refusal::NotFound)),
+        (
+            &get,
+            "/api/targets/crm/pause",
+            Err(Refusal::MethodNotAllowed { allow: "POST" }),
+        ),
+        (
+            &post,
+            "/api/tail",
+            Err(Refusal::MethodNotAllowed { allow: "GET, HEAD" }),
+        ),
+    ];
+    for (method, path, expected) in table {
+        assert_eq!(&route(method, path), expected, "{method} {path}");
+    }
+}
+
+#[test]
 fn host_must_name_the_listener() {
     let loopback: SocketAddr = "127.0.0.1:9090".parse().unwrap();
     let any: SocketAddr = "0.0.0.0:9090".parse().unwrap();

@@ -27,7 +27,9 @@ impl Writer {
         let mut replies = Vec::with_capacity(work.accepts.len());
         for ((event, deliveries, reply), stored) in work.accepts.into_iter().zip(&done.accepted) {
             if stored.is_some() {
-                Announce::of(event, deliveries.len()).log();
+                let tail = self.shared.windows.tail();
+                let targets = deliveries.iter().map(|d| d.target.as_str());
+                Announce::of(event, targets, tail).log(tail);
                 replies.push((reply, Admitted::Stored));
             } else {
                 replies.push((reply, Admitted::Duplicate));

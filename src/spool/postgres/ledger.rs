@@ -1,5 +1,5 @@
 //! The operator's view of the PostgreSQL spool: dead letters (list, replay,
-//! purge), backlog per target, one webhook's story. Plain statements on a
+//! purge), backlog per target, one webhook's story, paused targets. Plain statements on a
 //! pooled connection; a replay is picked up by the replicas' next claims.
 
 use std::collections::HashMap;
@@ -10,7 +10,9 @@ use uuid::Uuid;
 use super::{bulk, journal, pool, schema, shown};
 use crate::spool::audit::{AuditEntry, AuditRecord, Job, JobState, NewJob};
 use crate::spool::bulk::{Action, Batch, Pended, Rerendered, Scope, Selected, Unrendered};
-use crate::spool::{Backlog, DeadFilter, DeadLetter, DeliveryView, EventView, Ledger, SpoolError};
+use crate::spool::{
+    Backlog, DeadFilter, DeadLetter, DeliveryView, EventView, Ledger, SpoolError, TargetControl,
+};
 
 /// Dead letters and status, for the admin API and the `dlq` commands.
 #[derive(Clone)]
@@ -124,7 +126,8 @@ impl Ledger for PgLedger {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT target, state, COUNT(*), MIN(created_at) FROM deliveries
+                "SELECT target, state, COUNT(*), MIN(created_at),
+                        COUNT(*) FILTER (WHERE attempts > 0) FROM deliveries
                  WHERE state IN ('pending', 'parked', 'dead') GROUP BY target, state",
                 &[],
             )
@@ -136,6 +139,7 @@ impl Ledger for PgLedger {
             match row.get::<_, &str>(1) {
                 "pending" => {
                     entry.pending = n;
+                    entry.retrying = row.get::<_, i64>(4).max(0) as u64;
                     entry.oldest_pending_ms = Some(row.get::<_, i64>(3));
                 }
                 "parked" => entry.parked = n,
@@ -244,5 +248,51 @@ impl Ledger for PgLedger {
 
     async fn job_stop(&self, id: &str) -> Result<Option<Job>, SpoolError> {
         journal::job_stop(&self.pool.get().await?, id).await
+    }
+
+    async fn controls(&self) -> Result<Vec<TargetControl>, SpoolError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT target, paused, changed_at, changed_by FROM target_controls ORDER BY target",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| TargetControl {
+                target: r.get(0),
+                paused: r.get(1),
+                changed_ms: r.get(2),
+                changed_by: r.get(3),
+            })
+            .collect())
+    }
+
+    async fn due_now(&self, target: &str, now_ms: i64) -> Result<bool, SpoolError> {
+        let client = self.pool.get().await?;
+        let changed = client
+            .execute(
+                "UPDATE deliveries SET due_at = $2
+                 WHERE id = (SELECT id FROM deliveries WHERE target = $1 AND state = 'pending'
+                             ORDER BY due_at, id LIMIT 1)
+                   AND due_at > $2",
+                &[&target, &now_ms],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn set_control(&self, control: &TargetControl) -> Result<(), SpoolError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO target_controls (target, paused, changed_at, changed_by) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (target) DO UPDATE SET paused = EXCLUDED.paused,
+                     changed_at = EXCLUDED.changed_at, changed_by = EXCLUDED.changed_by",
+                &[&control.target, &control.paused, &control.changed_ms, &control.changed_by],
+            )
+            .await?;
+        Ok(())
     }
 }

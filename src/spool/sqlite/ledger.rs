@@ -12,7 +12,7 @@ use super::schema::open_connection;
 use super::{bulk, dlq, inspect, journal};
 use crate::spool::audit::{AuditEntry, AuditRecord, Job, JobState, NewJob};
 use crate::spool::bulk::{Action, Batch, Pended, Rerendered, Scope, Selected, Unrendered};
-use crate::spool::{Backlog, DeadFilter, DeadLetter, EventView, Ledger, SpoolError};
+use crate::spool::{Backlog, DeadFilter, DeadLetter, EventView, Ledger, SpoolError, TargetControl};
 
 /// The operator's view of a spool file: the admin API's and the `dlq`
 /// commands'. Its own connection, used off the async threads.
@@ -129,5 +129,20 @@ impl Ledger for SqliteLedger {
     async fn job_stop(&self, id: &str) -> Result<Option<Job>, SpoolError> {
         let id = id.to_owned();
         self.query(move |c| journal::job_stop(c, &id)).await
+    }
+
+    async fn controls(&self) -> Result<Vec<TargetControl>, SpoolError> {
+        self.query(inspect::controls).await
+    }
+
+    async fn due_now(&self, target: &str, now_ms: i64) -> Result<bool, SpoolError> {
+        let target = target.to_owned();
+        self.query(move |c| inspect::due_now(c, &target, now_ms))
+            .await
+    }
+
+    async fn set_control(&self, control: &TargetControl) -> Result<(), SpoolError> {
+        let control = control.clone();
+        self.query(move |c| inspect::set_control(c, &control)).await
     }
 }

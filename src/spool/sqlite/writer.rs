@@ -99,7 +99,7 @@ impl Writer {
     fn committed(&mut self, after: After) {
         let _ = self.checkpoint.try_send(());
         for line in &after.announce {
-            line.log();
+            line.log(self.windows.tail());
         }
         // What a window does not take stays in the file, due: its
         // dispatcher claims it.
@@ -178,7 +178,11 @@ fn apply_one(
                 after
                     .accepts
                     .push((reply, Admitted::Stored, ready.len() as u64, bytes));
-                after.announce.push(Announce::of(*event, ready.len()));
+                after.announce.push(Announce::of(
+                    *event,
+                    ready.iter().map(|r| r.target.as_str()),
+                    windows.tail(),
+                ));
                 after.offers.extend(ready);
             }
             Ok(None) => after.accepts.push((reply, Admitted::Duplicate, 0, 0)),
