@@ -38,11 +38,13 @@
 //! - `spool`: the durable store between accept and dispatch: SQLite, or
 //!   PostgreSQL shared by several replicas (leases, heartbeats). Each
 //!   backend is a folder of the same shape (`schema`, `writer`, `accept`,
-//!   `deliveries`, `upkeep`, `ledger`, `search`); `command` is the writer
-//!   commands both share, `location` parses `server.spool`, `backend` picks
-//!   one; `filter` is the one filter of searches and bulk actions, `page`
-//!   the search's keyset page statement, `history`
-//!   the views of the delivery history (search pages, a webhook's story).
+//!   `deliveries`, `upkeep`, `ledger`, `search`, `bulk`, `journal`);
+//!   `command` is the writer commands both share, `location` parses
+//!   `server.spool`, `backend` picks one; `filter` is the one filter of
+//!   searches and bulk actions, `page` the search's keyset page statement,
+//!   `history` the views of the delivery history (search pages, a webhook's
+//!   story), `bulk` a bulk action's types and SQL condition, `audit` the
+//!   audit log's and jobs' rows.
 //! - `dispatch`: per-target queues; `worker` (one target's loop), `window`
 //!   (the deliveries it holds, claimed from the spool), `gate` (its circuit
 //!   and 410 switch), `rate` (its rate wait, split between replicas),
@@ -52,14 +54,18 @@
 //!   signatures), `controls` (an operator's pause, resume and probe),
 //!   `series` (each target's last 24 hours, per minute, in memory).
 //! - `admin`: the operator's listener and its API; it sees the relay only
-//!   through `control` (a trait `relay` implements); `probes`, `status` and
-//!   `webhooks` are its endpoints, `events` the history's (search, bodies,
-//!   explain; `events::query` reads the search's query string), `guard` its
-//!   request checks;
-//!   `dead_letters` says which dead letters a command names.
+//!   through `control` (a trait `relay` implements); `probes`, `status`,
+//!   `webhooks`, `bulk` (bulk replay and cancel, jobs) and `audit` are its
+//!   endpoints, `events` the history's (search, bodies, explain;
+//!   `events::query` reads the search's query string), `guard` its request
+//!   checks; `dead_letters` says which dead letters a command names,
+//!   `filter` reads the event filter as operators write it; `jobs` runs bulk
+//!   jobs batch by batch, `rerender` renders an unrendered delivery again
+//!   under the rules in force.
 //! - `cli`: the command line: `args` (its shape), one module per
 //!   subcommand (`serve`, `check`, `explain` (and its `command`), `dlq`,
-//!   `events` (search and show the history, over the API or the spool),
+//!   `events` (search and show the history, replay and cancel by a filter,
+//!   over the API or on the spool),
 //!   `schema`, `sink`, a local downstream that prints what it gets, `tap`,
 //!   the live tail of a running relay), and
 //!   `malloc` (the allocator's tuning for `serve`).

@@ -1,9 +1,9 @@
 //! What the admin API may see and do of the running relay, and nothing
 //! more: the config in force, whether it drains, the spool's counts and a
-//! flush, the workers' circuits and memory, a wake-up after a replay, a
-//! reload; the targets' pauses, probes and recent counts, and the live
-//! tail. `relay` implements it; admin never reaches into the relay's
-//! parts, and does not import `relay`.
+//! flush, the workers' circuits and memory, a wake-up after a replay, what
+//! to drop after a cancel, a reload; the targets' pauses, probes and recent
+//! counts, and the live tail. `relay` implements it; admin never reaches
+//! into the relay's parts, and does not import `relay`.
 //!
 //! Must not grow into a second relay API: a method belongs here only when
 //! an endpoint needs it.
@@ -37,6 +37,14 @@ pub trait Control: Send + Sync + 'static {
     /// Has every target's worker look at the spool now (after a replay)
     /// rather than at its next poll.
     fn wake_dispatch(&self);
+
+    /// Follows a bulk replay or cancel in the pending count: `entered`
+    /// deliveries became pending, `left` ones stopped being.
+    fn pending_moved(&self, entered: Pending, left: Pending);
+
+    /// Has every target's worker drop these deliveries from its window
+    /// (an operator cancelled them), so none is sent from memory.
+    fn forget(&self, ids: &[i64]);
 
     /// Each target's circuit: `closed`, `half_open`, `open` or `disabled` (410).
     fn circuits(&self) -> HashMap<String, crate::dispatch::circuit::Status>;

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use crate::runtime::Runtime;
+use crate::spool::audit::AuditEntry;
+use crate::spool::bulk::Scope;
 use crate::spool::{Backlog, DeadFilter, SpoolError};
 
 /// The dead letters a command names, as the CLI's flags or the API's JSON
@@ -116,5 +118,23 @@ impl Selection {
             events,
             before_ms: self.before_ms,
         })
+    }
+}
+
+/// The audit log's entry for a dead-letter replay or purge (`action`) of
+/// `n` dead letters by `who`: the filter as the bulk replay's, with the
+/// cut-off as `dead_before_ms`.
+pub fn audited(who: &str, action: &str, filter: &DeadFilter, n: u64) -> AuditEntry {
+    let mut shown = serde_json::to_value(Scope::from(filter).filter).unwrap_or_default();
+    if let (Some(before), Some(object)) = (filter.before_ms, shown.as_object_mut()) {
+        object.insert("dead_before_ms".to_owned(), before.into());
+    }
+    AuditEntry {
+        who: who.to_owned(),
+        action: action.to_owned(),
+        target: filter.target.clone(),
+        filter: Some(shown),
+        count: Some(n as i64),
+        detail: Some("dead-letter shorthand".to_owned()),
     }
 }

@@ -35,6 +35,16 @@ pub enum Endpoint {
     Replay,
     Purge,
     Reload,
+    /// `POST /api/deliveries/replay`.
+    BulkReplay,
+    /// `POST /api/deliveries/cancel`.
+    BulkCancel,
+    /// A bulk job's progress, by id.
+    Job(String),
+    /// Stop a bulk job, by id.
+    StopJob(String),
+    /// The audit log.
+    Audit,
     /// Every target's state and recent counts.
     Targets,
     /// One target's counts per minute.
@@ -93,7 +103,7 @@ impl Refusal {
     /// The `error` of the JSON answer: what was wrong and what would do.
     pub fn message(&self) -> String {
         match self {
-            Refusal::NotFound => "no such path; the admin listener serves /metrics, /healthz, /readyz, /api/status, /api/events, /api/events/<id>(/body, /explain), /api/dead-letters, /api/dead-letters/replay, /api/dead-letters/purge, /api/reload, /api/targets, /api/targets/<name>/series, /api/targets/<name>/pause|resume|probe and /api/tail".to_owned(),
+            Refusal::NotFound => "no such path; the admin listener serves /metrics, /healthz, /readyz, /api/status, /api/events, /api/events/<id>(/body, /explain), /api/dead-letters, /api/dead-letters/replay, /api/dead-letters/purge, /api/deliveries/replay, /api/deliveries/cancel, /api/jobs/<id>, /api/audit, /api/reload, /api/targets, /api/targets/<name>/series, /api/targets/<name>/pause|resume|probe and /api/tail".to_owned(),
             Refusal::MethodNotAllowed { allow } => format!("method not allowed here; use {allow}"),
             Refusal::Host { host, listener } => format!(
                 "Host `{host}` does not name this admin listener ({listener}); if the API is reached under that name (a proxy, a DNS name), add it to server.admin_hosts"
@@ -130,6 +140,13 @@ pub fn route(method: &Method, path: &str) -> Result<Endpoint, Refusal> {
         ["api", "dead-letters", "replay"] => (Endpoint::Replay, Method::POST),
         ["api", "dead-letters", "purge"] => (Endpoint::Purge, Method::POST),
         ["api", "reload"] => (Endpoint::Reload, Method::POST),
+        ["api", "deliveries", "replay"] => (Endpoint::BulkReplay, Method::POST),
+        ["api", "deliveries", "cancel"] => (Endpoint::BulkCancel, Method::POST),
+        ["api", "jobs", id] if !id.is_empty() && *method == Method::DELETE => {
+            (Endpoint::StopJob((*id).to_owned()), Method::DELETE)
+        }
+        ["api", "jobs", id] if !id.is_empty() => (Endpoint::Job((*id).to_owned()), Method::GET),
+        ["api", "audit"] => (Endpoint::Audit, Method::GET),
         ["api", "targets"] => (Endpoint::Targets, Method::GET),
         ["api", "targets", name, "series"] if !name.is_empty() => {
             (Endpoint::TargetSeries((*name).to_owned()), Method::GET)
@@ -152,7 +169,9 @@ pub fn route(method: &Method, path: &str) -> Result<Endpoint, Refusal> {
     // HEAD is GET without the body (hyper leaves the body out).
     let allowed = *method == takes || (takes == Method::GET && *method == Method::HEAD);
     if !allowed {
-        let allow = if takes == Method::GET {
+        let allow = if matches!(endpoint, Endpoint::Job(_)) {
+            "GET, HEAD, DELETE"
+        } else if takes == Method::GET {
             "GET, HEAD"
         } else {
             "POST"

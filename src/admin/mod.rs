@@ -14,8 +14,11 @@
 //! This file holds the listener, the guards in order and the routing to the
 //! endpoints: `probes` (metrics, health, readiness), `status` (status and
 //! reload), `webhooks` (one webhook, dead letters), `events` (the history's
-//! search, a webhook's bytes, its explanation), `targets` (state, series,
-//! pause, resume, probe), `tail` (the live tail as SSE).
+//! search, a webhook's bytes, its explanation), `bulk` (bulk replay and
+//! cancel, jobs; run by `jobs`, unrendered deliveries rendered again by
+//! `rerender`), `audit` (the audit log), `targets` (state, series, pause,
+//! resume, probe), `tail` (the live tail as SSE). `filter` reads the event
+//! filter as operators write it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -31,13 +34,18 @@ use tokio_util::sync::CancellationToken;
 use warp::Filter;
 use warp::reply::Response;
 
+mod audit;
+pub mod bulk;
 mod control;
 pub mod dead_letters;
 pub mod events;
+pub mod filter;
 mod guard;
 mod input;
+pub mod jobs;
 mod probes;
 mod problem;
+mod rerender;
 mod status;
 mod tail;
 mod targets;
@@ -60,6 +68,8 @@ pub struct Admin<C: Control> {
     metrics: PrometheusHandle,
     /// The listener's own address: the `Host` and `Origin` `/api/*` accepts.
     listener: SocketAddr,
+    /// The bulk jobs running in this relay.
+    jobs: Arc<jobs::Jobs>,
 }
 
 impl<C: Control> Admin<C> {
@@ -77,6 +87,7 @@ impl<C: Control> Admin<C> {
             ledger,
             metrics,
             listener,
+            jobs: Arc::default(),
         })
     }
 }
@@ -88,8 +99,10 @@ pub async fn serve<C: Control>(
     limits: crate::ingress::listener::Limits,
     stop: CancellationToken,
 ) {
+    let jobs = admin.jobs.clone();
     let routes = routes(admin);
     crate::ingress::listener::serve("admin", listener, limits, move |_| routes.clone(), stop).await;
+    jobs.halt();
 }
 
 /// The whole admin API as one filter. Routing is one `match` on method and
@@ -157,9 +170,12 @@ where
     B: Buf,
 {
     let api = request.path == "/api" || request.path.starts_with("/api/");
-    if api {
-        guard_api(admin, &request)?;
-    }
+    // Who acts: the token's name, for the audit log.
+    let who = if api {
+        guard_api(admin, &request)?
+    } else {
+        String::new()
+    };
     let endpoint = guard::route(&request.method, &request.path)?;
     let body = if request.method == Method::POST {
         guard::check_content_type(&request.headers)?;
@@ -177,18 +193,22 @@ where
         Endpoint::EventBody(id) => events::body(admin, &id).await?,
         Endpoint::EventExplain(id) => events::explain(admin, &id).await?,
         Endpoint::DeadLetters => webhooks::list(admin, &request.query).await?,
-        Endpoint::Replay => webhooks::change(admin, &body, Change::Replay).await?,
-        Endpoint::Purge => webhooks::change(admin, &body, Change::Purge).await?,
+        Endpoint::Replay => webhooks::change(admin, &body, Change::Replay, &who).await?,
+        Endpoint::Purge => webhooks::change(admin, &body, Change::Purge, &who).await?,
         Endpoint::Reload => {
             no_fields(&body)?;
-            status::reload(admin).await
+            status::reload(admin, &who).await
         }
+        Endpoint::BulkReplay => bulk::act(admin, &body, bulk::Kind::Replay, &who).await?,
+        Endpoint::BulkCancel => bulk::act(admin, &body, bulk::Kind::Cancel, &who).await?,
+        Endpoint::Job(id) => bulk::job(admin, &id).await?,
+        Endpoint::StopJob(id) => bulk::stop(admin, &id, &who).await?,
+        Endpoint::Audit => audit::list(admin, &request.query).await?,
         Endpoint::Targets => targets::list(admin).await?,
         Endpoint::TargetSeries(name) => targets::series(admin, &name, &request.query)?,
         Endpoint::TargetAction(name, action) => {
             no_fields(&body)?;
-            let by = token_name(admin, &request.headers);
-            targets::act(admin, &name, action, by).await?
+            targets::act(admin, &name, action, Some(who.clone())).await?
         }
         Endpoint::Tail => tail::stream(admin, &request.query)?,
     })
@@ -202,19 +222,10 @@ fn no_fields(body: &[u8]) -> Result<(), Problem> {
     Ok(())
 }
 
-/// The name of the token a request carries, for the audit log; `None`
-/// when the API has no tokens.
-fn token_name<C: Control>(admin: &Admin<C>, headers: &HeaderMap) -> Option<String> {
-    let runtime = admin.relay.runtime();
-    holder(&runtime.server.admin_tokens, headers)
-        .ok()
-        .flatten()
-        .map(|t| t.name.clone())
-}
-
 /// Host, origin and token, in that order: a page on another site learns
-/// nothing, not even whether a token is set.
-fn guard_api<C: Control>(admin: &Admin<C>, request: &Request) -> Result<(), Problem> {
+/// nothing, not even whether a token is set. Answers who acts: the token's
+/// name, or `anonymous` when the API has no token.
+fn guard_api<C: Control>(admin: &Admin<C>, request: &Request) -> Result<String, Problem> {
     let hosts = &admin.relay.runtime().server.admin_hosts;
     let host = request.host.as_ref().map_err(|()| {
         Problem::new(
@@ -239,7 +250,8 @@ fn guard_api<C: Control>(admin: &Admin<C>, request: &Request) -> Result<(), Prob
                 ),
             ))
         }
-        Ok(_) => Ok(()),
+        Ok(Some(token)) => Ok(token.name.clone()),
+        Ok(None) => Ok(audit::ANONYMOUS.to_owned()),
     }
 }
 

@@ -9,6 +9,7 @@ use warp::reply::{Reply, Response};
 use super::{Admin, Control};
 use crate::runtime::Runtime;
 use crate::spool::Ledger;
+use crate::spool::audit::AuditEntry;
 
 /// `GET /api/status`.
 pub(super) async fn status<C: Control>(admin: &Admin<C>) -> Response {
@@ -87,9 +88,23 @@ fn sources(runtime: &Runtime) -> Vec<Value> {
 
 /// `POST /api/reload`: 200 with the outcome when the new config is in
 /// force, 422 with the problems when the old one stays.
-pub(super) async fn reload<C: Control>(admin: &Admin<C>) -> Response {
+pub(super) async fn reload<C: Control>(admin: &Admin<C>, who: &str) -> Response {
     let ok = admin.relay.reload().await;
     let last = admin.relay.last_reload();
+    let detail = match &last {
+        Some(last) if !last.ok => format!("rejected: {}", last.problems.join("; ")),
+        _ => "in force".to_owned(),
+    };
+    super::audit::record(
+        admin,
+        AuditEntry {
+            who: who.to_owned(),
+            action: "reload".to_owned(),
+            detail: Some(detail),
+            ..AuditEntry::default()
+        },
+    )
+    .await;
     let code = if ok {
         StatusCode::OK
     } else {

@@ -17,6 +17,7 @@ use super::{Admin, Control, PauseError};
 use crate::dispatch::circuit::Status;
 use crate::dispatch::controls::{ProbeError, Probed};
 use crate::dispatch::series::{MINUTES, Totals};
+use crate::spool::audit::AuditEntry;
 use crate::spool::{Ledger, TargetControl};
 
 /// How much longer than the target's timeout a probe's answer is waited
@@ -148,7 +149,7 @@ pub(super) async fn act<C: Control>(
         }
         TargetAction::Probe => probe(admin, name).await?,
     };
-    audit_action(by.as_deref(), action.label(), name, &answer.1);
+    audit_action(admin, by.as_deref(), action.label(), name, &answer.1).await;
     Ok(warp::reply::with_status(warp::reply::json(&answer.1), answer.0).into_response())
 }
 
@@ -199,16 +200,21 @@ async fn probe<C: Control>(admin: &Admin<C>, name: &str) -> Result<(StatusCode, 
 /// The one place an operator's action on a target is written to the audit
 /// log: who (`by`, the token's name), what (`action`), on which target,
 /// and what came of it.
-// LEAD: wire this to the spool's audit log (`Ledger::audit`) at merge.
-fn audit_action(by: Option<&str>, action: &str, target: &str, outcome: &Value) {
-    tracing::info!(
-        target: "switchboard::audit",
-        by = by.unwrap_or("-"),
-        action,
-        target_name = target,
-        outcome = %outcome,
-        "operator action"
-    );
+async fn audit_action<C: Control>(
+    admin: &Admin<C>,
+    by: Option<&str>,
+    action: &str,
+    target: &str,
+    outcome: &Value,
+) {
+    let entry = AuditEntry {
+        who: by.unwrap_or(super::audit::ANONYMOUS).to_owned(),
+        action: action.to_owned(),
+        target: Some(target.to_owned()),
+        detail: Some(outcome.to_string()),
+        ..AuditEntry::default()
+    };
+    super::audit::record(admin, entry).await;
 }
 
 fn unknown(name: &str) -> Problem {

@@ -9,7 +9,7 @@ use http::StatusCode;
 use serde_json::json;
 use warp::reply::{Reply, Response};
 
-use super::dead_letters::{SelectError, Selection, Use};
+use super::dead_letters::{SelectError, Selection, Use, audited};
 use super::input::{SELECTION_EXAMPLE, parse_body, selection_from_query};
 use super::problem::{Problem, error};
 use super::{Admin, Control};
@@ -45,10 +45,13 @@ pub(super) async fn list<C: Control>(admin: &Admin<C>, query: &str) -> Result<Re
 }
 
 /// `POST /api/dead-letters/replay` or `/purge`, with a selection as body.
+/// A replay is the bulk replay of the dead deliveries the selection names,
+/// answered when done (`crate::spool::bulk`).
 pub(super) async fn change<C: Control>(
     admin: &Admin<C>,
     body: &[u8],
     change: Change,
+    who: &str,
 ) -> Result<Response, Problem> {
     let selection: Selection = parse_body(body, SELECTION_EXAMPLE)?;
     let filter = select(admin, selection, Use::Change).await?;
@@ -58,6 +61,12 @@ pub(super) async fn change<C: Control>(
     };
     Ok(match result {
         Ok(n) => {
+            let action = if change == Change::Replay {
+                "replay"
+            } else {
+                "purge"
+            };
+            super::audit::record(admin, audited(who, action, &filter, n)).await;
             // A replay is picked up at once rather than at the next poll.
             admin.relay.wake_dispatch();
             let mut body = serde_json::Map::new();

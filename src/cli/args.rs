@@ -2,7 +2,8 @@
 //! text (`clap` derives parsing and `--help` from these types).
 //!
 //! Only declarations: what each subcommand does lives in its own module
-//! (`check`, `dlq`, `events`, `explain::command`, `schema`, `serve`, `sink`, `tap`).
+//! (`check`, `dlq`, `events`, `explain::command`, `schema`, `serve`,
+//! `sink`, `tap`).
 
 use std::path::PathBuf;
 
@@ -50,7 +51,8 @@ pub enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
-    /// The delivery history: find webhooks, see what became of them.
+    /// The delivery history: find webhooks, see what became of them, replay
+    /// or cancel their deliveries by a filter.
     ///
     /// Reads a running relay's admin API (--admin URL, the token from
     /// SWITCHBOARD_ADMIN_TOKEN) or the spool directly (--config names it,

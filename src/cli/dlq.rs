@@ -13,7 +13,7 @@ use crate::admin::dead_letters::{SelectError, Selection, Use};
 use crate::cli::args::{DlqAction, DlqSelect};
 use crate::config::interpolate::Env;
 use crate::relay::{self, LoadError};
-use crate::spool::{DeadLetter, Ledger, LedgerBackend, SpoolError};
+use crate::spool::{DeadFilter, DeadLetter, Ledger, LedgerBackend, SpoolError};
 
 /// Why a `dlq` command failed.
 #[derive(Debug, thiserror::Error)]
@@ -91,19 +91,32 @@ pub fn run(action: DlqAction) -> Result<(), DlqError> {
         DlqAction::List { json, .. } => {
             list(&mut out, &rt.block_on(ledger.dead_letters(&filter))?, json)?
         }
-        DlqAction::Replay { .. } => writeln!(
-            out,
-            "{} dead letter(s) due again",
-            rt.block_on(ledger.replay(&filter))?
-        )?,
-        DlqAction::Purge { .. } => writeln!(
-            out,
-            "{} dead letter(s) purged",
-            rt.block_on(ledger.purge(&filter))?
-        )?,
+        DlqAction::Replay { .. } => {
+            let n = rt.block_on(ledger.replay(&filter))?;
+            rt.block_on(audit(&ledger, verb, &filter, n))?;
+            writeln!(out, "{n} dead letter(s) due again")?
+        }
+        DlqAction::Purge { .. } => {
+            let n = rt.block_on(ledger.purge(&filter))?;
+            rt.block_on(audit(&ledger, verb, &filter, n))?;
+            writeln!(out, "{n} dead letter(s) purged")?
+        }
     }
     out.flush()?;
     Ok(())
+}
+
+/// Writes a replay or purge to the audit log, as `cli:<user>`.
+async fn audit(
+    ledger: &LedgerBackend,
+    verb: &str,
+    filter: &DeadFilter,
+    n: u64,
+) -> Result<(), SpoolError> {
+    let who = crate::cli::events::bulk::who();
+    ledger
+        .audit(crate::admin::dead_letters::audited(&who, verb, filter, n))
+        .await
 }
 
 /// The selection the arguments name.

@@ -48,7 +48,7 @@ use crate::dispatch::gate::Gate;
 use crate::dispatch::series::Series;
 use crate::dispatch::target::Target;
 use crate::dispatch::window::Window;
-use crate::dispatch::worker::Worker;
+use crate::dispatch::worker::{Forget, Worker};
 use crate::runtime::{Runtime, Snapshot};
 use crate::spool::{self, Budget, Spool};
 use crate::tail::Tail;
@@ -82,6 +82,8 @@ struct Handle {
     wake: Arc<Notify>,
     /// Body bytes the worker holds, against `window_bytes`.
     budget: Arc<Budget>,
+    /// Cancelled deliveries for the worker to drop.
+    forget: Arc<Forget>,
     /// Set while an operator has the target paused.
     paused: Arc<AtomicBool>,
     /// Its recent counts.
@@ -146,6 +148,7 @@ impl<S: Spool> Dispatcher<S> {
         let stop = self.stop.child_token();
         let enable = Arc::new(AtomicBool::new(false));
         let circuit = Arc::new(AtomicU8::new(Status::Closed.code()));
+        let forget = Arc::new(Forget::default());
         crate::metrics::circuit(name, Status::Closed);
         let paused = self.lock_paused().contains(name);
         crate::metrics::paused(name, paused);
@@ -169,6 +172,7 @@ impl<S: Spool> Dispatcher<S> {
             stop: stop.clone(),
             enable: enable.clone(),
             wake: wake.clone(),
+            forget: forget.clone(),
             paused: paused.clone(),
             series: series.clone(),
             tail: self.tail.clone(),
@@ -186,6 +190,7 @@ impl<S: Spool> Dispatcher<S> {
             enable,
             wake,
             budget,
+            forget,
             paused,
             series,
             probes,
@@ -224,6 +229,19 @@ impl<S: Spool> Dispatcher<S> {
             .unwrap_or_else(|e| e.into_inner())
             .values()
         {
+            handle.wake.notify_one();
+        }
+    }
+
+    /// Has every worker drop these deliveries from its window: an operator
+    /// cancelled them. One already in flight finishes.
+    pub fn forget(&self, ids: &[i64]) {
+        if ids.is_empty() {
+            return;
+        }
+        let workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        for handle in workers.values() {
+            handle.forget.add(ids);
             handle.wake.notify_one();
         }
     }

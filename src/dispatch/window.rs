@@ -186,6 +186,31 @@ impl Window {
         self.queue.push_back(ready);
     }
 
+    /// Drops deliveries an operator cancelled: those waiting in the window,
+    /// and those a claim out now may bring back. One in flight is left to
+    /// finish (its outcome does not undo the cancel: outcomes only change
+    /// pending rows).
+    pub(super) fn forget(&mut self, ids: &HashSet<i64>, fresh: &mut mpsc::Receiver<Ready>) {
+        // Handed over before the cancel but not yet taken: take them first,
+        // so that they are dropped with the rest.
+        while let Ok(ready) = fresh.try_recv() {
+            self.take_fresh(ready);
+        }
+        let (held, budget) = (&mut self.held, &self.budget);
+        self.queue.retain(|ready| {
+            if !ids.contains(&ready.id) {
+                return true;
+            }
+            if let Some(size) = held.remove(&ready.id) {
+                budget.give_back(size);
+            }
+            false
+        });
+        if self.claiming.is_some() {
+            self.settled_meanwhile.extend(ids);
+        }
+    }
+
     /// Forgets a delivery whose outcome the spool has stored, and notes when
     /// it falls due again if it is to be retried.
     pub(super) fn settle(&mut self, id: i64, retry_at: Option<Instant>) {

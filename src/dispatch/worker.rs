@@ -8,8 +8,9 @@
 //! memory while the target is paused (by an operator, disabled or circuit
 //! open): the spool keeps them.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -48,6 +49,32 @@ pub(super) struct Worker<S: Spool> {
     /// The target's recent counts.
     pub(super) series: Arc<Series>,
     pub(super) tail: Tail,
+    /// Deliveries cancelled by an operator, to drop from the window.
+    pub(super) forget: Arc<Forget>,
+}
+
+/// Ids of deliveries an operator cancelled, waiting for the worker to drop
+/// them from its window (see [`Window::forget`]). Filled by the admin side,
+/// emptied by the worker's next step.
+#[derive(Default)]
+pub(super) struct Forget(Mutex<HashSet<i64>>);
+
+impl Forget {
+    pub(super) fn add(&self, ids: &[i64]) {
+        self.lock().extend(ids);
+    }
+
+    fn contains(&self, id: i64) -> bool {
+        self.lock().contains(&id)
+    }
+
+    fn take(&self) -> HashSet<i64> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// A worker's memory: what it holds, whether it may send, and how fast.
@@ -101,6 +128,10 @@ impl<S: Spool> Worker<S> {
         let mut poll = tokio::time::interval(POLL);
         while !self.stop.is_cancelled() {
             self.settle_finished(&mut state, &mut outcomes.rx);
+            let cancelled = self.forget.take();
+            if !cancelled.is_empty() {
+                state.window.forget(&cancelled, &mut fresh);
+            }
             if let Ok(reply) = probes.try_recv() {
                 probe(&mut state, reply);
             }
@@ -265,6 +296,13 @@ impl<S: Spool> Worker<S> {
             .pace
             .wait(&target, self.spool.share(), &self.series)
             .await;
+        // Waiting may have spanned a cancel of this very delivery: the probe,
+        // if it was one, goes with the next.
+        if self.forget.contains(ready.id) {
+            state.window.settle(ready.id, None);
+            state.probe = probe;
+            return Next::Again;
+        }
         // Waiting may have spanned a reload: send with the settings in force.
         let target = self.target().unwrap_or(target);
         let attempt = Attempt {

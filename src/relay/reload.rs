@@ -143,6 +143,14 @@ impl Control for Core {
         self.dispatcher.wake_all();
     }
 
+    fn pending_moved(&self, entered: Pending, left: Pending) {
+        self.spool.pending_moved(entered, left);
+    }
+
+    fn forget(&self, ids: &[i64]) {
+        self.dispatcher.forget(ids);
+    }
+
     fn circuits(&self) -> HashMap<String, crate::dispatch::circuit::Status> {
         self.dispatcher.circuits()
     }

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use super::audit::{AuditEntry, AuditRecord, Job, JobState, NewJob};
+use super::bulk::{Action, Batch, Pended, Rerendered, Scope, Selected, Unrendered};
 use super::front::{Front, HasFront};
 use super::postgres::{self, PgLedger, PgSpool};
 use super::sqlite::{self, SqliteLedger, SqliteSpool};
@@ -156,6 +158,91 @@ impl Ledger for LedgerBackend {
         match self {
             LedgerBackend::Sqlite(l) => l.event(id).await,
             LedgerBackend::Postgres(l) => l.event(id).await,
+        }
+    }
+
+    async fn bulk_count(&self, action: Action, scope: &Scope) -> Result<Selected, SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.bulk_count(action, scope).await,
+            LedgerBackend::Postgres(l) => l.bulk_count(action, scope).await,
+        }
+    }
+
+    async fn bulk_apply(
+        &self,
+        action: Action,
+        scope: &Scope,
+        who: &str,
+    ) -> Result<Batch, SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.bulk_apply(action, scope, who).await,
+            LedgerBackend::Postgres(l) => l.bulk_apply(action, scope, who).await,
+        }
+    }
+
+    async fn unrendered(&self, scope: &Scope) -> Result<Vec<Unrendered>, SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.unrendered(scope).await,
+            LedgerBackend::Postgres(l) => l.unrendered(scope).await,
+        }
+    }
+
+    async fn rerendered(&self, results: Vec<Rerendered>) -> Result<Pended, SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.rerendered(results).await,
+            LedgerBackend::Postgres(l) => l.rerendered(results).await,
+        }
+    }
+
+    async fn audit(&self, entry: AuditEntry) -> Result<(), SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.audit(entry).await,
+            LedgerBackend::Postgres(l) => l.audit(entry).await,
+        }
+    }
+
+    async fn audit_log(
+        &self,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<AuditRecord>, SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.audit_log(limit, before).await,
+            LedgerBackend::Postgres(l) => l.audit_log(limit, before).await,
+        }
+    }
+
+    async fn job_start(&self, job: NewJob) -> Result<(), SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.job_start(job).await,
+            LedgerBackend::Postgres(l) => l.job_start(job).await,
+        }
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<Job>, SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.job(id).await,
+            LedgerBackend::Postgres(l) => l.job(id).await,
+        }
+    }
+
+    async fn job_progress(
+        &self,
+        id: &str,
+        done: i64,
+        state: JobState,
+        error: Option<String>,
+    ) -> Result<bool, SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.job_progress(id, done, state, error).await,
+            LedgerBackend::Postgres(l) => l.job_progress(id, done, state, error).await,
+        }
+    }
+
+    async fn job_stop(&self, id: &str) -> Result<Option<Job>, SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.job_stop(id).await,
+            LedgerBackend::Postgres(l) => l.job_stop(id).await,
         }
     }
 

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use super::SpoolError;
+use super::audit::{AuditEntry, AuditRecord, Job, JobState, NewJob};
+use super::bulk::{Action, Batch, Pended, Rerendered, Scope, Selected, Unrendered};
 use super::filter::EventFilter;
 use super::history::{EventSummary, EventView, Page, Stored};
 
@@ -98,6 +100,67 @@ pub trait Ledger: Send + Sync + 'static {
     fn event(&self, id: &str)
     -> impl Future<Output = Result<Option<EventView>, SpoolError>> + Send;
 
+    /// How many deliveries `action` would touch within `scope` (the
+    /// unrendered ones a replay renders again included), and the highest
+    /// delivery id now.
+    fn bulk_count(
+        &self,
+        action: Action,
+        scope: &Scope,
+    ) -> impl Future<Output = Result<Selected, SpoolError>> + Send;
+
+    /// Applies `action` in place to the next batch within `scope`, in one
+    /// short transaction: a replay makes them pending (attempts reset, due
+    /// now), a cancel makes pending ones `cancelled`, naming `who`. A
+    /// replay's unrendered deliveries are left to [`Ledger::unrendered`].
+    fn bulk_apply(
+        &self,
+        action: Action,
+        scope: &Scope,
+        who: &str,
+    ) -> impl Future<Output = Result<Batch, SpoolError>> + Send;
+
+    /// The next batch of unrendered deliveries within `scope`, with their
+    /// webhooks, oldest id first.
+    fn unrendered(
+        &self,
+        scope: &Scope,
+    ) -> impl Future<Output = Result<Vec<Unrendered>, SpoolError>> + Send;
+
+    /// Stores what rendering unrendered deliveries again came to; the ids
+    /// made pending.
+    fn rerendered(
+        &self,
+        results: Vec<Rerendered>,
+    ) -> impl Future<Output = Result<Pended, SpoolError>> + Send;
+
+    /// Records an operator's action in the audit log.
+    fn audit(&self, entry: AuditEntry) -> impl Future<Output = Result<(), SpoolError>> + Send;
+
+    /// Up to `limit` recorded actions older than row `before`, newest first.
+    fn audit_log(
+        &self,
+        limit: usize,
+        before: Option<i64>,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>, SpoolError>> + Send;
+
+    /// Records a bulk job as it starts.
+    fn job_start(&self, job: NewJob) -> impl Future<Output = Result<(), SpoolError>> + Send;
+
+    /// The job with this id, whichever replica runs it.
+    fn job(&self, id: &str) -> impl Future<Output = Result<Option<Job>, SpoolError>> + Send;
+
+    /// Records a job's progress; whether an operator asked it to stop.
+    fn job_progress(
+        &self,
+        id: &str,
+        done: i64,
+        state: JobState,
+        error: Option<String>,
+    ) -> impl Future<Output = Result<bool, SpoolError>> + Send;
+
+    /// Asks a job to stop (between two batches); the job then, if any.
+    fn job_stop(&self, id: &str) -> impl Future<Output = Result<Option<Job>, SpoolError>> + Send;
     /// Every target an operator ever paused or resumed, paused or not.
     fn controls(&self) -> impl Future<Output = Result<Vec<TargetControl>, SpoolError>> + Send;
 

@@ -13,7 +13,9 @@
 //! speaks; no HTTP here.
 
 mod announce;
+pub mod audit;
 pub mod backend;
+pub mod bulk;
 mod command;
 mod error;
 pub mod filter;
@@ -311,6 +313,15 @@ pub trait Spool: HasFront + Send + Sync + 'static {
     /// Pending work, for backpressure.
     fn pending(&self) -> Pending {
         self.front().pending.get()
+    }
+
+    /// Follows a change an operator made beside the writer (a bulk replay
+    /// or cancel): `entered` deliveries became pending, `left` ones stopped
+    /// being. The periodic recount corrects any drift.
+    fn pending_moved(&self, entered: Pending, left: Pending) {
+        let count = self.front().pending;
+        count.add(entered.deliveries, entered.bytes);
+        count.settle(left.deliveries, left.bytes);
     }
 
     /// How many relays share the targets' rate limits now: 1 for SQLite, the

@@ -20,22 +20,22 @@ use switchboard::spool::{
 };
 
 /// One backend, opened on a fresh spool.
-struct Fixture {
-    spool: Backend,
-    ledger: LedgerBackend,
+pub(crate) struct Fixture {
+    pub(crate) spool: Backend,
+    pub(crate) ledger: LedgerBackend,
     location: Location,
     _dir: tempfile::TempDir,
 }
 
 #[derive(Clone, Copy)]
-enum Kind {
+pub(crate) enum Kind {
     Sqlite,
     Postgres,
 }
 
 const LEASE: Duration = Duration::from_secs(30);
 
-async fn open(kind: Kind, test: &str) -> Option<Fixture> {
+pub(crate) async fn open(kind: Kind, test: &str) -> Option<Fixture> {
     let dir = tempfile::tempdir().unwrap();
     let location = match kind {
         Kind::Sqlite => Location::Sqlite(dir.path().join("spool.db")),
@@ -80,7 +80,7 @@ fn now_ms() -> i64 {
     switchboard::time::now_ms()
 }
 
-fn event(body: &str) -> NewEvent {
+pub(crate) fn event(body: &str) -> NewEvent {
     NewEvent {
         id: Uuid::now_v7(),
         source: "s".to_owned(),
@@ -93,7 +93,7 @@ fn event(body: &str) -> NewEvent {
     }
 }
 
-fn to(target: &str, body: Option<&str>) -> NewDelivery {
+pub(crate) fn to(target: &str, body: Option<&str>) -> NewDelivery {
     NewDelivery {
         target: target.to_owned(),
         route: "r".to_owned(),
@@ -125,7 +125,7 @@ async fn open_window(spool: &Backend, target: &str) {
 }
 
 /// Everything due for `target` (up to ten), holding nothing.
-async fn claim_all(spool: &Backend, target: &str) -> Claimed {
+pub(crate) async fn claim_all(spool: &Backend, target: &str) -> Claimed {
     spool.claim(target, 10, vec![]).await.unwrap()
 }
 

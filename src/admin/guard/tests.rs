@@ -37,6 +37,28 @@ fn routes_unknown_paths_to_404_and_wrong_methods_to_405() {
 }
 
 #[test]
+fn a_job_is_read_with_get_and_stopped_with_delete() {
+    let job = |method: Method| route(&method, "/api/jobs/019a");
+    assert_eq!(job(Method::GET), Ok(Endpoint::Job("019a".into())));
+    assert_eq!(job(Method::DELETE), Ok(Endpoint::StopJob("019a".into())));
+    assert_eq!(
+        job(Method::POST),
+        Err(Refusal::MethodNotAllowed {
+            allow: "GET, HEAD, DELETE"
+        })
+    );
+    assert_eq!(
+        route(&Method::POST, "/api/deliveries/cancel"),
+        Ok(Endpoint::BulkCancel)
+    );
+    assert_eq!(
+        route(&Method::GET, "/api/deliveries/replay"),
+        Err(Refusal::MethodNotAllowed { allow: "POST" })
+    );
+    assert_eq!(route(&Method::GET, "/api/audit"), Ok(Endpoint::Audit));
+}
+
+#[test]
 fn routes_the_targets_and_the_tail() {
     let get = Method::GET;
     let post = Method::POST;

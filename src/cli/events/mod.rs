@@ -1,4 +1,4 @@
-//! `switchboard events search|show`: the history, asked of a running
+//! `switchboard events search|show|replay|cancel`: the history, asked of a running
 //! relay's admin API (`--admin URL`, the token from
 //! `SWITCHBOARD_ADMIN_TOKEN`) or read from the spool directly (`--config`
 //! names it, or `--spool` a SQLite file), with the same filters as
@@ -8,7 +8,10 @@
 //! command's errors; `search` and `show` print. The filter's values are
 //! parsed by [`crate::admin::events::query`], as the API parses them.
 
+pub mod bulk;
+mod job;
 mod reader;
+mod remote;
 mod search;
 mod show;
 
@@ -20,6 +23,8 @@ use crate::admin::events::query::{self, SearchQuery, TimeError};
 use crate::relay::LoadError;
 use crate::spool::{EventFilter, SpoolError};
 use reader::Reader;
+
+pub use bulk::{BulkArgs, BulkError};
 
 /// What `events` does.
 #[derive(Subcommand)]
@@ -56,6 +61,20 @@ pub enum EventsAction {
         #[arg(long)]
         json: bool,
     },
+    /// Make dead, parked, cancelled and unrendered deliveries pending again
+    /// (attempts reset); the relay sends them through each target's window,
+    /// rate limit and circuit.
+    ///
+    /// Needs a filter or --all. Run --dry-run first: it counts and changes
+    /// nothing.
+    #[command(after_long_help = bulk::REPLAY_EXAMPLES)]
+    Replay(BulkArgs),
+    /// Stop pending and retrying deliveries: they become `cancelled`.
+    ///
+    /// Needs a filter or --all. Run --dry-run first: it counts and changes
+    /// nothing.
+    #[command(after_long_help = bulk::CANCEL_EXAMPLES)]
+    Cancel(BulkArgs),
 }
 
 /// Where the history is read: one of these.
@@ -139,6 +158,8 @@ pub enum EventsError {
     Json(#[from] serde_json::Error),
     #[error(transparent)]
     Write(#[from] std::io::Error),
+    #[error(transparent)]
+    Bulk(#[from] BulkError),
 }
 
 impl EventsError {
@@ -221,6 +242,8 @@ pub fn run(action: EventsAction) -> Result<(), EventsError> {
                 .ok_or(EventsError::NotFound(id))?;
             show::print(&mut out, &event, json)?;
         }
+        EventsAction::Replay(args) => bulk::run(crate::admin::bulk::Kind::Replay, args)?,
+        EventsAction::Cancel(args) => bulk::run(crate::admin::bulk::Kind::Cancel, args)?,
     }
     std::io::Write::flush(&mut out)?;
     Ok(())

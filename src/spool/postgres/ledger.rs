@@ -7,12 +7,13 @@ use std::collections::HashMap;
 use deadpool_postgres::Pool;
 use uuid::Uuid;
 
-use super::{pool, schema, search, shown};
+use super::{bulk, journal, pool, schema, search, shown};
+use crate::spool::audit::{AuditEntry, AuditRecord, Job, JobState, NewJob};
+use crate::spool::bulk::{Action, Batch, Pended, Rerendered, Scope, Selected, Unrendered};
 use crate::spool::{
     Backlog, DeadFilter, DeadLetter, EventFilter, EventSummary, EventView, Ledger, Page,
     SpoolError, Stored, TargetControl,
 };
-use crate::time::now_ms;
 
 /// Dead letters and status, for the admin API and the `dlq` commands.
 #[derive(Clone)]
@@ -83,19 +84,21 @@ impl Ledger for PgLedger {
     }
 
     async fn replay(&self, filter: &DeadFilter) -> Result<u64, SpoolError> {
+        // A replay of the dead deliveries `filter` names, in batches.
         let client = self.pool.get().await?;
-        let (target, events, before) = params(filter);
-        let now = now_ms();
-        Ok(client
-            .execute(
-                &format!(
-                    "UPDATE deliveries d SET state = 'pending', attempts = 0, due_at = $4,
-                         updated_at = $4, last_error = NULL, leased_by = NULL, leased_until = NULL
-                     WHERE {SELECTED}"
-                ),
-                &[&target, &events, &before, &now],
-            )
-            .await?)
+        let mut scope = Scope::from(filter);
+        let replay = Action::Replay {
+            include_delivered: false,
+        };
+        let mut replayed = 0;
+        loop {
+            let batch = bulk::apply(&client, replay, &scope, "").await?;
+            replayed += batch.changed.len() as u64;
+            match batch.last {
+                Some(last) if !batch.finished(scope.limit) => scope.after = last,
+                _ => return Ok(replayed),
+            }
+        }
     }
 
     async fn purge(&self, filter: &DeadFilter) -> Result<u64, SpoolError> {
@@ -162,6 +165,61 @@ impl Ledger for PgLedger {
 
     async fn stored(&self, id: &str) -> Result<Option<Stored>, SpoolError> {
         search::stored(&self.pool.get().await?, id).await
+    }
+
+    async fn bulk_count(&self, action: Action, scope: &Scope) -> Result<Selected, SpoolError> {
+        bulk::count(&self.pool.get().await?, action, scope).await
+    }
+
+    async fn bulk_apply(
+        &self,
+        action: Action,
+        scope: &Scope,
+        who: &str,
+    ) -> Result<Batch, SpoolError> {
+        bulk::apply(&self.pool.get().await?, action, scope, who).await
+    }
+
+    async fn unrendered(&self, scope: &Scope) -> Result<Vec<Unrendered>, SpoolError> {
+        bulk::unrendered(&self.pool.get().await?, scope).await
+    }
+
+    async fn rerendered(&self, results: Vec<Rerendered>) -> Result<Pended, SpoolError> {
+        bulk::rerendered(&mut self.pool.get().await?, &results).await
+    }
+
+    async fn audit(&self, entry: AuditEntry) -> Result<(), SpoolError> {
+        journal::audit(&self.pool.get().await?, &entry).await
+    }
+
+    async fn audit_log(
+        &self,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<AuditRecord>, SpoolError> {
+        journal::audit_log(&self.pool.get().await?, limit, before).await
+    }
+
+    async fn job_start(&self, job: NewJob) -> Result<(), SpoolError> {
+        journal::job_start(&self.pool.get().await?, &job).await
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<Job>, SpoolError> {
+        journal::job(&self.pool.get().await?, id).await
+    }
+
+    async fn job_progress(
+        &self,
+        id: &str,
+        done: i64,
+        state: JobState,
+        error: Option<String>,
+    ) -> Result<bool, SpoolError> {
+        journal::job_progress(&self.pool.get().await?, id, done, state, error.as_deref()).await
+    }
+
+    async fn job_stop(&self, id: &str) -> Result<Option<Job>, SpoolError> {
+        journal::job_stop(&self.pool.get().await?, id).await
     }
 
     async fn controls(&self) -> Result<Vec<TargetControl>, SpoolError> {

@@ -28,13 +28,16 @@
 //! Files: `connect` (the pool), `schema` (tables, migrations), `writer`
 //! (group commit) and `answer` (what follows a commit), `accept` and
 //! `deliveries` (the writer's SQL), `replicas` (name, heartbeat, ticker),
-//! `upkeep` (recount, pruning), `ledger` (the operator's view) and `search`
+//! `upkeep` (recount, pruning), `ledger` (the operator's view, over `bulk`
+//! for bulk actions and `journal` for the audit log and jobs) and `search`
 //! (the history's reads). No HTTP here.
 
 mod accept;
 mod answer;
+mod bulk;
 mod connect;
 mod deliveries;
+mod journal;
 mod ledger;
 mod replicas;
 mod schema;

@@ -6,9 +6,14 @@ use std::path::Path;
 
 use rusqlite::{Connection, params};
 
+use super::bulk;
 use super::schema::open_connection;
+use crate::spool::bulk::{Action, Scope};
 use crate::spool::{DeadFilter, DeadLetter, SpoolError};
-use crate::time::now_ms;
+
+const REPLAY: Action = Action::Replay {
+    include_delivered: false,
+};
 
 fn filter_sql(filter: &DeadFilter) -> (String, Vec<rusqlite::types::Value>) {
     let mut sql = String::from("d.state = 'dead'");
@@ -60,17 +65,19 @@ pub fn list(conn: &Connection, filter: &DeadFilter) -> Result<Vec<DeadLetter>, S
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Makes dead letters due again, with their attempt count reset.
+/// Makes dead letters due again, with their attempt count reset: a replay
+/// of the dead deliveries `filter` names, in batches (see `bulk`).
 pub fn replay(conn: &Connection, filter: &DeadFilter) -> Result<usize, SpoolError> {
-    let (cond, args) = filter_sql(filter);
-    let now = now_ms();
-    Ok(conn.execute(
-        &format!(
-            "UPDATE deliveries SET state = 'pending', attempts = 0, due_at = {now}, updated_at = {now}, last_error = NULL
-             WHERE id IN (SELECT d.id FROM deliveries d WHERE {cond})"
-        ),
-        rusqlite::params_from_iter(args),
-    )?)
+    let mut scope = Scope::from(filter);
+    let mut replayed = 0;
+    loop {
+        let batch = bulk::apply(conn, REPLAY, &scope, "")?;
+        replayed += batch.changed.len();
+        match batch.last {
+            Some(last) if !batch.finished(scope.limit) => scope.after = last,
+            _ => return Ok(replayed),
+        }
+    }
 }
 
 /// Deletes dead letters (and events left with no deliveries).

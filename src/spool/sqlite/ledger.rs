@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 
 use super::schema::open_connection;
-use super::{dlq, inspect, search};
+use super::{bulk, dlq, inspect, journal, search};
+use crate::spool::audit::{AuditEntry, AuditRecord, Job, JobState, NewJob};
+use crate::spool::bulk::{Action, Batch, Pended, Rerendered, Scope, Selected, Unrendered};
 use crate::spool::{
     Backlog, DeadFilter, DeadLetter, EventFilter, EventSummary, EventView, Ledger, Page,
     SpoolError, Stored, TargetControl,
@@ -82,6 +84,70 @@ impl Ledger for SqliteLedger {
     async fn stored(&self, id: &str) -> Result<Option<Stored>, SpoolError> {
         let id = id.to_owned();
         self.query(move |c| search::stored(c, &id)).await
+    }
+
+    async fn bulk_count(&self, action: Action, scope: &Scope) -> Result<Selected, SpoolError> {
+        let scope = scope.clone();
+        self.query(move |c| bulk::count(c, action, &scope)).await
+    }
+
+    async fn bulk_apply(
+        &self,
+        action: Action,
+        scope: &Scope,
+        who: &str,
+    ) -> Result<Batch, SpoolError> {
+        let (scope, who) = (scope.clone(), who.to_owned());
+        self.query(move |c| bulk::apply(c, action, &scope, &who))
+            .await
+    }
+
+    async fn unrendered(&self, scope: &Scope) -> Result<Vec<Unrendered>, SpoolError> {
+        let scope = scope.clone();
+        self.query(move |c| bulk::unrendered(c, &scope)).await
+    }
+
+    async fn rerendered(&self, results: Vec<Rerendered>) -> Result<Pended, SpoolError> {
+        self.query(move |c| bulk::rerendered(c, &results)).await
+    }
+
+    async fn audit(&self, entry: AuditEntry) -> Result<(), SpoolError> {
+        self.query(move |c| journal::audit(c, &entry)).await
+    }
+
+    async fn audit_log(
+        &self,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<AuditRecord>, SpoolError> {
+        self.query(move |c| journal::audit_log(c, limit, before))
+            .await
+    }
+
+    async fn job_start(&self, job: NewJob) -> Result<(), SpoolError> {
+        self.query(move |c| journal::job_start(c, &job)).await
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<Job>, SpoolError> {
+        let id = id.to_owned();
+        self.query(move |c| journal::job(c, &id)).await
+    }
+
+    async fn job_progress(
+        &self,
+        id: &str,
+        done: i64,
+        state: JobState,
+        error: Option<String>,
+    ) -> Result<bool, SpoolError> {
+        let id = id.to_owned();
+        self.query(move |c| journal::job_progress(c, &id, done, state, error.as_deref()))
+            .await
+    }
+
+    async fn job_stop(&self, id: &str) -> Result<Option<Job>, SpoolError> {
+        let id = id.to_owned();
+        self.query(move |c| journal::job_stop(c, &id)).await
     }
 
     async fn controls(&self) -> Result<Vec<TargetControl>, SpoolError> {

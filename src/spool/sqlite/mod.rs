@@ -20,13 +20,16 @@
 //! Files: `schema` (tables, migrations, opening a connection), `writer`
 //! (the group-commit thread), `accept` and `deliveries` (its SQL),
 //! `upkeep` (recount, pruning), `checkpoint`, and the operator's side:
-//! `ledger` over `dlq`, `inspect` and `search` (the history's reads).
+//! `ledger` over `dlq`, `inspect`, `search` (the history's reads), `bulk`
+//! (bulk actions) and `journal` (the audit log and bulk jobs).
 
 mod accept;
+pub mod bulk;
 mod checkpoint;
 mod deliveries;
 pub mod dlq;
 pub mod inspect;
+pub mod journal;
 mod ledger;
 mod schema;
 mod search;
