@@ -138,7 +138,7 @@ async fn a_replay_sends_only_what_the_filter_selects_through_the_rate_limit() {
     wait_count(&relay, "replay", filter.clone(), 3).await;
     // A lookup key, as accept stores them, selects its webhook.
     let keyed = late.iter().next().unwrap().clone();
-    let spool = rusqlite::Connection::open(relay.config.with_file_name("spool.db")).unwrap();
+    let spool = crate::history::open_spool(&relay.config.with_file_name("spool.db"));
     spool
         .execute(
             "INSERT INTO event_keys (name, value, received_at, event_id) VALUES ('call', 'pbx-1', ?1, ?2)",

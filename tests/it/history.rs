@@ -11,7 +11,19 @@ use serde_json::Value;
 use crate::common::{FakeTarget, TestRelay, WAIT, fixture, fixture_json};
 
 fn spool_of(relay: &TestRelay) -> Connection {
-    Connection::open(relay.config.with_file_name("spool.db")).unwrap()
+    open_spool(&relay.config.with_file_name("spool.db"))
+}
+
+/// The SQLite spool at `path`, with its key index attached as the relay
+/// attaches it (a file beside it, `-keys`).
+pub fn open_spool(path: &std::path::Path) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    conn.execute(
+        "ATTACH DATABASE ?1 AS keys",
+        [format!("{}-keys", path.display())],
+    )
+    .unwrap();
+    conn
 }
 
 /// Waits until `sql` (one row, one integer) reaches `n`: the spool is
@@ -122,6 +134,7 @@ async fn every_attempt_is_kept_with_its_headers_redacted_and_the_webhook_with_it
         .unwrap()
         .map(Result::unwrap)
         .collect();
+    drop(stmt);
     assert_eq!(crm_attempts.len(), 2);
     assert_eq!((crm_attempts[0].0, crm_attempts[0].1), (1, Some(500)));
     assert_eq!((crm_attempts[1].0, crm_attempts[1].1), (2, Some(200)));
@@ -159,8 +172,9 @@ async fn every_attempt_is_kept_with_its_headers_redacted_and_the_webhook_with_it
     assert!(!error.is_empty());
     crm.assert_quiet(2, Duration::from_millis(200)).await;
 
-    // Forgetting the webhook (retention, a purge) forgets its keys, single
-    // and several, by their full key.
+    // The key index is derived data in a file of its own: lost (deleted
+    // here), the next start rebuilds it from the webhooks, single values and
+    // arrays alike.
     let indexed = |conn: &Connection| -> i64 {
         conn.query_row(
             "SELECT COUNT(*) FROM event_keys WHERE event_id = ?1",
@@ -169,13 +183,36 @@ async fn every_attempt_is_kept_with_its_headers_redacted_and_the_webhook_with_it
         )
         .unwrap()
     };
-    assert_eq!(indexed(&conn), 2 + topics.as_array().unwrap().len() as i64);
+    let all = 2 + topics.as_array().unwrap().len() as i64;
+    assert_eq!(indexed(&conn), all);
+    drop(conn);
+    let spool = relay.config.with_file_name("spool.db");
+    let relay = relay.restart_with(|| {
+        for end in ["-keys", "-keys-wal", "-keys-shm"] {
+            let _ = std::fs::remove_file(format!("{}{end}", spool.display()));
+        }
+    });
+    let relay = relay.await;
+    let conn = spool_of(&relay);
+    assert_eq!(indexed(&conn), all, "the key index is rebuilt at start");
+    let found = relay
+        .client
+        .get(relay.admin(&format!(
+            "/api/events?key.call={}",
+            call["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(found["items"][0]["id"], id.as_str());
+
+    // A delivery's attempts go with it.
     drop(relay);
-    conn.execute_batch(&format!(
-        "DELETE FROM deliveries WHERE event_id = '{id}'; DELETE FROM events WHERE id = '{id}';"
-    ))
-    .unwrap();
-    assert_eq!(indexed(&conn), 0);
+    conn.execute_batch(&format!("DELETE FROM deliveries WHERE event_id = '{id}';"))
+        .unwrap();
     let attempts: i64 = conn
         .query_row("SELECT COUNT(*) FROM attempts", [], |r| r.get(0))
         .unwrap();

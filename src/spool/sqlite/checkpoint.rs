@@ -32,6 +32,9 @@ pub(super) fn start(path: &Path) -> Result<std::sync::mpsc::SyncSender<()>, Spoo
     // The checkpoint syncs the WAL before it copies and the database after.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // A checkpoint without a schema name covers every attached file: the
+    // key index's WAL too.
+    super::schema::attach_keys(&conn, path)?;
     let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
     std::thread::Builder::new()
         .name("spool-checkpoint".into())

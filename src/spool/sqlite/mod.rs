@@ -76,6 +76,10 @@ impl SqliteSpool {
     /// Must be called inside a tokio runtime.
     pub fn open(options: Options) -> Result<SqliteSpool, SpoolError> {
         let conn = schema::open_connection(&options.path)?;
+        let indexed = schema::index_keys(&conn)?;
+        if indexed > 0 {
+            tracing::info!(keys = indexed, "indexed lookup keys the key index missed");
+        }
         // The checkpointer thread copies the WAL into the database; the
         // writer does it itself only if that falls far behind.
         conn.pragma_update(None, "wal_autocheckpoint", checkpoint::FALLBACK_PAGES)?;

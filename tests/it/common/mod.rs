@@ -91,6 +91,12 @@ impl TestRelay {
     /// Shuts the relay down (SIGTERM's path) and starts a new one on the same
     /// config file and spool, as a restart would.
     pub async fn restart(self) -> TestRelay {
+        self.restart_with(|| {}).await
+    }
+
+    /// [`TestRelay::restart`], running `between` after the shutdown and
+    /// before the new start (to change files a running relay holds).
+    pub async fn restart_with(self, between: impl FnOnce()) -> TestRelay {
         let TestRelay {
             relay,
             config,
@@ -99,6 +105,7 @@ impl TestRelay {
             _dir,
         } = self;
         relay.shutdown().await;
+        between();
         let env_source = {
             let env = env.clone();
             Arc::new(move || Env::from_map(env.lock().unwrap().clone()))
