@@ -56,7 +56,7 @@
 //! - `admin`: the operator's listener and its API; it sees the relay only
 //!   through `control` (a trait `relay` implements); `probes`, `status`,
 //!   `webhooks`, `bulk` (bulk replay and cancel, jobs) and `audit` are its
-//!   endpoints, `events` the history's (search, bodies, explain;
+//!   endpoints, `openapi` serves the API's OpenAPI document, `events` the history's (search, bodies, explain;
 //!   `events::query` reads the search's query string), `guard` its request
 //!   checks; `dead_letters` says which dead letters a command names,
 //!   `filter` reads the event filter as operators write it; `jobs` runs bulk

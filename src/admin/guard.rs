@@ -53,6 +53,8 @@ pub enum Endpoint {
     TargetAction(String, TargetAction),
     /// The live tail (Server-Sent Events).
     Tail,
+    /// This API's OpenAPI document.
+    OpenApi,
 }
 
 /// What `POST /api/targets/<name>/<action>` does.
@@ -103,7 +105,7 @@ impl Refusal {
     /// The `error` of the JSON answer: what was wrong and what would do.
     pub fn message(&self) -> String {
         match self {
-            Refusal::NotFound => "no such path; the admin listener serves /metrics, /healthz, /readyz, /api/status, /api/events, /api/events/<id>(/body, /explain), /api/dead-letters, /api/dead-letters/replay, /api/dead-letters/purge, /api/deliveries/replay, /api/deliveries/cancel, /api/jobs/<id>, /api/audit, /api/reload, /api/targets, /api/targets/<name>/series, /api/targets/<name>/pause|resume|probe and /api/tail".to_owned(),
+            Refusal::NotFound => "no such path; the admin listener serves /metrics, /healthz, /readyz, /api/status, /api/events, /api/events/<id>(/body, /explain), /api/dead-letters, /api/dead-letters/replay, /api/dead-letters/purge, /api/deliveries/replay, /api/deliveries/cancel, /api/jobs/<id>, /api/audit, /api/reload, /api/targets, /api/targets/<name>/series, /api/targets/<name>/pause|resume|probe, /api/tail and /api/openapi.json (which describes them all)".to_owned(),
             Refusal::MethodNotAllowed { allow } => format!("method not allowed here; use {allow}"),
             Refusal::Host { host, listener } => format!(
                 "Host `{host}` does not name this admin listener ({listener}); if the API is reached under that name (a proxy, a DNS name), add it to server.admin_hosts"
@@ -164,6 +166,7 @@ pub fn route(method: &Method, path: &str) -> Result<Endpoint, Refusal> {
             )
         }
         ["api", "tail"] => (Endpoint::Tail, Method::GET),
+        ["api", "openapi.json"] => (Endpoint::OpenApi, Method::GET),
         _ => return Err(Refusal::NotFound),
     };
     // HEAD is GET without the body (hyper leaves the body out).

@@ -17,8 +17,8 @@
 //! search, a webhook's bytes, its explanation), `bulk` (bulk replay and
 //! cancel, jobs; run by `jobs`, unrendered deliveries rendered again by
 //! `rerender`), `audit` (the audit log), `targets` (state, series, pause,
-//! resume, probe), `tail` (the live tail as SSE). `filter` reads the event
-//! filter as operators write it.
+//! resume, probe), `tail` (the live tail as SSE), `openapi` (this API's
+//! OpenAPI document). `filter` reads the event filter as operators write it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -43,6 +43,7 @@ pub mod filter;
 mod guard;
 mod input;
 pub mod jobs;
+mod openapi;
 mod probes;
 mod problem;
 mod rerender;
@@ -211,6 +212,7 @@ where
             targets::act(admin, &name, action, Some(who.clone())).await?
         }
         Endpoint::Tail => tail::stream(admin, &request.query)?,
+        Endpoint::OpenApi => openapi::document(),
     })
 }
 

@@ -33,6 +33,7 @@ mod hostile;
 mod ingress;
 mod log_escaping;
 mod metrics_help;
+mod openapi;
 mod properties;
 mod proxy;
 mod recipes;
