@@ -9,7 +9,7 @@
 use std::io::Write;
 
 use crate::admin::dead_letters::{SelectError, Selection, Use};
-use crate::admin::filter::{self, ValueError};
+use crate::admin::filter;
 use crate::cli::args::{DlqAction, DlqSelect};
 use crate::cli::spool::{self, OpenError};
 use crate::spool::{DeadFilter, DeadLetter, Ledger, LedgerBackend, SpoolError};
@@ -18,8 +18,10 @@ use crate::spool::{DeadFilter, DeadLetter, Ledger, LedgerBackend, SpoolError};
 #[derive(Debug, thiserror::Error)]
 pub enum DlqError {
     /// `--before` is neither a duration nor a time.
-    #[error("--before: {0}")]
-    Before(ValueError),
+    #[error(
+        "--before `{0}`: not a duration (7d, 24h), an RFC 3339 time (2026-11-01T00:00:00Z) or unix milliseconds"
+    )]
+    Before(String),
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
     #[error(transparent)]
@@ -110,7 +112,7 @@ fn selection(select: &DlqSelect, all: bool) -> Result<Selection, DlqError> {
 /// `7d` (that long ago), an RFC 3339 time or unix milliseconds, as unix
 /// milliseconds: read as the event filter's times are.
 pub fn parse_before(text: &str) -> Result<i64, DlqError> {
-    filter::time(text, crate::time::now_ms()).map_err(DlqError::Before)
+    filter::time(text, crate::time::now_ms()).map_err(|_| DlqError::Before(text.to_owned()))
 }
 
 /// Lists dead letters: one JSON object per line, or a table with their
