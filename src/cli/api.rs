@@ -31,6 +31,8 @@ pub enum ApiError {
     },
     #[error("the admin API answered {status}: {message}")]
     Refused { status: u16, message: String },
+    #[error("cannot write the request's JSON body")]
+    Body(#[source] serde_json::Error),
 }
 
 /// The token in the environment, if one is set (an empty one is none).
@@ -97,8 +99,15 @@ impl Api {
     /// POST `body` as JSON to `path`: the body of a 2xx, the API's refusal
     /// otherwise.
     pub async fn post(&self, path: &str, body: &impl Serialize) -> Result<Bytes, ApiError> {
-        let request = self.client.post(self.url(path)).timeout(POST_TIMEOUT);
-        self.send(request.json(body)).await
+        // By hand: reqwest's `json` feature is a dev-dependency's only.
+        let json = serde_json::to_vec(body).map_err(ApiError::Body)?;
+        let request = self
+            .client
+            .post(self.url(path))
+            .timeout(POST_TIMEOUT)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(json);
+        self.send(request).await
     }
 
     fn url(&self, path: &str) -> String {
