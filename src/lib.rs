@@ -59,16 +59,19 @@
 //!   endpoints, `openapi` serves the API's OpenAPI document, `events` the history's (search, bodies, explain;
 //!   `events::query` reads the search's query string), `guard` its request
 //!   checks; `dead_letters` says which dead letters a command names,
-//!   `filter` reads the event filter as operators write it; `jobs` runs bulk
+//!   `filter` reads the event filter's values as operators write them
+//!   (times, states, ids, keys; the bulk body's JSON); `jobs` runs bulk
 //!   jobs batch by batch, `rerender` renders an unrendered delivery again
 //!   under the rules in force.
 //! - `cli`: the command line: `args` (its shape), one module per
 //!   subcommand (`serve`, `check`, `explain` (and its `command`), `dlq`,
 //!   `events` (search and show the history, replay and cancel by a filter,
-//!   over the API or on the spool),
+//!   over the API or on the spool; `args` the flags they share),
 //!   `schema`, `sink`, a local downstream that prints what it gets, `tap`,
-//!   the live tail of a running relay), and
-//!   `malloc` (the allocator's tuning for `serve`).
+//!   the live tail of a running relay), `api` (the one client of the admin
+//!   API: its token, its refusals), `spool` (the one way to open the spool
+//!   a config or a file names), and `malloc` (the allocator's tuning for
+//!   `serve`).
 //! - `relay`: wiring: start and shutdown; `load` (config file to runtime),
 //!   `reload` (the state the parts
 //!   share, a new config put in force, the admin API's [`admin::Control`]).

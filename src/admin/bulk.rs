@@ -63,9 +63,9 @@ fn failed(error: impl std::fmt::Display) -> Problem {
 }
 
 /// The action and the deliveries a request asks for, or why it is
-/// refused (a 400).
-pub fn check(kind: Kind, request: &Request) -> Result<(Action, Scope), String> {
-    let filter = from_json(request.filter.clone().unwrap_or_else(|| json!({})))
+/// refused (a 400); durations ago in the filter count from `now_ms`.
+pub fn check(kind: Kind, request: &Request, now_ms: i64) -> Result<(Action, Scope), String> {
+    let filter = from_json(request.filter.clone().unwrap_or_else(|| json!({})), now_ms)
         .map_err(|e| format!("{e}; send {EXAMPLE}"))?;
     if filter.is_empty() && !request.all {
         return Err(format!(
@@ -120,7 +120,7 @@ pub(super) async fn act<C: Control>(
     who: &str,
 ) -> Result<Response, Problem> {
     let request: Request = parse_body(body, EXAMPLE)?;
-    let (action, scope) = check(kind, &request).map_err(bad)?;
+    let (action, scope) = check(kind, &request, crate::time::now_ms()).map_err(bad)?;
     let filter = shown(&scope.filter, action);
     let selected = admin
         .ledger

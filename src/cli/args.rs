@@ -217,8 +217,8 @@ pub struct DlqSelect {
     /// Only these webhook ids (repeatable).
     #[arg(long = "id")]
     pub ids: Vec<String>,
-    /// Only dead letters older than this: a duration ago (`7d`, `24h`) or an
-    /// RFC 3339 time (`2026-11-01T00:00:00Z`).
+    /// Only dead letters older than this: a duration ago (`7d`, `24h`), an
+    /// RFC 3339 time (`2026-11-01T00:00:00Z`) or unix milliseconds.
     #[arg(long)]
     pub before: Option<String>,
 }

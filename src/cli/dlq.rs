@@ -7,32 +7,25 @@
 //! create a spool that is not there.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use crate::admin::dead_letters::{SelectError, Selection, Use};
+use crate::admin::filter;
 use crate::cli::args::{DlqAction, DlqSelect};
-use crate::config::interpolate::Env;
-use crate::relay::{self, LoadError};
+use crate::cli::spool::{self, OpenError};
 use crate::spool::{DeadFilter, DeadLetter, Ledger, LedgerBackend, SpoolError};
 
 /// Why a `dlq` command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DlqError {
-    /// The config did not load. (Printed in one line, the problems joined:
-    /// the cause is part of the message.)
-    #[error("{}: {error}", path.display())]
-    Load { path: PathBuf, error: LoadError },
     /// `--before` is neither a duration nor a time.
-    #[error("--before `{0}`: not a duration (7d, 24h) or an RFC 3339 time (2026-11-01T00:00:00Z)")]
+    #[error(
+        "--before `{0}`: not a duration (7d, 24h), an RFC 3339 time (2026-11-01T00:00:00Z) or unix milliseconds"
+    )]
     Before(String),
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
-    #[error("cannot open the spool {spool}")]
-    Open {
-        spool: String,
-        #[source]
-        source: SpoolError,
-    },
+    #[error(transparent)]
+    Open(#[from] OpenError),
     /// A change with no selector and no `--all`.
     #[error(
         "refusing to {verb} every dead letter: select some with --target, --id or --before, or pass --all"
@@ -63,23 +56,10 @@ pub fn run(action: DlqAction) -> Result<(), DlqError> {
         DlqAction::Replay { select, all } => (select, *all, Use::Change, "replay"),
         DlqAction::Purge { select, all } => (select, *all, Use::Change, "purge"),
     };
-    let runtime = relay::load(&select.config, &Env::from_process(), None).map_err(|error| {
-        DlqError::Load {
-            path: select.config.clone(),
-            error,
-        }
-    })?;
+    let runtime = spool::load(&select.config)?;
     let selection = selection(select, all)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(DlqError::Runtime)?;
-    let ledger = rt
-        .block_on(LedgerBackend::open(&runtime.server.spool))
-        .map_err(|source| DlqError::Open {
-            spool: runtime.server.spool.to_string(),
-            source,
-        })?;
+    let rt = crate::cli::runtime().map_err(DlqError::Runtime)?;
+    let ledger = rt.block_on(spool::open(&runtime.server.spool))?;
     let filter = rt
         .block_on(selection.check(used, &runtime, || ledger.backlog()))
         .map_err(|e| match e {
@@ -129,16 +109,10 @@ fn selection(select: &DlqSelect, all: bool) -> Result<Selection, DlqError> {
     })
 }
 
-/// `7d` (that long ago) or an RFC 3339 time, as unix milliseconds.
+/// `7d` (that long ago), an RFC 3339 time or unix milliseconds, as unix
+/// milliseconds: read as the event filter's times are.
 pub fn parse_before(text: &str) -> Result<i64, DlqError> {
-    let now = std::time::SystemTime::now();
-    let at = match crate::config::units::duration(text) {
-        Ok(ago) => now - ago,
-        Err(_) => {
-            humantime::parse_rfc3339_weak(text).map_err(|_| DlqError::Before(text.to_owned()))?
-        }
-    };
-    Ok(crate::time::unix_ms(at))
+    filter::time(text, crate::time::now_ms()).map_err(|_| DlqError::Before(text.to_owned()))
 }
 
 /// Lists dead letters: one JSON object per line, or a table with their

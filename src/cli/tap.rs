@@ -1,18 +1,17 @@
 //! `switchboard tap`: the live tail of a running relay, one line per event
 //! (like `vector tap`), or one JSON object per line with `--json`. Reads
 //! `GET /api/tail` from the admin listener (`--admin`, token from
-//! `SWITCHBOARD_ADMIN_TOKEN`) as Server-Sent Events. Must not know the
-//! relay's internals: it speaks the admin API only.
+//! `SWITCHBOARD_ADMIN_TOKEN`, as every command that asks the API takes it:
+//! `cli::api`) as Server-Sent Events. Must not know the relay's internals:
+//! it speaks the admin API only.
 
 use std::io::Write;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::Value;
 
+use crate::cli::api::{self, ApiError};
 use crate::cli::args::TapArgs;
-
-/// The environment variable `tap` reads the admin token from.
-pub const TOKEN_VAR: &str = "SWITCHBOARD_ADMIN_TOKEN";
 
 /// Why `tap` stopped.
 #[derive(Debug, thiserror::Error)]
@@ -23,8 +22,8 @@ pub enum TapError {
     Runtime(#[source] std::io::Error),
     #[error("cannot reach the admin API at {0}: {1}")]
     Connect(String, #[source] reqwest::Error),
-    #[error("the admin API answered {status}: {message}")]
-    Refused { status: u16, message: String },
+    #[error(transparent)]
+    Refused(#[from] ApiError),
     #[error("the stream broke: {0}")]
     Read(#[source] reqwest::Error),
     #[error("the relay dropped this tap after {0} missed events (it read too slowly)")]
@@ -44,10 +43,8 @@ impl TapError {
 
 /// Runs `tap` until the stream ends or fails, printing to standard output.
 pub fn run(args: &TapArgs) -> Result<(), TapError> {
-    let token = std::env::var(TOKEN_VAR).ok().filter(|t| !t.is_empty());
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    let token = api::token();
+    crate::cli::runtime()
         .map_err(TapError::Runtime)?
         .block_on(tap(args, token.as_deref(), &mut std::io::stdout().lock()))
 }
@@ -87,14 +84,7 @@ async fn open(args: &TapArgs, token: Option<&str>) -> Result<reqwest::Response, 
         return Ok(response);
     }
     let body = response.bytes().await.unwrap_or_default();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    Err(TapError::Refused {
-        status: status.as_u16(),
-        message: body["error"]
-            .as_str()
-            .unwrap_or("(no reason given)")
-            .to_owned(),
-    })
+    Err(api::refusal(status, &body).into())
 }
 
 /// Reads the tail of the relay at `args.admin` and writes a line per event

@@ -9,7 +9,7 @@ use switchboard::spool::audit::{AuditEntry, JobState, NewJob};
 use switchboard::spool::bulk::{Action, Scope};
 use switchboard::spool::{AttemptLog, DeliveryState, EventFilter, Ledger, Record, Spool};
 
-use crate::spool::{Fixture, Kind, claim_all, event, open, to};
+use crate::spool::{Fixture, claim_all, event, on_both, to};
 
 const REPLAY: Action = Action::Replay {
     include_delivered: false,
@@ -189,21 +189,6 @@ async fn the_audit_log_and_jobs_are_kept(f: Fixture) {
     assert_eq!(stopped.filter, json!({"target": "crm"}));
     assert!(f.ledger.job("nope").await.unwrap().is_none());
     assert!(f.ledger.job_stop("nope").await.unwrap().is_none());
-}
-
-macro_rules! on_both {
-    ($body:ident, $sqlite:ident, $postgres:ident) => {
-        #[tokio::test]
-        async fn $sqlite() {
-            $body(open(Kind::Sqlite, stringify!($sqlite)).await.unwrap()).await;
-        }
-        #[tokio::test]
-        async fn $postgres() {
-            if let Some(fixture) = open(Kind::Postgres, stringify!($postgres)).await {
-                $body(fixture).await;
-            }
-        }
-    };
 }
 
 on_both!(

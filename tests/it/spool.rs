@@ -60,21 +60,30 @@ async fn reopen(location: &Location, dir: tempfile::TempDir, lease: Duration) ->
     }
 }
 
-/// Runs `$body(fixture)` as two tests, one per backend.
+/// Runs `$body(fixture)` as two tests, one per backend (also for
+/// `bulk_spool`).
 macro_rules! on_both {
     ($body:ident, $sqlite:ident, $postgres:ident) => {
         #[tokio::test]
         async fn $sqlite() {
-            $body(open(Kind::Sqlite, stringify!($sqlite)).await.unwrap()).await;
+            $body(
+                $crate::spool::open($crate::spool::Kind::Sqlite, stringify!($sqlite))
+                    .await
+                    .unwrap(),
+            )
+            .await;
         }
         #[tokio::test]
         async fn $postgres() {
-            if let Some(fixture) = open(Kind::Postgres, stringify!($postgres)).await {
+            if let Some(fixture) =
+                $crate::spool::open($crate::spool::Kind::Postgres, stringify!($postgres)).await
+            {
                 $body(fixture).await;
             }
         }
     };
 }
+pub(crate) use on_both;
 
 fn now_ms() -> i64 {
     switchboard::time::now_ms()

@@ -1,12 +1,14 @@
 //! The event search's query string (`GET /api/events?source=&key.call=…`)
 //! as an [`EventFilter`] with its page size and cursor, and back (the CLI
-//! asks the API with [`to_query`]). The value parsers (`time`, `states`,
-//! `limit`) are small functions of their own, for the bulk actions' filter
-//! and the CLI's flags to share. Pure: `now` is an argument.
+//! asks the API with [`to_query`]). Only the query string's shape is
+//! here: the filter's values are read by [`crate::admin::filter`], as the
+//! bulk actions' body and the CLI's flags read them; `limit` and `cursor`
+//! are the search's own. Pure: `now` is an argument.
 
 use uuid::Uuid;
 
-use crate::spool::{DeliveryState, EventFilter};
+use crate::admin::filter::{states, time};
+use crate::spool::EventFilter;
 
 /// Page size when none is asked for.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -27,60 +29,6 @@ pub struct SearchQuery {
 pub struct QueryError {
     pub parameter: String,
     pub problem: String,
-}
-
-/// Why a time is not one.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{0}` is not a time: give RFC 3339 (2026-11-01T14:00:00Z, or with an offset), unix milliseconds, or a duration ago (90s, 15m, 2h, 7d)"
-)]
-pub struct TimeError(pub String);
-
-/// `text` as unix milliseconds: digits are unix milliseconds, a duration
-/// (`2h`) is that long before `now_ms`, anything else RFC 3339 (UTC when
-/// it has no offset).
-pub fn time(text: &str, now_ms: i64) -> Result<i64, TimeError> {
-    let bad = || TimeError(text.to_owned());
-    let t = text.trim();
-    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-        return t.parse().map_err(|_| bad());
-    }
-    if let Ok(ago) = crate::config::units::duration(t) {
-        let ago = i64::try_from(ago.as_millis()).map_err(|_| bad())?;
-        return Ok(now_ms.saturating_sub(ago));
-    }
-    // humantime reads UTC only: an offset is taken off by hand.
-    let (local, offset_ms) = split_offset(t).ok_or_else(bad)?;
-    let at = humantime::parse_rfc3339_weak(local).map_err(|_| bad())?;
-    Ok(crate::time::unix_ms(at) - offset_ms)
-}
-
-/// `2026-11-01T15:00:00+01:00` as its local part and the offset in ms.
-fn split_offset(t: &str) -> Option<(&str, i64)> {
-    if let Some(utc) = t.strip_suffix('Z').or_else(|| t.strip_suffix('z')) {
-        return Some((utc, 0));
-    }
-    let tail = t.len().checked_sub(6).and_then(|at| t.get(at..))?;
-    let sign = match tail.as_bytes().first() {
-        Some(b'+') => 1,
-        Some(b'-') => -1,
-        _ => return Some((t, 0)),
-    };
-    let (hours, minutes) = tail[1..].split_once(':')?;
-    let (hours, minutes): (i64, i64) = (hours.parse().ok()?, minutes.parse().ok()?);
-    Some((&t[..t.len() - 6], sign * (hours * 60 + minutes) * 60_000))
-}
-
-/// `dead` or `dead,parked`: delivery states.
-pub fn states(text: &str) -> Result<Vec<DeliveryState>, String> {
-    text.split(',')
-        .map(|name| {
-            DeliveryState::parse(name.trim()).ok_or_else(|| {
-                let known: Vec<&str> = DeliveryState::ALL.iter().map(|s| s.as_str()).collect();
-                format!("`{name}` is not a state (one of {})", known.join(", "))
-            })
-        })
-        .collect()
 }
 
 /// A page size: 1 to [`MAX_LIMIT`].
@@ -121,7 +69,9 @@ pub fn search_query(query: &str, now_ms: i64) -> Result<SearchQuery, QueryError>
             "source" => once(&mut f.source)?,
             "target" => once(&mut f.target)?,
             "route" => once(&mut f.route)?,
-            "state" => f.states.extend(states(&value).map_err(fail)?),
+            "state" => f
+                .states
+                .extend(states(&value).map_err(|e| fail(e.to_string()))?),
             "since" => f.since_ms = Some(time(&value, now_ms).map_err(|e| fail(e.to_string()))?),
             "until" => f.until_ms = Some(time(&value, now_ms).map_err(|e| fail(e.to_string()))?),
             "limit" => search.limit = limit(&value).map_err(fail)?,
@@ -176,25 +126,9 @@ pub fn to_query(search: &SearchQuery) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spool::DeliveryState;
 
     const NOW: i64 = 1_800_000_000_000;
-
-    #[test]
-    fn times_are_unix_ms_rfc3339_or_a_duration_ago() {
-        assert_eq!(time("1767225600000", NOW), Ok(1_767_225_600_000));
-        assert_eq!(time("2026-01-01T00:00:00Z", NOW), Ok(1_767_225_600_000));
-        assert_eq!(
-            time("2026-01-01T01:00:00+01:00", NOW),
-            Ok(1_767_225_600_000)
-        );
-        assert_eq!(
-            time("2025-12-31T23:30:00-00:30", NOW),
-            Ok(1_767_225_600_000)
-        );
-        assert_eq!(time("2h", NOW), Ok(NOW - 7_200_000));
-        assert!(time("yesterday", NOW).is_err());
-        assert!(time("", NOW).is_err());
-    }
 
     #[test]
     fn a_query_reads_into_the_filter_and_back() {

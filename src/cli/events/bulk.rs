@@ -7,18 +7,19 @@
 //! Must not decide what a filter selects: the spool does.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
+use super::EventsError;
+use super::args::{FilterArgs, From, flag};
 use super::job::{Outcome, ended, follow};
 use crate::admin::bulk::{Kind, Request, check, shown};
+use crate::admin::filter;
 use crate::admin::jobs::{Effects, begin, execute};
-use crate::config::interpolate::Env;
 use crate::runtime::Runtime;
 use crate::spool::bulk::Action;
-use crate::spool::{Ledger, LedgerBackend, Location, Pending, SpoolError};
+use crate::spool::{Ledger, Pending};
 
 pub(super) const REPLAY_EXAMPLES: &str = "\
 Examples:
@@ -34,42 +35,11 @@ Examples:
 
 /// Where to act, which deliveries, and how to answer.
 #[derive(clap::Args)]
-#[command(group = clap::ArgGroup::new("place").required(true).args(["admin", "config", "spool"]))]
 pub struct BulkArgs {
-    /// A relay's admin API (`http://127.0.0.1:9090`); the bearer token is
-    /// read from SWITCHBOARD_ADMIN_TOKEN.
-    #[arg(long, value_name = "URL")]
-    pub admin: Option<String>,
-    /// Act on the spool routes.yaml names (SQLite or PostgreSQL) directly.
-    #[arg(long, short)]
-    pub config: Option<PathBuf>,
-    /// Act on this SQLite spool file directly (unrendered deliveries need
-    /// --config or --admin: rendering needs the rules).
-    #[arg(long)]
-    pub spool: Option<PathBuf>,
-    /// Only webhooks from this source.
-    #[arg(long)]
-    pub source: Option<String>,
-    /// A lookup key, `NAME=VALUE`; repeatable, all must match.
-    #[arg(long = "key", value_name = "NAME=VALUE")]
-    pub keys: Vec<String>,
-    /// Only deliveries to this target.
-    #[arg(long)]
-    pub target: Option<String>,
-    /// Only deliveries in this state (pending, retrying, delivered, dead,
-    /// parked, cancelled, unrendered); repeatable.
-    #[arg(long = "state")]
-    pub states: Vec<String>,
-    /// Only deliveries chosen by this route.
-    #[arg(long)]
-    pub route: Option<String>,
-    /// Only webhooks received since: a duration ago (`2h`, `30m`) or a time
-    /// (RFC 3339, or unix milliseconds).
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Only webhooks received before: as --since.
-    #[arg(long)]
-    pub until: Option<String>,
+    #[command(flatten)]
+    pub from: From,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Only these webhook ids; repeatable.
     #[arg(long = "id")]
     pub ids: Vec<String>,
@@ -90,74 +60,17 @@ pub struct BulkArgs {
     pub json: bool,
 }
 
-/// Why a bulk command failed.
-#[derive(Debug, thiserror::Error)]
-pub enum BulkError {
-    #[error("--key `{0}`: write NAME=VALUE")]
-    Key(String),
-    /// The request was refused (by the API or by the same checks here).
-    #[error("{0}")]
-    Refused(String),
-    #[error("{}: {error}", path.display())]
-    Load {
-        path: PathBuf,
-        error: crate::relay::LoadError,
-    },
-    #[error("cannot start the async runtime")]
-    Runtime(#[source] std::io::Error),
-    #[error("cannot reach the admin API at {url}")]
-    Http {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    #[error(transparent)]
-    Spool(#[from] SpoolError),
-    #[error("the job {id} failed: {error}")]
-    Failed { id: String, error: String },
-    #[error(transparent)]
-    Write(#[from] std::io::Error),
-}
-
-/// The request body the flags say.
-fn request(args: &BulkArgs) -> Result<Request, BulkError> {
-    let mut filter = Map::new();
-    let mut put = |name: &str, value: Value| {
-        filter.insert(name.to_owned(), value);
-    };
-    for (name, value) in [
-        ("source", &args.source),
-        ("target", &args.target),
-        ("route", &args.route),
-    ] {
-        if let Some(value) = value {
-            put(name, value.clone().into());
-        }
-    }
-    let mut keys = Map::new();
-    for pair in &args.keys {
-        let (name, value) = pair
-            .split_once('=')
-            .ok_or_else(|| BulkError::Key(pair.clone()))?;
-        keys.insert(name.to_owned(), value.into());
-    }
-    if !keys.is_empty() {
-        put("keys", keys.into());
-    }
-    let states: Vec<&str> = args.states.iter().flat_map(|s| s.split(',')).collect();
-    if !states.is_empty() {
-        put("states", json!(states));
-    }
-    for (name, value) in [("since", &args.since), ("until", &args.until)] {
-        if let Some(text) = value {
-            put(name, when(text));
-        }
-    }
-    if !args.ids.is_empty() {
-        put("events", json!(args.ids));
-    }
+/// The request body the flags say, times relative to `now_ms`: the flags
+/// read as `events search` reads them, sent as the API takes them.
+fn request(args: &BulkArgs, now_ms: i64) -> Result<Request, EventsError> {
+    let mut wanted = args.filter.filter(now_ms)?;
+    wanted.events = args
+        .ids
+        .iter()
+        .map(|text| flag("id", filter::id(text)))
+        .collect::<Result<_, _>>()?;
     Ok(Request {
-        filter: Some(filter.into()),
+        filter: Some(filter::to_json(&wanted)),
         dry_run: args.dry_run,
         all: args.all,
         include_delivered: args.include_delivered,
@@ -165,31 +78,18 @@ fn request(args: &BulkArgs) -> Result<Request, BulkError> {
     })
 }
 
-/// `2h` (that long ago, as unix milliseconds), or the text as written for
-/// the filter to read.
-fn when(text: &str) -> Value {
-    match crate::config::units::duration(text) {
-        Ok(ago) => crate::time::unix_ms(std::time::SystemTime::now() - ago).into(),
-        Err(_) => text.into(),
-    }
-}
-
-/// Runs `events replay` or `events cancel`.
-pub fn run(kind: Kind, args: BulkArgs) -> Result<(), BulkError> {
-    let body = request(&args)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(BulkError::Runtime)?;
+/// Runs `events replay` or `events cancel`, printing to `out`.
+pub async fn run(out: &mut impl Write, kind: Kind, args: BulkArgs) -> Result<(), EventsError> {
+    let now_ms = crate::time::now_ms();
+    let body = request(&args, now_ms)?;
     let (verb, done) = match kind {
         Kind::Replay => ("replay", "replayed"),
         Kind::Cancel => ("cancel", "cancelled"),
     };
-    let outcome = match &args.admin {
-        Some(url) => rt.block_on(super::remote::remote(url, verb, &body, args.json)),
-        None => rt.block_on(local(&args, kind, &body)),
+    let outcome = match &args.from.admin {
+        Some(url) => super::remote::remote(url, verb, &body, args.json).await,
+        None => local(&args, kind, &body, now_ms).await,
     }?;
-    let mut out = std::io::stdout().lock();
     match outcome {
         Outcome::Counted(n) if args.json => writeln!(out, "{}", json!({"count": n}))?,
         Outcome::Counted(n) => writeln!(out, "{n} deliveries would be {done}")?,
@@ -207,27 +107,18 @@ pub fn run(kind: Kind, args: BulkArgs) -> Result<(), BulkError> {
 }
 
 /// On the spool itself, as `cli:<user>`.
-async fn local(args: &BulkArgs, kind: Kind, body: &Request) -> Result<Outcome, BulkError> {
-    let (location, runtime) = match (&args.config, &args.spool) {
-        (Some(config), _) => {
-            let runtime =
-                crate::relay::load(config, &Env::from_process(), None).map_err(|error| {
-                    BulkError::Load {
-                        path: config.clone(),
-                        error,
-                    }
-                })?;
-            (runtime.server.spool.clone(), Some(Arc::new(runtime)))
-        }
-        (None, Some(path)) => (Location::Sqlite(path.clone()), None),
-        (None, None) => {
-            return Err(BulkError::Refused(
-                "say --admin, --config or --spool".into(),
-            ));
-        }
+async fn local(
+    args: &BulkArgs,
+    kind: Kind,
+    body: &Request,
+    now_ms: i64,
+) -> Result<Outcome, EventsError> {
+    let Some((ledger, runtime)) = args.from.spool().await? else {
+        return Err(EventsError::Refused(
+            "say --admin, --config or --spool".into(),
+        ));
     };
-    let ledger = LedgerBackend::open(&location).await?;
-    let (action, scope) = check(kind, body).map_err(BulkError::Refused)?;
+    let (action, scope) = check(kind, body, now_ms).map_err(EventsError::Refused)?;
     let selected = ledger.bulk_count(action, &scope).await?;
     if body.dry_run {
         return Ok(Outcome::Counted(selected.count));
@@ -237,7 +128,8 @@ async fn local(args: &BulkArgs, kind: Kind, body: &Request) -> Result<Outcome, B
     let id = work.id.clone();
     let running = {
         let ledger = ledger.clone();
-        tokio::spawn(async move { execute(&Offline(runtime), &ledger, &work).await })
+        let offline = Offline(runtime.map(Arc::new));
+        tokio::spawn(async move { execute(&offline, &ledger, &work).await })
     };
     let job = follow(args.json, || async {
         let job = ledger.job(&id).await?;

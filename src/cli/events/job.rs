@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::BulkError;
+use super::EventsError;
 
 /// How often a job's progress is read.
 const POLL: Duration = Duration::from_millis(250);
@@ -22,10 +22,10 @@ pub(super) enum Outcome {
 
 /// Reads a job's report until it is no longer running, with a progress
 /// line on a terminal (not with `--json`); the last report.
-pub(super) async fn follow<F, Fut>(json: bool, mut report: F) -> Result<Value, BulkError>
+pub(super) async fn follow<F, Fut>(json: bool, mut report: F) -> Result<Value, EventsError>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Value, BulkError>>,
+    Fut: Future<Output = Result<Value, EventsError>>,
 {
     let show = !json && std::io::stderr().is_terminal();
     loop {
@@ -53,9 +53,9 @@ where
 }
 
 /// A job's last report, or why it failed.
-pub(super) fn ended(job: Value) -> Result<Outcome, BulkError> {
+pub(super) fn ended(job: Value) -> Result<Outcome, EventsError> {
     if job["state"] == "failed" {
-        return Err(BulkError::Failed {
+        return Err(EventsError::Failed {
             id: job["id"].as_str().unwrap_or("").to_owned(),
             error: job["error"].as_str().unwrap_or("").to_owned(),
         });

@@ -4,10 +4,12 @@
 //! names it, or `--spool` a SQLite file), with the same filters as
 //! `GET /api/events`.
 //!
-//! This file holds the arguments, where the answers come from and the
-//! command's errors; `search` and `show` print. The filter's values are
-//! parsed by [`crate::admin::events::query`], as the API parses them.
+//! This file holds the subcommands, where the answers come from and the
+//! command's errors; `args` the flags they share, `search` and `show`
+//! print, `bulk` acts. The filter's values are parsed by
+//! [`crate::admin::filter`], as the API parses them.
 
+mod args;
 pub mod bulk;
 mod job;
 mod reader;
@@ -15,16 +17,18 @@ mod remote;
 mod search;
 mod show;
 
-use std::path::PathBuf;
-
 use clap::Subcommand;
 
-use crate::admin::events::query::{self, SearchQuery, TimeError};
-use crate::relay::LoadError;
-use crate::spool::{EventFilter, SpoolError};
+use crate::admin::bulk::Kind;
+use crate::admin::events::query::{self, SearchQuery};
+use crate::admin::filter::ValueError;
+use crate::cli::api::ApiError;
+use crate::cli::spool::OpenError;
+use crate::spool::SpoolError;
 use reader::Reader;
 
-pub use bulk::{BulkArgs, BulkError};
+pub use args::{FilterArgs, From};
+pub use bulk::BulkArgs;
 
 /// What `events` does.
 #[derive(Subcommand)]
@@ -77,89 +81,35 @@ pub enum EventsAction {
     Cancel(BulkArgs),
 }
 
-/// Where the history is read: one of these.
-#[derive(clap::Args)]
-#[group(required = true, multiple = false)]
-pub struct From {
-    /// A running relay's admin API, e.g. `http://127.0.0.1:9090`; the
-    /// bearer token is read from SWITCHBOARD_ADMIN_TOKEN.
-    #[arg(long, value_name = "URL")]
-    pub admin: Option<url::Url>,
-    /// Path of routes.yaml: read the spool it names (SQLite or PostgreSQL).
-    #[arg(long, short)]
-    pub config: Option<PathBuf>,
-    /// A SQLite spool file, read directly.
-    #[arg(long, value_name = "FILE")]
-    pub spool: Option<PathBuf>,
-}
-
-/// Which webhooks: every one given must match.
-#[derive(clap::Args, Default)]
-pub struct FilterArgs {
-    /// The source they came from.
-    #[arg(long)]
-    pub source: Option<String>,
-    /// A lookup key, `NAME=VALUE` (e.g. `call=pbx-123`); repeatable.
-    #[arg(long = "key", value_name = "NAME=VALUE")]
-    pub keys: Vec<String>,
-    /// A delivery to this target.
-    #[arg(long)]
-    pub target: Option<String>,
-    /// A delivery in this state (pending, retrying, delivered, dead,
-    /// parked, cancelled, unrendered); repeatable or comma-separated.
-    #[arg(long = "state")]
-    pub states: Vec<String>,
-    /// A delivery chosen by this route.
-    #[arg(long)]
-    pub route: Option<String>,
-    /// Received at or after: a duration ago (`2h`), RFC 3339 or unix ms.
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Received before: a duration ago, RFC 3339 or unix ms.
-    #[arg(long)]
-    pub until: Option<String>,
-}
-
 /// Why an `events` command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EventsError {
-    #[error("{}: {error}", path.display())]
-    Load { path: PathBuf, error: LoadError },
-    #[error("--key `{0}`: expected NAME=VALUE, e.g. call=pbx-123")]
-    Key(String),
     #[error("--{flag}: {error}")]
-    Time {
+    Filter {
         flag: &'static str,
-        error: TimeError,
+        error: ValueError,
     },
     #[error("--{flag}: {problem}")]
     Value { flag: &'static str, problem: String },
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
-    #[error("cannot open the spool {spool}")]
-    Open {
-        spool: String,
-        #[source]
-        source: SpoolError,
-    },
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
     #[error("no webhook {0} in the spool (unknown, or pruned after its retention)")]
     NotFound(String),
-    #[error("cannot reach the admin API at {url}")]
-    Unreachable {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    #[error("the admin API answered {status}: {message}")]
-    Api { status: u16, message: String },
+    /// A bulk action refused by the checks the API makes.
+    #[error("{0}")]
+    Refused(String),
+    #[error("the job {id} failed: {error}")]
+    Failed { id: String, error: String },
     #[error(transparent)]
     Spool(#[from] SpoolError),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
     #[error(transparent)]
     Write(#[from] std::io::Error),
-    #[error(transparent)]
-    Bulk(#[from] BulkError),
 }
 
 impl EventsError {
@@ -169,49 +119,9 @@ impl EventsError {
     }
 }
 
-impl FilterArgs {
-    /// The filter the flags name, times relative to `now_ms`.
-    pub fn filter(&self, now_ms: i64) -> Result<EventFilter, EventsError> {
-        let time = |flag, text: &Option<String>| {
-            text.as_deref()
-                .map(|t| query::time(t, now_ms).map_err(|error| EventsError::Time { flag, error }))
-                .transpose()
-        };
-        let mut states = Vec::new();
-        for text in &self.states {
-            states.extend(query::states(text).map_err(|problem| EventsError::Value {
-                flag: "state",
-                problem,
-            })?);
-        }
-        Ok(EventFilter {
-            source: self.source.clone(),
-            keys: self
-                .keys
-                .iter()
-                .map(|pair| match pair.split_once('=') {
-                    Some((name, value)) if !name.is_empty() => {
-                        Ok((name.to_owned(), value.to_owned()))
-                    }
-                    _ => Err(EventsError::Key(pair.clone())),
-                })
-                .collect::<Result<_, _>>()?,
-            target: self.target.clone(),
-            states,
-            route: self.route.clone(),
-            since_ms: time("since", &self.since)?,
-            until_ms: time("until", &self.until)?,
-            events: Vec::new(),
-        })
-    }
-}
-
 /// Runs an `events` action.
 pub fn run(action: EventsAction) -> Result<(), EventsError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(EventsError::Runtime)?;
+    let rt = crate::cli::runtime().map_err(EventsError::Runtime)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match action {
         EventsAction::Search {
@@ -242,8 +152,8 @@ pub fn run(action: EventsAction) -> Result<(), EventsError> {
                 .ok_or(EventsError::NotFound(id))?;
             show::print(&mut out, &event, json)?;
         }
-        EventsAction::Replay(args) => bulk::run(crate::admin::bulk::Kind::Replay, args)?,
-        EventsAction::Cancel(args) => bulk::run(crate::admin::bulk::Kind::Cancel, args)?,
+        EventsAction::Replay(args) => rt.block_on(bulk::run(&mut out, Kind::Replay, args))?,
+        EventsAction::Cancel(args) => rt.block_on(bulk::run(&mut out, Kind::Cancel, args))?,
     }
     std::io::Write::flush(&mut out)?;
     Ok(())

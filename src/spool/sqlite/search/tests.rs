@@ -131,18 +131,7 @@ fn a_key_search_is_planned_on_the_keys_primary_key() {
         keys: vec![("call".into(), "c7".into())],
         ..EventFilter::default()
     };
-    let cursor = Some(Uuid::max());
-    let sql = page::statement(&filter, Dialect::Sqlite, "e.id, e.keys", cursor, 50);
-    let mut stmt = conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
-        .unwrap();
-    let values: Vec<Sql> = sql.values.iter().map(value).collect();
-    let plan: Vec<String> = stmt
-        .query_map(params_from_iter(values), |r| r.get::<_, String>(3))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let plan = plan.join("\n");
+    let plan = plan(&conn, &filter);
     assert!(
         plan.contains("USING PRIMARY KEY (name=? AND value=?)"),
         "{plan}"
