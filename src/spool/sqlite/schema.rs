@@ -174,6 +174,10 @@ pub(super) fn attach_keys(conn: &Connection, path: &Path) -> Result<(), SpoolErr
         "ATTACH DATABASE ?1 AS keys",
         [keys.to_string_lossy().as_ref()],
     )?;
+    // Small pages: a key lands on a page of its own (keys are random), and
+    // each commit writes every page it touched, whole. Takes effect when
+    // the file is created.
+    conn.pragma_update(Some("keys"), "page_size", 1024)?;
     conn.pragma_update(Some("keys"), "journal_mode", "WAL")?;
     conn.pragma_update(Some("keys"), "synchronous", "NORMAL")?;
     conn.execute_batch(KEYS_SCHEMA)?;
