@@ -74,12 +74,6 @@ fn insert(
         event.keys_json(),
         event.config_version,
     ])?;
-    let mut key = tx.prepare_cached(
-        "INSERT OR IGNORE INTO event_keys (name, value, received_at, event_id) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    for (name, value) in &event.keys {
-        key.execute(params![name, value, event.received_ms, event_id])?;
-    }
     let mut insert = tx.prepare_cached(
         "INSERT INTO deliveries (event_id, target, route, size, state, attempts, due_at, created_at, updated_at, last_error)
          VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6, ?6, ?7)",

@@ -30,6 +30,7 @@ mod deliveries;
 pub mod dlq;
 pub mod inspect;
 pub mod journal;
+mod keys;
 mod ledger;
 mod schema;
 mod search;
@@ -95,6 +96,7 @@ impl SqliteSpool {
             retention: options.retention,
             last_prune: Instant::now(),
             checkpoint,
+            keys: keys::start(&options.path)?,
         };
         std::thread::Builder::new()
             .name("spool-writer".into())

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Transaction;
 use tokio::sync::mpsc;
 
+use super::keys::{Indexer, KeyRow, Work};
 use super::{accept, deliveries, upkeep};
 use crate::spool::command::{Command, Reply};
 use crate::spool::windows::{PendingCount, Windows};
@@ -37,6 +38,8 @@ pub(super) struct Writer {
     pub(super) last_prune: Instant,
     /// Kicks the checkpointer thread.
     pub(super) checkpoint: std::sync::mpsc::SyncSender<()>,
+    /// Indexes the lookup keys of what was committed.
+    pub(super) keys: Indexer,
 }
 
 /// What a batch does after its commit.
@@ -51,6 +54,8 @@ struct After {
     counts: Vec<(Reply<u64>, Result<u64, SpoolError>)>,
     settled: (u64, u64),
     maintain: bool,
+    /// The lookup keys of the webhooks stored, for the indexer.
+    keys: Vec<KeyRow>,
 }
 
 impl Writer {
@@ -98,6 +103,9 @@ impl Writer {
 
     fn committed(&mut self, after: After) {
         let _ = self.checkpoint.try_send(());
+        if !after.keys.is_empty() {
+            self.keys.send(Work::Index(after.keys));
+        }
         for line in &after.announce {
             line.log(self.windows.tail());
         }
@@ -156,6 +164,7 @@ impl Writer {
         self.last_prune = Instant::now();
         let cutoff = now_ms() - self.retention.as_millis() as i64;
         upkeep::prune(&self.conn, cutoff, now_ms());
+        self.keys.send(Work::Prune(cutoff));
     }
 }
 
@@ -175,6 +184,10 @@ fn apply_one(
             reply,
         } => match accept::admit(tx, &event, &deliveries, now) {
             Ok(Some((ready, bytes))) => {
+                let id = event.id.to_string();
+                after.keys.extend(event.keys.iter().map(|(name, value)| {
+                    (name.clone(), value.clone(), event.received_ms, id.clone())
+                }));
                 after
                     .accepts
                     .push((reply, Admitted::Stored, ready.len() as u64, bytes));
