@@ -231,6 +231,19 @@ impl Sql {
     }
 }
 
+/// How far a webhook's id time and its `received_at` may be apart.
+const ID_SLACK_MS: i64 = 1_000;
+
+/// The smallest UUIDv7 of unix millisecond `ms`, as text.
+fn v7_floor(ms: i64) -> String {
+    let ms = ms.clamp(0, (1 << 48) - 1) as u64;
+    format!(
+        "{:08x}-{:04x}-7000-8000-000000000000",
+        ms >> 16,
+        ms & 0xffff
+    )
+}
+
 /// The condition on a webhook row `e` alone: source, keys, time, ids.
 fn event_conditions(filter: &EventFilter, sql: &mut Sql) {
     if let Some(source) = &filter.source {
@@ -244,13 +257,21 @@ fn event_conditions(filter: &EventFilter, sql: &mut Sql) {
             "e.id IN (SELECT k.event_id FROM event_keys k WHERE k.name = {n} AND k.value = {v})"
         ));
     }
+    // Ids are UUIDv7, drawn as the webhook is stored: their first 48 bits
+    // are its time. Bounding the id too (a second wider than asked, for the
+    // id and `received_at` being read apart) lets a page walk the ids of the
+    // window instead of every newer webhook.
     if let Some(since) = filter.since_ms {
         let p = sql.bind(SqlValue::Int(since));
         sql.and(&format!("e.received_at >= {p}"));
+        let id = sql.bind_id(&v7_floor(since.saturating_sub(ID_SLACK_MS)));
+        sql.and(&format!("e.id >= {id}"));
     }
     if let Some(until) = filter.until_ms {
         let p = sql.bind(SqlValue::Int(until));
         sql.and(&format!("e.received_at < {p}"));
+        let id = sql.bind_id(&v7_floor(until.saturating_add(ID_SLACK_MS)));
+        sql.and(&format!("e.id < {id}"));
     }
     if !filter.events.is_empty() {
         let mut list = String::new();
@@ -386,6 +407,29 @@ mod tests {
             pg.text
         );
         assert!(pg.text.contains("d.target = $4::text"), "{}", pg.text);
+    }
+
+    #[test]
+    fn a_time_window_bounds_the_ids_too() {
+        let at = 1_790_000_000_123_i64;
+        let id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            (at / 1000) as u64,
+            ((at % 1000) * 1_000_000) as u32,
+        ))
+        .to_string();
+        assert!(v7_floor(at) <= id && id < v7_floor(at + 1), "{id}");
+        let filter = EventFilter {
+            since_ms: Some(at),
+            until_ms: Some(at + 60_000),
+            ..EventFilter::default()
+        };
+        let sql = deliveries_where(&filter, Dialect::Sqlite, 1);
+        assert_eq!(
+            sql.text,
+            "e.received_at >= ?1 AND e.id >= ?2 AND e.received_at < ?3 AND e.id < ?4"
+        );
+        assert_eq!(sql.values[1], SqlValue::Text(v7_floor(at - ID_SLACK_MS)));
     }
 
     #[test]
