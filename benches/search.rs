@@ -47,9 +47,10 @@ fn event(n: u64, body: &Bytes, received_ms: i64) -> NewEvent {
     }
 }
 
-/// Fills the spool with `n` webhooks, received one millisecond apart from
-/// `start_ms`, 256 accepts in flight (group commit, as under load).
-async fn fill(spool: Arc<SqliteSpool>, n: u64, start_ms: i64) {
+/// Fills the spool with `n` webhooks, received now (their ids and
+/// `received_at` agree, as in the relay), 256 accepts in flight (group
+/// commit, as under load).
+async fn fill(spool: Arc<SqliteSpool>, n: u64) {
     let body = Bytes::from(vec![b' '; 1024]);
     let mut tasks = tokio::task::JoinSet::new();
     let started = Instant::now();
@@ -65,7 +66,7 @@ async fn fill(spool: Arc<SqliteSpool>, n: u64, start_ms: i64) {
                 ..NewDelivery::default()
             };
             spool
-                .accept(event(i, &body, start_ms + i as i64), vec![delivery])
+                .accept(event(i, &body, switchboard::time::now_ms()), vec![delivery])
                 .await
                 .unwrap();
         });
@@ -113,7 +114,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let start_ms = 1_790_000_000_000;
+    let start_ms = switchboard::time::now_ms();
     runtime.block_on(async {
         let spool = Arc::new(
             SqliteSpool::open(Options {
@@ -123,9 +124,10 @@ fn main() {
             })
             .unwrap(),
         );
-        fill(spool.clone(), n, start_ms).await;
+        fill(spool.clone(), n).await;
         spool.close().await.unwrap();
     });
+    let end_ms = switchboard::time::now_ms();
     // What a day of traffic leaves: nearly all delivered, a few dead.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
@@ -156,7 +158,7 @@ fn main() {
             ..EventFilter::default()
         })
         .await;
-        let span = n as i64;
+        let span = end_ms - start_ms;
         measure(&ledger, "since/until, a minute somewhere", |_| {
             let from = start_ms + rng.i64(0..span.max(60_001) - 60_000);
             EventFilter {
