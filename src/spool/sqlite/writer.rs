@@ -184,10 +184,19 @@ fn apply_one(
             reply,
         } => match accept::admit(tx, &event, &deliveries, now) {
             Ok(Some((ready, bytes))) => {
+                // The indexer takes the keys; the announcement needs them
+                // only for someone watching the tail.
+                let mut event = event;
+                let keys = if windows.tail().watched() {
+                    event.keys.clone()
+                } else {
+                    std::mem::take(&mut event.keys)
+                };
                 let id = event.id.to_string();
-                after.keys.extend(event.keys.iter().map(|(name, value)| {
-                    (name.clone(), value.clone(), event.received_ms, id.clone())
-                }));
+                after.keys.extend(
+                    keys.into_iter()
+                        .map(|(name, value)| (name, value, event.received_ms, id.clone())),
+                );
                 after
                     .accepts
                     .push((reply, Admitted::Stored, ready.len() as u64, bytes));
