@@ -96,12 +96,23 @@ pub fn headers_json(headers: &HeaderMap, also: Option<&HeaderName>) -> String {
     out
 }
 
+/// The bytes a JSON string may hold unescaped that are also visible ASCII:
+/// one load a byte, where four comparisons were a measurable part of every
+/// attempt's cost.
+const PLAIN_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0x20;
+    while b < 0x7f {
+        table[b] = b != b'"' as usize && b != b'\\' as usize;
+        b += 1;
+    }
+    table
+};
+
 /// Appends `s` as a JSON string: as it is when nothing in it needs an
 /// escape (header values are visible ASCII, so nearly always).
 fn push_str(out: &mut String, s: &str) {
-    if s.bytes()
-        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
-    {
+    if s.bytes().all(|b| PLAIN_BYTE[b as usize]) {
         out.push('"');
         out.push_str(s);
         out.push('"');

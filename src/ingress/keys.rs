@@ -63,7 +63,7 @@ impl Keys {
             let mut n = 0;
             path.any(doc, |value| {
                 let text = match value {
-                    Value::String(s) => s.chars().take(MAX_CHARS).collect(),
+                    Value::String(s) => capped(s),
                     Value::Number(x) => x.to_string(),
                     Value::Bool(b) => b.to_string(),
                     _ => return false,
@@ -81,6 +81,18 @@ impl Keys {
     /// The keys' names, in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(name, _)| name.as_str())
+    }
+}
+
+/// `s` up to its [`MAX_CHARS`]th character: copied whole when it is that
+/// short, as nearly every key is (no walk through its characters).
+fn capped(s: &str) -> String {
+    if s.len() <= MAX_CHARS {
+        return s.to_owned();
+    }
+    match s.char_indices().nth(MAX_CHARS) {
+        Some((end, _)) => s[..end].to_owned(),
+        None => s.to_owned(),
     }
 }
 
@@ -118,5 +130,8 @@ mod tests {
         let tags: Vec<u32> = (0..20).collect();
         let found = keys.of(&serde_json::json!({"tags": tags}));
         assert_eq!(found.len(), MAX_VALUES);
+        let long = "ä".repeat(MAX_CHARS + 5);
+        assert_eq!(capped(&long).chars().count(), MAX_CHARS);
+        assert_eq!(capped("pbx-1"), "pbx-1");
     }
 }

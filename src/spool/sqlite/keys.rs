@@ -5,7 +5,7 @@
 //! The index is derived data (each webhook's row keeps its keys), so it
 //! need not share the webhook's transaction: the writer hands the keys over
 //! after its commit, and the indexer writes whatever has gathered in one
-//! transaction of its own, usually within a millisecond. Keys lost in a
+//! transaction of its own, within some 20 milliseconds. Keys lost in a
 //! crash, or dropped when the indexer falls far behind, are indexed again
 //! at the next start (`schema::index_keys`). It also forgets the keys of
 //! webhooks no longer stored, when the writer prunes. Must not write the
@@ -22,6 +22,10 @@ use crate::spool::SpoolError;
 /// Batches that may wait for the indexer before keys are dropped (and
 /// indexed again at the next start).
 const QUEUE: usize = 4_096;
+
+/// How long the indexer lets keys gather before it writes them: how much
+/// later than its 202 a webhook can be found by key, at most.
+const GATHER: Duration = Duration::from_millis(20);
 
 /// One key of one webhook: name, value, received at, webhook id.
 pub(super) type KeyRow = (String, String, i64, String);
@@ -86,6 +90,10 @@ fn connect(path: &Path) -> Result<Connection, rusqlite::Error> {
 /// writer is gone.
 fn run(conn: &Connection, work: &Receiver<Work>) {
     while let Ok(first) = work.recv() {
+        // Under load the writer hands keys over every millisecond or two; a
+        // commit for each rewrote the index's inner and newest pages each
+        // time. Gathering for a moment writes them once for many webhooks.
+        std::thread::sleep(GATHER);
         let mut batch = vec![first];
         batch.extend(work.try_iter());
         if let Err(error) = apply(conn, batch) {
