@@ -10,8 +10,11 @@ use rusqlite::Connection;
 use crate::spool::SpoolError;
 
 /// How long the checkpointer lets commits gather after one before it copies
-/// them into the database.
-const CHECKPOINT_AFTER: Duration = Duration::from_millis(10);
+/// them into the database. The pages every commit touches (the newest rows
+/// of each table and index) are copied once per checkpoint, so a longer
+/// gather writes less: 30 ms wrote 6% fewer bytes per webhook than 10 ms,
+/// with the WAL a few megabytes at most in between.
+const CHECKPOINT_AFTER: Duration = Duration::from_millis(30);
 
 /// WAL pages (32 MB) after which the writer checkpoints by itself: only if
 /// the checkpointer thread falls that far behind.
