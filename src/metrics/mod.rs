@@ -17,6 +17,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub use process::collect as collect_process;
 
 use crate::dispatch::circuit::Status;
+use crate::spool::Backlog;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -185,11 +186,15 @@ pub fn paused(target: &str, paused: bool) {
     });
 }
 
-/// Deliveries waiting in the spool and dead letters, per target (set at
-/// scrape time from the spool).
-pub fn backlog(target: &str, pending: u64, dead: u64) {
-    gauge!("switchboard_queue_depth", "target" => target.to_owned()).set(pending as f64);
-    gauge!("switchboard_dead_letters", "target" => target.to_owned()).set(dead as f64);
+/// Deliveries waiting in the spool (pending and parked), of those the
+/// parked ones, and dead letters, per target (set at scrape time from the
+/// spool).
+pub fn backlog(target: &str, backlog: &Backlog) {
+    let waiting = backlog.pending + backlog.parked;
+    gauge!("switchboard_queue_depth", "target" => target.to_owned()).set(waiting as f64);
+    gauge!("switchboard_parked_deliveries", "target" => target.to_owned())
+        .set(backlog.parked as f64);
+    gauge!("switchboard_dead_letters", "target" => target.to_owned()).set(backlog.dead as f64);
 }
 
 /// How long the oldest pending delivery of a target has waited; 0 when none
@@ -269,6 +274,10 @@ fn describe() {
     describe_gauge!(
         "switchboard_queue_depth",
         "Deliveries waiting in the spool (pending and parked), by target."
+    );
+    describe_gauge!(
+        "switchboard_parked_deliveries",
+        "Deliveries parked because their target answered 410 (its circuit is disabled until a reload), by target; also counted in switchboard_queue_depth."
     );
     describe_gauge!(
         "switchboard_dead_letters",
