@@ -8,21 +8,9 @@
 //! fails the test rather than passing unseen. Grafana's `$variables` and
 //! range durations are skipped.
 
-/// One lexical token.
-#[derive(Debug, Clone, PartialEq)]
-enum Token {
-    Ident(String),
-    Str(String),
-    /// A number or a duration: skipped.
-    Num,
-    /// `[5m]`, `[$__rate_interval]`, `[1h:1m]`: skipped.
-    Range,
-    /// A Grafana variable outside a string (`$var`, `${var}`).
-    Var,
-    /// A comparison or matcher operator (`=`, `=~`, `!=`, `>`, `==`, ...).
-    Op(String),
-    Punct(char),
-}
+mod lex;
+
+use lex::{Token, lex};
 
 /// A series selector: `name{label op "value", ...}` or a bare `name`.
 #[derive(Debug, Clone, PartialEq)]
@@ -220,90 +208,6 @@ fn matching(tokens: &[Token]) -> Result<Vec<usize>, String> {
     } else {
         Err("unclosed bracket".into())
     }
-}
-
-/// Splits an expression into tokens.
-fn lex(text: &str) -> Result<Vec<Token>, String> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
-    while i < chars.len() {
-        let c = chars[i];
-        let start = i;
-        i += 1;
-        match c {
-            _ if c.is_whitespace() => {}
-            '#' => {
-                i = chars[i..]
-                    .iter()
-                    .position(|c| *c == '\n')
-                    .map_or(chars.len(), |n| i + n)
-            }
-            '"' | '\'' | '`' => {
-                let mut value = String::new();
-                while i < chars.len() && chars[i] != c {
-                    if chars[i] == '\\' && c != '`' {
-                        i += 1;
-                    }
-                    value.extend(chars.get(i));
-                    i += 1;
-                }
-                if i >= chars.len() {
-                    return Err(format!("unclosed string at {start}"));
-                }
-                i += 1;
-                out.push(Token::Str(value));
-            }
-            '[' => {
-                let n = chars[i..]
-                    .iter()
-                    .position(|c| *c == ']')
-                    .ok_or("unclosed `[`")?;
-                i += n + 1;
-                out.push(Token::Range);
-            }
-            '$' => {
-                if chars.get(i) == Some(&'{') {
-                    i += chars[i..]
-                        .iter()
-                        .position(|c| *c == '}')
-                        .ok_or("unclosed `${`")?
-                        + 1;
-                } else {
-                    while i < chars.len() && ident(chars[i]) {
-                        i += 1;
-                    }
-                }
-                out.push(Token::Var);
-            }
-            _ if c.is_ascii_digit()
-                || (c == '.' && chars.get(i).is_some_and(char::is_ascii_digit)) =>
-            {
-                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
-                    i += 1;
-                }
-                out.push(Token::Num);
-            }
-            _ if ident(c) => {
-                while i < chars.len() && ident(chars[i]) {
-                    i += 1;
-                }
-                out.push(Token::Ident(chars[start..i].iter().collect()));
-            }
-            '=' | '!' | '<' | '>' => {
-                if matches!(chars.get(i), Some('=' | '~')) {
-                    i += 1;
-                }
-                out.push(Token::Op(chars[start..i].iter().collect()));
-            }
-            '(' | ')' | '{' | '}' | ',' | '+' | '-' | '*' | '/' | '%' | '^' => {
-                out.push(Token::Punct(c))
-            }
-            other => return Err(format!("unexpected `{other}` at {start}")),
-        }
-    }
-    Ok(out)
 }
 
 #[test]
