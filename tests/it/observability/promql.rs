@@ -253,4 +253,10 @@ fn reads_selectors_groupings_and_rates_and_skips_variables() {
     );
     assert!(read("sum(a{b=}").is_err());
     assert!(read("a{b=\"c\"").is_err());
+    assert!(read("a{b=\"c}").is_err(), "an unclosed string");
+    assert_eq!(
+        read(r#"a{b="\"}"}"#).unwrap().selectors[0].matchers[0].2,
+        "\"}",
+        "an escaped quote"
+    );
 }

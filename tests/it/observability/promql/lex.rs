@@ -36,18 +36,9 @@ pub fn lex(text: &str) -> Result<Vec<Token>, String> {
                     .map_or(chars.len(), |n| i + n)
             }
             '"' | '\'' | '`' => {
-                let mut value = String::new();
-                while i < chars.len() && chars[i] != c {
-                    if chars[i] == '\\' && c != '`' {
-                        i += 1;
-                    }
-                    value.extend(chars.get(i));
-                    i += 1;
-                }
-                if i >= chars.len() {
-                    return Err(format!("unclosed string at {start}"));
-                }
-                i += 1;
+                let (value, end) =
+                    string(&chars, i, c).ok_or(format!("unclosed string at {start}"))?;
+                i = end;
                 out.push(Token::Str(value));
             }
             '[' => {
@@ -99,4 +90,20 @@ pub fn lex(text: &str) -> Result<Vec<Token>, String> {
         }
     }
     Ok(out)
+}
+
+/// The string whose opening `quote` is just before `from`, and the index
+/// after its closing quote; `None` if it does not close. Backslash escapes
+/// except in backquoted (raw) strings.
+fn string(chars: &[char], from: usize, quote: char) -> Option<(String, usize)> {
+    let mut value = String::new();
+    let mut i = from;
+    while *chars.get(i)? != quote {
+        if chars[i] == '\\' && quote != '`' {
+            i += 1;
+        }
+        value.push(*chars.get(i)?);
+        i += 1;
+    }
+    Some((value, i + 1))
 }
