@@ -121,14 +121,19 @@ const DELIVERED: &[&str] = &["delivered", "retry", "dead", "parked"];
 
 /// Every series of the configured sources and targets, at zero until it
 /// counts something: a query over them answers 0, not "no data", from the
-/// start. Called at start and after each reload.
+/// start. Called at start and after each reload. (A histogram registered
+/// without a sample renders with its buckets at 0.)
 pub fn known(runtime: &crate::runtime::Runtime) {
     for source in runtime.sources.keys() {
         for outcome in RECEIVED {
             counter!("switchboard_webhooks_received_total", "source" => source.clone(), "outcome" => *outcome).increment(0);
         }
+        let _ = histogram!("switchboard_ingress_request_seconds", "source" => source.clone());
     }
+    let _ = histogram!("switchboard_spool_commit_seconds");
+    let _ = histogram!("switchboard_spool_batch_commands");
     for target in runtime.targets.keys() {
+        let _ = histogram!("switchboard_delivery_attempt_seconds", "target" => target.clone());
         for outcome in DELIVERED {
             counter!("switchboard_deliveries_total", "target" => target.clone(), "outcome" => *outcome).increment(0);
         }
