@@ -87,7 +87,7 @@ fn the_dashboard_uses_its_datasource_variable_unique_ids_and_a_sane_grid() {
         let v = variable(&d, name);
         assert_eq!(v["type"], "query", "{name}");
         assert_eq!(v["datasource"], source, "{name}'s data source");
-        let query = v["query"]["query"].as_str().unwrap();
+        let query = v["query"].as_str().unwrap();
         assert_eq!(
             label_values(query).map(|q| q.1),
             Some(*label),
@@ -107,10 +107,7 @@ pub(super) fn variable_problems(scrape: &Scrape) -> Vec<String> {
     let d = dashboard();
     let mut out = Vec::new();
     for (name, label) in VARIABLES {
-        let query = variable(&d, name)["query"]["query"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let query = variable(&d, name)["query"].as_str().unwrap().to_owned();
         let (selector, _) = label_values(&query).unwrap();
         let metric = promql::read(selector).unwrap().selectors[0].name.clone();
         let has = scrape
