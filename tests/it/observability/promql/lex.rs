@@ -29,12 +29,7 @@ pub fn lex(text: &str) -> Result<Vec<Token>, String> {
         i += 1;
         match c {
             _ if c.is_whitespace() => {}
-            '#' => {
-                i = chars[i..]
-                    .iter()
-                    .position(|c| *c == '\n')
-                    .map_or(chars.len(), |n| i + n)
-            }
+            '#' => i = past(&chars, i, '\n').unwrap_or(chars.len()),
             '"' | '\'' | '`' => {
                 let (value, end) =
                     string(&chars, i, c).ok_or(format!("unclosed string at {start}"))?;
@@ -42,39 +37,25 @@ pub fn lex(text: &str) -> Result<Vec<Token>, String> {
                 out.push(Token::Str(value));
             }
             '[' => {
-                let n = chars[i..]
-                    .iter()
-                    .position(|c| *c == ']')
-                    .ok_or("unclosed `[`")?;
-                i += n + 1;
+                i = past(&chars, i, ']').ok_or("unclosed `[`")?;
                 out.push(Token::Range);
             }
             '$' => {
-                if chars.get(i) == Some(&'{') {
-                    i += chars[i..]
-                        .iter()
-                        .position(|c| *c == '}')
-                        .ok_or("unclosed `${`")?
-                        + 1;
+                i = if chars.get(i) == Some(&'{') {
+                    past(&chars, i, '}').ok_or("unclosed `${`")?
                 } else {
-                    while i < chars.len() && ident(chars[i]) {
-                        i += 1;
-                    }
-                }
+                    while_from(&chars, i, ident)
+                };
                 out.push(Token::Var);
             }
             _ if c.is_ascii_digit()
                 || (c == '.' && chars.get(i).is_some_and(char::is_ascii_digit)) =>
             {
-                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
-                    i += 1;
-                }
+                i = while_from(&chars, i, |c| c.is_ascii_alphanumeric() || c == '.');
                 out.push(Token::Num);
             }
             _ if ident(c) => {
-                while i < chars.len() && ident(chars[i]) {
-                    i += 1;
-                }
+                i = while_from(&chars, i, ident);
                 out.push(Token::Ident(chars[start..i].iter().collect()));
             }
             '=' | '!' | '<' | '>' => {
@@ -106,4 +87,14 @@ fn string(chars: &[char], from: usize, quote: char) -> Option<(String, usize)> {
         i += 1;
     }
     Some((value, i + 1))
+}
+
+/// The index just after the first `end` at or after `from`.
+fn past(chars: &[char], from: usize, end: char) -> Option<usize> {
+    Some(from + chars[from..].iter().position(|c| *c == end)? + 1)
+}
+
+/// The index of the first char at or after `from` that is not `keep`.
+fn while_from(chars: &[char], from: usize, keep: impl Fn(char) -> bool) -> usize {
+    from + chars[from..].iter().take_while(|c| keep(**c)).count()
 }
