@@ -18,7 +18,7 @@ pub(super) async fn metrics<C: Control>(admin: &Admin<C>) -> Response {
         let now = crate::time::now_ms();
         for name in admin.relay.runtime().targets.keys() {
             let b = backlog.get(name).cloned().unwrap_or_default();
-            crate::metrics::backlog(name, b.pending + b.parked, b.dead);
+            crate::metrics::backlog(name, &b);
             let age_ms = b
                 .oldest_pending_ms
                 .map_or(0, |oldest| (now - oldest).max(0));

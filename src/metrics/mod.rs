@@ -17,6 +17,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub use process::collect as collect_process;
 
 use crate::dispatch::circuit::Status;
+use crate::spool::Backlog;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -120,14 +121,19 @@ const DELIVERED: &[&str] = &["delivered", "retry", "dead", "parked"];
 
 /// Every series of the configured sources and targets, at zero until it
 /// counts something: a query over them answers 0, not "no data", from the
-/// start. Called at start and after each reload.
+/// start. Called at start and after each reload. (A histogram registered
+/// without a sample renders with its buckets at 0.)
 pub fn known(runtime: &crate::runtime::Runtime) {
     for source in runtime.sources.keys() {
         for outcome in RECEIVED {
             counter!("switchboard_webhooks_received_total", "source" => source.clone(), "outcome" => *outcome).increment(0);
         }
+        let _ = histogram!("switchboard_ingress_request_seconds", "source" => source.clone());
     }
+    let _ = histogram!("switchboard_spool_commit_seconds");
+    let _ = histogram!("switchboard_spool_batch_commands");
     for target in runtime.targets.keys() {
+        let _ = histogram!("switchboard_delivery_attempt_seconds", "target" => target.clone());
         for outcome in DELIVERED {
             counter!("switchboard_deliveries_total", "target" => target.clone(), "outcome" => *outcome).increment(0);
         }
@@ -185,11 +191,15 @@ pub fn paused(target: &str, paused: bool) {
     });
 }
 
-/// Deliveries waiting in the spool and dead letters, per target (set at
-/// scrape time from the spool).
-pub fn backlog(target: &str, pending: u64, dead: u64) {
-    gauge!("switchboard_queue_depth", "target" => target.to_owned()).set(pending as f64);
-    gauge!("switchboard_dead_letters", "target" => target.to_owned()).set(dead as f64);
+/// Deliveries waiting in the spool (pending and parked), of those the
+/// parked ones, and dead letters, per target (set at scrape time from the
+/// spool).
+pub fn backlog(target: &str, backlog: &Backlog) {
+    let waiting = backlog.pending + backlog.parked;
+    gauge!("switchboard_queue_depth", "target" => target.to_owned()).set(waiting as f64);
+    gauge!("switchboard_parked_deliveries", "target" => target.to_owned())
+        .set(backlog.parked as f64);
+    gauge!("switchboard_dead_letters", "target" => target.to_owned()).set(backlog.dead as f64);
 }
 
 /// How long the oldest pending delivery of a target has waited; 0 when none
@@ -269,6 +279,10 @@ fn describe() {
     describe_gauge!(
         "switchboard_queue_depth",
         "Deliveries waiting in the spool (pending and parked), by target."
+    );
+    describe_gauge!(
+        "switchboard_parked_deliveries",
+        "Deliveries parked because their target answered 410 (its circuit is disabled until a reload), by target; also counted in switchboard_queue_depth."
     );
     describe_gauge!(
         "switchboard_dead_letters",

@@ -33,6 +33,7 @@ mod hostile;
 mod ingress;
 mod log_escaping;
 mod metrics_help;
+mod observability;
 mod openapi;
 mod properties;
 mod proxy;

@@ -35,6 +35,9 @@ async fn every_series_has_help_and_type_and_the_process_series_fit() {
         "switchboard_retries_total{target=\"mh_t\"} 0",
         "switchboard_circuit{target=\"mh_t\",state=\"closed\"} 1",
         "switchboard_circuit{target=\"mh_t\",state=\"open\"} 0",
+        "switchboard_ingress_request_seconds_count{source=\"mh_s\"} 0",
+        "switchboard_delivery_attempt_seconds_count{target=\"mh_t\"} 0",
+        "switchboard_delivery_attempt_seconds_bucket{target=\"mh_t\",le=\"+Inf\"} 0",
     ] {
         assert!(
             before.lines().any(|l| l == series),

@@ -144,6 +144,12 @@ impl TestRelay {
         format!("http://{}{path}", self.relay.admin_addr().unwrap())
     }
 
+    /// The admin listener's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let answer = self.client.get(self.admin("/metrics")).send().await;
+        answer.unwrap().text().await.unwrap()
+    }
+
     /// `http://127.0.0.1:PORT/hooks/{source}`.
     pub fn hook(&self, source: &str) -> String {
         format!("http://{}/hooks/{source}", self.relay.local_addr())
