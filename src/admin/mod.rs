@@ -18,7 +18,8 @@
 //! cancel, jobs; run by `jobs`, unrendered deliveries rendered again by
 //! `rerender`), `audit` (the audit log), `targets` (state, series, pause,
 //! resume, probe), `tail` (the live tail as SSE), `openapi` (this API's
-//! OpenAPI document). `filter` reads the event filter as operators write it.
+//! OpenAPI document), `ui` (the operator console's files at `/`). `filter`
+//! reads the event filter as operators write it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -50,6 +51,7 @@ mod rerender;
 mod status;
 mod tail;
 mod targets;
+mod ui;
 mod webhooks;
 
 pub use control::{Control, PauseError, ReloadStatus};
@@ -170,6 +172,9 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Send,
     B: Buf,
 {
+    if ui::claims(&request.path) {
+        return Ok(ui::serve(&request.method, &request.path, &request.headers));
+    }
     let api = request.path == "/api" || request.path.starts_with("/api/");
     // Who acts: the token's name, for the audit log.
     let who = if api {
