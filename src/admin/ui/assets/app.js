@@ -92,7 +92,6 @@ function signInForm(message) {
     id: "token",
     name: "token",
     autocomplete: "off",
-    required: true,
     "data-test": "signin-token",
     "aria-describedby": "signin-help",
   });
@@ -103,19 +102,24 @@ function signInForm(message) {
     h("h1", {}, "Sign in"),
     h("label", { for: "token" }, "Admin token"),
     input,
-    h("p", { id: "signin-help", class: "muted" }, "One of server.admin_tokens. It stays in this tab only (sessionStorage) and is sent as a bearer header."),
+    h("p", { id: "signin-help", class: "muted" }, "One of server.admin_tokens. It stays in this tab only (sessionStorage) and is sent as a bearer header. A relay without admin tokens (loopback only) takes an empty one."),
     error,
     h("button", { type: "submit", class: "primary", "data-test": "signin-submit" }, "Sign in"),
   );
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    setToken(input.value.trim());
+    setToken(input.value.trim() || null);
     try {
       await signIn();
     } catch (e) {
       setToken(null);
       error.className = "error";
-      error.textContent = e.status === 401 ? "That token was refused: it is not one of server.admin_tokens." : `${e.status || ""} ${e.message}`;
+      error.textContent =
+        e.status === 401
+          ? input.value.trim()
+            ? "That token was refused: it is not one of server.admin_tokens."
+            : "This relay needs an admin token."
+          : `${e.status || ""} ${e.message}`;
       input.select();
     }
   });
@@ -155,14 +159,17 @@ window.addEventListener("unhandledrejection", (ev) => toast(ev.reason));
 window.addEventListener("hashchange", show);
 document.getElementById("signout").addEventListener("click", () => signOut("Signed out."));
 theme();
-// Without tokens configured the API is open (loopback only) and answers
-// whoami without one; otherwise the stored token is tried, then the form.
-signIn().catch((e) => {
-  const had = token();
-  if (e instanceof ApiError && e.status === 401) {
-    setToken(null);
-    signInForm(had ? "The stored token was refused." : "");
-  } else {
-    signInForm(`${e.status || ""} ${e.message}`);
-  }
-});
+// A stored token is tried; without one the form is shown (not a probe
+// without a token, whose 401 would be an error in the browser's console).
+if (token()) {
+  signIn().catch((e) => {
+    if (e instanceof ApiError && e.status === 401) {
+      setToken(null);
+      signInForm("The stored token was refused; sign in again.");
+    } else {
+      signInForm(`${e.status || ""} ${e.message}`);
+    }
+  });
+} else {
+  signInForm("");
+}

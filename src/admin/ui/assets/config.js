@@ -2,7 +2,7 @@
 // last reload's outcome and problems, and Reload for the operate role.
 
 import { get, post } from "./api.js";
-import { actionButton, badge, errorBox, fill, h, pre, section, time } from "./dom.js";
+import { actionButton, append, badge, errorBox, fill, h, pre, section, time } from "./dom.js";
 
 export async function render(main, where, ctx) {
   const body = h("div", {});
@@ -26,6 +26,7 @@ async function draw(body, ctx) {
         h("dt", {}, "Version"),
         h("dd", { class: "mono", "data-test": "config-version" }, c.version ?? "–"),
         c.path ? [h("dt", {}, "File"), h("dd", { class: "mono" }, c.path)] : null,
+        c.file_changed ? [h("dt", {}, "On disk"), h("dd", { class: "warning", "data-test": "config-file-changed" }, `The file now has version ${c.file_version}: not in force until a reload.`)] : null,
         h("dt", {}, "Last reload"),
         h("dd", {}, reload ? [badge(reload.ok ? "ok" : "failed", "reload-state"), " ", time(reload.at_ms)] : "none since start"),
       ),
@@ -41,7 +42,7 @@ async function draw(body, ctx) {
                 body.querySelector("[data-test=reload-result]").append(h("p", { class: "note" }, `Reloaded: ${r.ok ? "in force" : "refused"}`));
               } catch (e) {
                 const problems = e.body && Array.isArray(e.body.problems) ? e.body.problems : [];
-                out.append(errorBox(e, "reload-error"), problems.length ? h("ul", { class: "problems" }, problems.map((p) => h("li", {}, p))) : null);
+                append(out, errorBox(e, "reload-error"), problems.length ? h("ul", { class: "problems" }, problems.map((p) => h("li", {}, p))) : null);
               }
             }),
           )

@@ -4,14 +4,14 @@
 // dead deliveries the current filter selects, with progress and stop.
 
 import { get, post } from "./api.js";
-import { confirmAction, errorBox, h, section, time } from "./dom.js";
+import { append, confirmAction, errorBox, h, section, time } from "./dom.js";
 import { bulk } from "./bulk.js";
 
 export async function render(main, where, ctx) {
   const params = where.params;
   const body = await get("/api/dead-letters/groups");
   const groups = (Array.isArray(body) ? body : body.groups || []).filter((g) => !params.get("target") || g.target === params.get("target"));
-  main.append(h("h1", {}, "Dead letters"), groupsCard(groups, ctx), ctx.operate ? filterCard(params) : null);
+  append(main, h("h1", {}, "Dead letters"), groupsCard(groups, ctx), ctx.operate ? filterCard(params) : null);
 }
 
 function groupsCard(groups, ctx) {
@@ -20,7 +20,7 @@ function groupsCard(groups, ctx) {
   const rows = groups.map((g) => {
     const out = h("div", {});
     const state = g.state || "dead";
-    const filter = { target: g.target, class: String(g.class), states: [state] };
+    const filter = g.filter || { target: g.target, class: String(g.class), states: [state] };
     const show = `#/events?target=${encodeURIComponent(g.target)}&state=${state}`;
     const buttons = ctx.operate
       ? [
@@ -43,13 +43,22 @@ function groupsCard(groups, ctx) {
   return section("Groups", "dl-groups", h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows))));
 }
 
-/** A group's webhook ids among the target's dead letters: its status, or for an error class those without one. */
+/**
+ * A group's webhook ids among the target's dead letters, for a purge
+ * (which takes ids, not a class): those with its status; for an error
+ * class, those without a status, which is that group only when the count
+ * agrees. Throws when the group cannot be picked out exactly.
+ */
 async function groupIds(g) {
   const list = await get(`/api/dead-letters?target=${encodeURIComponent(g.target)}`);
   const numeric = /^\d+$/.test(String(g.class));
-  return list.dead_letters
-    .filter((d) => (numeric ? String(d.last_status) === String(g.class) : d.last_status === null && (g.class === "none" || !d.last_error || d.last_error.toLowerCase().includes(String(g.class).toLowerCase()))))
+  const ids = list.dead_letters
+    .filter((d) => (numeric ? String(d.last_status) === String(g.class) : d.last_status === null && (g.class === "none") === !d.attempts))
     .map((d) => d.event);
+  if (!numeric && ids.length !== g.count) {
+    throw new Error(`the dead letters of ${g.target} without a status are of several classes, and a purge cannot pick out ${g.class} alone: replay this group, or purge by target from the command line`);
+  }
+  return ids;
 }
 
 async function purge(g, out) {

@@ -5,7 +5,7 @@
 // copy as curl (never with a token or secret).
 
 import { get, getText } from "./api.js";
-import { badge, bytes, copy, errorBox, h, headerTable, pre, pretty, section, time } from "./dom.js";
+import { append, badge, bytes, copy, errorBox, h, headerTable, pre, pretty, section, time } from "./dom.js";
 import { lineDiff } from "./diff.js";
 import { notes, routes } from "./explain.js";
 import { bulk } from "./bulk.js";
@@ -88,9 +88,9 @@ function explanation(path) {
     .then((x) => {
       box.lastChild.remove();
       if (x.config_changed) {
-        box.append(h("p", { class: "warning", role: "note", "data-test": "config-changed-warning" }, `The rules changed since this webhook arrived (routed by ${x.config_version || "an unknown version"}, now ${x.current_config_version}): this is what the rules in force would do, which may differ from what was done.`));
+        append(box, h("p", { class: "warning", role: "note", "data-test": "config-changed-warning" }, `The rules changed since this webhook arrived (routed by ${x.config_version || "an unknown version"}, now ${x.current_config_version}): this is what the rules in force would do, which may differ from what was done.`));
       }
-      box.append(notes(x.explanation), routes(x.explanation));
+      append(box, notes(x.explanation), routes(x.explanation));
     })
     .catch((e) => {
       box.lastChild.remove();
@@ -122,8 +122,7 @@ function delivery(view, d, original, ctx) {
   const body = sent.error
     ? h("div", { class: "error", "data-test": "delivery-body-error" }, sent.error)
     : [
-        sent.same ? h("p", { class: "muted" }, "The original bytes, unchanged.") : null,
-        pre(pretty(sent.text), "delivery-body"),
+        sent.same ? h("details", {}, h("summary", {}, "The original bytes, unchanged"), pre(pretty(sent.text), "delivery-body")) : pre(pretty(sent.text), "delivery-body"),
         sent.same ? null : h("details", {}, h("summary", {}, "Diff against the original"), diffView(original, sent.text)),
       ];
   return h(

@@ -6,7 +6,7 @@
 
 import { get, post } from "./api.js";
 import { actionButton, age, badge, bytes, errorBox, fill, h, section, time } from "./dom.js";
-import { sparkline } from "./spark.js";
+import { bars, sparkline } from "./spark.js";
 
 const REFRESH_MS = 10000;
 
@@ -84,24 +84,31 @@ function describe(verb, body) {
   return body.changed ? `${verb}d` : `already ${body.paused ? "paused" : "running"}`;
 }
 
-/** Ingress per source: the figures /api/status gives for each (whatever they are). */
+/** Ingress per source: the rate of the last minute, totals since start, and the last hour per minute. */
 function ingressCard(status) {
   const rows = status.sources.map((s) => {
-    const figures = Object.entries(s).filter(([k, v]) => !["name", "path", "allow", "token"].includes(k) && v !== null && typeof v !== "object");
-    const nested = Object.entries(s).filter(([, v]) => v && typeof v === "object" && !Array.isArray(v));
+    const f = s.ingress;
+    const cells = f
+      ? [
+          h("td", { class: "num", "data-test": "source-rate" }, `${f.accepted_last_minute}/min`),
+          h("td", { class: "num", "data-test": "source-accepted" }, f.accepted),
+          h("td", { class: "num" }, f.not_forwarded),
+          h("td", { class: "num" }, f.refused),
+          h("td", {}, bars(f.accepted_per_minute, f.refused_per_minute, "source-bars")),
+        ]
+      : [h("td", { colspan: "5", class: "muted" }, "no figures")];
     return h(
       "tr",
       { "data-test": "source-row", "data-source": s.name },
-      h("td", {}, h("a", { href: `#/events?source=${encodeURIComponent(s.name)}` }, s.name)),
-      h("td", {}, h("code", {}, s.path)),
-      h("td", {}, figures.map(([k, v]) => h("span", { class: "figure" }, `${k.replaceAll("_", " ")}: `, h("strong", {}, String(v))))),
-      h("td", {}, nested.map(([k, v]) => h("span", { class: "figure" }, `${k.replaceAll("_", " ")}: `, Object.entries(v).map(([a, b]) => `${a.replaceAll("_", " ")} ${b}`).join(", ")))),
+      h("td", {}, h("a", { href: `#/events?source=${encodeURIComponent(s.name)}` }, s.name), " ", h("code", { class: "muted" }, s.path)),
+      cells,
     );
   });
+  const head = ["Source", "Rate", "Accepted", "Not forwarded", "Refused", "Last hour"];
   return section(
     "Ingress by source",
     "ingress",
-    h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, ["Source", "Path", "Ingress", ""].map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows))),
+    h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows))),
   );
 }
 
@@ -110,14 +117,16 @@ function relayCard(status) {
   const items = [
     ["Version", status.version],
     ["Ingress", status.listen],
-    ["Config version", status.config_version || h("a", { href: "#/config" }, "see Config")],
+    ["Config version", h("a", { href: "#/config", class: "mono", "data-test": "overview-config-version" }, status.config_version || "see Config")],
     ["Last reload", reload ? h("span", {}, badge(reload.ok ? "ok" : "failed", "reload-state"), " ", time(reload.at_ms)) : "none since start"],
-    ["Backlog", `${status.pending.deliveries} deliveries, ${bytes(status.pending.bytes)}`],
+    ["Backlog", h("span", { "data-test": "spool-backlog" }, `${status.pending.deliveries} deliveries, ${bytes(status.pending.bytes)}`)],
     ["Draining", status.draining ? "yes" : "no"],
   ];
-  for (const [k, v] of Object.entries(status)) {
-    if (["version", "listen", "config_version", "last_reload", "pending", "draining", "sources", "targets", "routes"].includes(k)) continue;
-    items.push([k.replaceAll("_", " "), typeof v === "object" ? JSON.stringify(v) : String(v)]);
+  if (status.replicas) {
+    items.push([
+      "Replicas",
+      h("ul", { class: "plain", "data-test": "replicas" }, status.replicas.map((r) => h("li", { "data-test": "replica" }, h("span", { class: "mono" }, r.id), " since ", time(r.started_ms), ", seen ", time(r.seen_ms)))),
+    ]);
   }
   const problems = reload && !reload.ok ? h("ul", { class: "problems", "data-test": "reload-problems" }, reload.problems.map((p) => h("li", {}, p))) : null;
   return section(

@@ -16,6 +16,7 @@ export async function render(main) {
     h("option", { value: "" }, "Pick a recent webhook…"),
     recent.items.map((e) => h("option", { value: e.id, "data-source": e.source }, `${e.received.slice(0, 19)} ${e.source} ${Object.values(e.keys).join(" ")}`)),
   );
+  const headers = h("textarea", { id: "pg-headers", name: "headers", rows: "2", spellcheck: "false", "data-test": "playground-headers", placeholder: "X-Agent: reception" });
   const result = h("div", { "data-test": "playground-result", "aria-live": "polite" });
   pick.addEventListener("change", async () => {
     if (!pick.value) return;
@@ -32,6 +33,8 @@ export async function render(main) {
     h("div", { class: "row" }, h("label", { for: "pg-source" }, "Source ", source), h("label", { for: "pg-pick" }, "Or start from ", pick)),
     h("label", { for: "pg-body" }, "Payload"),
     body,
+    h("label", { for: "pg-headers" }, "Request headers (optional, one `Name: value` a line; for header conditions)"),
+    headers,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", "data-test": "playground-submit" }, "Explain"), h("span", { class: "muted" }, "Nothing is sent. Ctrl+Enter runs it.")),
   );
   body.addEventListener("keydown", (ev) => {
@@ -41,7 +44,7 @@ export async function render(main) {
     ev.preventDefault();
     fill(result, h("p", { class: "muted" }, "Explaining…"));
     try {
-      const r = (await post("/api/explain", { source: source.value, body: body.value })).body;
+      const r = (await post("/api/explain", { source: source.value, body: body.value, headers: headerMap(headers.value) })).body;
       const x = r.explanation || r;
       fill(
         result,
@@ -57,4 +60,14 @@ export async function render(main) {
     }
   });
   main.append(h("h1", {}, "Rule playground"), form, result);
+}
+
+/** `Name: value` lines as an object; lines without a colon are left out. */
+function headerMap(text) {
+  const out = {};
+  for (const line of text.split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon > 0) out[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+  }
+  return out;
 }
