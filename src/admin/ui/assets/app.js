@@ -52,6 +52,8 @@ async function show() {
   cleanup = () => scope.abort();
   try {
     await screen.render(main, { ...where, signal: scope.signal }, ctx);
+    // Keyboard and screen-reader users start at the new screen.
+    if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) return signOut("The token is no longer accepted; sign in again.");
     main.append(errorBox(e));
@@ -139,6 +141,7 @@ function theme() {
   const saved = localStorage.getItem("switchboard.theme");
   if (saved === "dark" || saved === "light") document.documentElement.dataset.theme = saved;
   label();
+  matchMedia("(prefers-color-scheme: dark)").addEventListener("change", label);
   button.addEventListener("click", () => {
     const next = dark() ? "light" : "dark";
     document.documentElement.dataset.theme = next;

@@ -1,7 +1,7 @@
 // Audit: who did what, when, to how many; newest first, paged.
 
 import { get, withQuery } from "./api.js";
-import { errorBox, h, section, time } from "./dom.js";
+import { errorBox, grid, h, section, time } from "./dom.js";
 
 export async function render(main) {
   const rows = h("tbody", {});
@@ -11,7 +11,7 @@ export async function render(main) {
     section(
       "Actions",
       "audit",
-      h("div", { class: "scroll" }, h("table", { "data-test": "audit-table" }, h("thead", {}, h("tr", {}, ["When", "Who", "Action", "Target", "Count", "Filter", "Detail"].map((c) => h("th", { scope: "col" }, c)))), rows)),
+      grid(["When", "Who", "Action", "Target", "Count", "Filter", "Detail"], rows, { "data-test": "audit-table" }),
       more,
     ),
   );

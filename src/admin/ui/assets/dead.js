@@ -4,7 +4,7 @@
 // dead deliveries the current filter selects, with progress and stop.
 
 import { get, post } from "./api.js";
-import { append, confirmAction, errorBox, h, section, time } from "./dom.js";
+import { append, confirmAction, errorBox, grid, h, section, time } from "./dom.js";
 import { bulk } from "./bulk.js";
 
 export async function render(main, where, ctx) {
@@ -40,7 +40,7 @@ function groupsCard(groups, ctx) {
       h("td", { class: "actions" }, h("a", { href: show }, "Show"), buttons, out),
     );
   });
-  return section("Groups", "dl-groups", h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows))));
+  return section("Groups", "dl-groups", grid(head, rows));
 }
 
 /**

@@ -88,6 +88,22 @@ export function pre(text, test, cls = "") {
   return h("pre", { class: `code ${cls}`, "data-test": test, tabindex: "0" }, text);
 }
 
+/**
+ * A table of `head` columns over `body` (rows, or a <tbody> filled later);
+ * each cell is labelled with its column, so on a phone the rows become
+ * cards (see console.css, table.grid).
+ */
+export function grid(head, body, attrs = {}) {
+  const tbody = body instanceof Node ? body : h("tbody", {}, body);
+  const label = () => {
+    for (const tr of tbody.children) [...tr.children].forEach((td, i) => head[i] && td.setAttribute("data-label", head[i]));
+  };
+  label();
+  new MutationObserver(label).observe(tbody, { childList: true });
+  const thead = h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col" }, c))));
+  return h("div", { class: "scroll" }, h("table", { ...attrs, class: "grid" }, thead, tbody));
+}
+
 /** Headers (name → value or values) as a definition table. */
 export function headerTable(headers, test) {
   const rows = [];

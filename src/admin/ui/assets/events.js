@@ -3,7 +3,7 @@
 // API's cursor; and the live mode over the tail, with pause.
 
 import { get, tail, withQuery } from "./api.js";
-import { badge, errorBox, fill, h, time } from "./dom.js";
+import { badge, errorBox, fill, grid, h, time } from "./dom.js";
 
 const STATES = ["pending", "retrying", "delivered", "dead", "parked", "cancelled", "unrendered"];
 const PAGE = 50;
@@ -78,7 +78,7 @@ async function page(results, query, cursor) {
   if (!table) {
     table = h("tbody", {});
     results.append(
-      h("div", { class: "scroll card" }, h("table", { "data-test": "events-table" }, h("thead", {}, h("tr", {}, ["Received", "Id", "Source", "Keys", "Deliveries"].map((c) => h("th", { scope: "col" }, c)))), table)),
+      h("div", { class: "card" }, grid(["Received", "Id", "Source", "Keys", "Deliveries"], table, { "data-test": "events-table" })),
     );
   }
   for (const e of body.items) table.append(row(e));
@@ -175,6 +175,6 @@ function liveCard(params, signal) {
     { class: "card", "data-test": "live" },
     h("h2", {}, "Live"),
     h("div", { class: "actions" }, toggle, pause, state),
-    h("div", { class: "scroll" }, h("table", {}, rows)),
+    grid(["When", "Event", "Webhook", "Source / target", "What"], rows),
   );
 }

@@ -5,7 +5,7 @@
 // the replicas. Refreshes every 10 seconds while shown.
 
 import { get, post } from "./api.js";
-import { actionButton, age, badge, bytes, errorBox, fill, h, section, time } from "./dom.js";
+import { actionButton, age, badge, bytes, errorBox, fill, grid, h, section, time } from "./dom.js";
 import { bars, sparkline } from "./spark.js";
 
 const REFRESH_MS = 10000;
@@ -48,7 +48,7 @@ function targetsCard(targets, series, ctx, redraw) {
   return section(
     "Targets",
     "targets",
-    h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows))),
+    grid(head, rows),
   );
 }
 
@@ -108,7 +108,7 @@ function ingressCard(status) {
   return section(
     "Ingress by source",
     "ingress",
-    h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows))),
+    grid(head, rows),
   );
 }
 
