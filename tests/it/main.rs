@@ -19,6 +19,7 @@ mod check;
 mod cli;
 mod config;
 mod connections;
+mod console_api;
 mod crash;
 mod delivery;
 mod delivery_logs;
