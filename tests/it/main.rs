@@ -20,6 +20,7 @@ mod cli;
 mod config;
 mod connections;
 mod console;
+mod console_api;
 mod crash;
 mod delivery;
 mod delivery_logs;

@@ -98,6 +98,7 @@ impl FilterArgs {
             route: self.route.clone(),
             since_ms: time("since", &self.since)?,
             until_ms: time("until", &self.until)?,
+            class: None,
             events: Vec::new(),
         })
     }
