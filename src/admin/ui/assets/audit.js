@@ -37,7 +37,7 @@ async function page(rows, more, cursor) {
     rows.append(
       h(
         "tr",
-        { "data-test": "audit-row", "data-action": a.action },
+        { "data-test": "audit-row", "data-audit-action": a.action },
         h("td", {}, time(a.at_ms)),
         h("td", {}, a.who),
         h("td", {}, a.action),

@@ -55,7 +55,7 @@ export async function bulk(kind, request, out, what) {
 export async function follow(id, total, out) {
   const bar = h("progress", { max: String(total || 1), value: "0", "data-test": "job-bar" });
   const text = h("span", { "data-test": "job-progress" }, `0 of ${total}`);
-  const cancel = h("button", { type: "button", class: "danger", "data-test": "job-cancel" }, "Stop job");
+  const cancel = h("button", { type: "button", class: "danger", "data-test": "job-cancel", "data-action": "" }, "Stop job");
   const box = h("div", { class: "job", "data-test": "job", "data-job": id }, bar, " ", text, " ", cancel);
   out.append(box);
   cancel.addEventListener("click", async () => {

@@ -49,6 +49,6 @@ async function draw(body, ctx) {
         : null,
       out,
     ),
-    section("Effective configuration (secrets redacted)", "config-effective", pre(typeof effective === "string" ? effective : JSON.stringify(effective ?? c, null, 2), "config-text")),
+    section("Effective configuration (secrets redacted)", "config-effective", pre(typeof effective === "string" ? effective : JSON.stringify(effective ?? c, null, 2), "config-text", "tall")),
   );
 }

@@ -21,11 +21,11 @@ function groupsCard(groups, ctx) {
     const out = h("div", {});
     const state = g.state || "dead";
     const filter = g.filter || { target: g.target, class: String(g.class), states: [state] };
-    const show = `#/events?target=${encodeURIComponent(g.target)}&state=${state}`;
+    const show = `#/events?target=${encodeURIComponent(g.target)}&state=${state}&class=${encodeURIComponent(g.class)}`;
     const buttons = ctx.operate
       ? [
-          h("button", { type: "button", "data-test": "dl-replay", onclick: () => bulk("replay", { filter }, out, `the ${state} deliveries to ${g.target} that failed with ${g.class}`) }, "Replay…"),
-          state === "dead" ? h("button", { type: "button", class: "danger", "data-test": "dl-purge", onclick: () => purge(g, out) }, "Purge…") : null,
+          h("button", { type: "button", "data-test": "dl-replay", "data-action": "", onclick: () => bulk("replay", { filter }, out, `the ${state} deliveries to ${g.target} that failed with ${g.class}`) }, "Replay…"),
+          state === "dead" ? h("button", { type: "button", class: "danger", "data-test": "dl-purge", "data-action": "", onclick: () => purge(g, out) }, "Purge…") : null,
         ]
       : [];
     return h(
@@ -104,7 +104,7 @@ function filterCard(params) {
     field("class", "Class", "500, timeout"),
     field("since", "Since", "1h or RFC 3339"),
     field("until", "Until", ""),
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", "data-test": "dl-filter-replay" }, "Replay dead letters matching…")),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", "data-test": "dl-filter-replay", "data-action": "" }, "Replay dead letters matching…")),
   );
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();

@@ -156,9 +156,13 @@ export function confirmAction({ title, message, count, action }) {
   });
 }
 
-/** A button that shows "Working…" and disables itself while `work` runs. */
+/**
+ * An action button (it changes something, so only the operate role gets
+ * one; `data-action` marks it): shows busy and disables itself while
+ * `work` runs.
+ */
 export function actionButton(label, test, work, cls = "") {
-  const b = h("button", { type: "button", class: cls, "data-test": test }, label);
+  const b = h("button", { type: "button", class: cls, "data-test": test, "data-action": "" }, label);
   b.addEventListener("click", async () => {
     b.disabled = true;
     b.setAttribute("aria-busy", "true");

@@ -3,7 +3,8 @@
 // API's cursor; and the live mode over the tail, with pause.
 
 import { get, tail, withQuery } from "./api.js";
-import { badge, errorBox, fill, grid, h, time } from "./dom.js";
+import { badge, errorBox, fill, grid, h, section, time } from "./dom.js";
+import { bulk } from "./bulk.js";
 
 const STATES = ["pending", "retrying", "delivered", "dead", "parked", "cancelled", "unrendered"];
 const PAGE = 50;
@@ -11,7 +12,7 @@ const PAGE = 50;
 /** The API query of a filter from the hash (`keys` is `name=value, ...`). */
 export function apiQuery(params) {
   const q = {};
-  for (const f of ["source", "target", "route", "since", "until"]) if (params.get(f)) q[f] = params.get(f);
+  for (const f of ["source", "target", "route", "class", "since", "until"]) if (params.get(f)) q[f] = params.get(f);
   if (params.get("state")) q.state = params.get("state");
   for (const pair of (params.get("keys") || "").split(",")) {
     const eq = pair.indexOf("=");
@@ -24,7 +25,9 @@ export async function render(main, where, ctx) {
   const params = where.params;
   const status = await get("/api/status");
   const results = h("div", { "data-test": "events-results" });
-  main.append(h("h1", {}, "Events"), form(params, status), liveCard(params, where.signal), results);
+  main.append(h("h1", {}, "Events"), form(params, status));
+  if (ctx.operate && [...params.keys()].length) main.append(bulkCard(params));
+  main.append(liveCard(params, where.signal), results);
   await page(results, apiQuery(params), null);
 }
 
@@ -50,6 +53,7 @@ function form(params, status) {
     select("target", "Target", status.targets.map((t) => t.name), params.get("target"), "search-target"),
     select("state", "State", STATES, params.get("state"), "search-state"),
     select("route", "Route", status.routes.map((r) => r.name), params.get("route"), "search-route"),
+    input("class", "Failure class", params.get("class"), "search-class", "500, timeout, connect"),
     input("since", "Since", params.get("since"), "search-since", "1h, 2026-11-01T14:00:00Z"),
     input("until", "Until", params.get("until"), "search-until", "15m, RFC 3339"),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", "data-test": "search-submit" }, "Search"), h("a", { href: "#/events", class: "button" }, "Clear")),
@@ -63,6 +67,38 @@ function form(params, status) {
     else location.hash = next;
   });
   return f;
+}
+
+/** The bulk filter of the search in the URL (the API's FilterInput). */
+export function bulkFilter(params) {
+  const q = apiQuery(params);
+  const filter = {};
+  for (const [k, v] of Object.entries(q)) {
+    if (k.startsWith("key.")) (filter.keys ||= {})[k.slice(4)] = v;
+    else if (k === "state") filter.states = v.split(",").map((x) => x.trim());
+    else filter[k] = v;
+  }
+  return filter;
+}
+
+/** Replay or cancel every delivery the current search selects. */
+function bulkCard(params) {
+  const out = h("div", {});
+  const filter = bulkFilter(params);
+  const what = "the deliveries of the webhooks this search selects";
+  return section(
+    "Act on this search",
+    "events-bulk",
+    h("p", { class: "muted" }, "A dry run counts first; a job does it in batches, with progress and stop. Replay takes dead, parked and cancelled deliveries (and delivered ones if asked); cancel takes pending ones."),
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { type: "button", "data-test": "events-bulk-replay", "data-action": "", onclick: () => bulk("replay", { filter }, out, what) }, "Replay matching…"),
+      h("button", { type: "button", "data-test": "events-bulk-replay-delivered", "data-action": "", onclick: () => bulk("replay", { filter, include_delivered: true }, out, `${what}, delivered ones included`) }, "Replay matching, delivered too…"),
+      h("button", { type: "button", class: "danger", "data-test": "events-bulk-cancel", "data-action": "", onclick: () => bulk("cancel", { filter }, out, what) }, "Cancel matching…"),
+    ),
+    out,
+  );
 }
 
 /** One search page appended to `results`; a "Load older" button when more. */

@@ -50,6 +50,15 @@ export function request(d, test = "explain-target") {
     h("h3", {}, d.target, " ", h("span", { class: "muted" }, `via ${d.route}, transform ${d.transform}`)),
     h("p", { class: "mono" }, `${d.method} ${d.url}`),
     h("details", {}, h("summary", {}, `Headers (${d.headers.length})`), h("ul", { class: "plain mono" }, d.headers.map((x) => h("li", {}, `${x.name}: ${x.value}`)))),
-    d.body !== undefined ? pre(pretty(d.body), `${test}-body`) : h("div", { class: "error", "data-test": `${test}-error` }, `Not rendered: ${d.error}`),
+    d.body !== undefined ? exact(d.body, `${test}-body`) : h("div", { class: "error", "data-test": `${test}-error` }, `Not rendered: ${d.error}`),
   );
+}
+
+/** A body byte for byte (`test`), and pretty-printed beside when that differs (`test-pretty`). */
+export function exact(text, test) {
+  const nice = pretty(text);
+  return [
+    pre(text, test),
+    nice === text ? null : h("details", {}, h("summary", {}, "Pretty-printed"), pre(nice, `${test}-pretty`)),
+  ];
 }

@@ -7,7 +7,7 @@
 import { get, getText } from "./api.js";
 import { append, badge, bytes, copy, errorBox, h, headerTable, pre, pretty, section, time } from "./dom.js";
 import { lineDiff } from "./diff.js";
-import { notes, routes } from "./explain.js";
+import { exact, notes, routes } from "./explain.js";
 import { bulk } from "./bulk.js";
 import { curl } from "./curl.js";
 
@@ -45,7 +45,7 @@ function summary(view, ctx) {
     ? h(
         "div",
         { class: "actions" },
-        h("button", { type: "button", class: "primary", "data-test": "replay-all", onclick: () => bulk("replay", { filter: { events: [view.id] }, include_delivered: true }, out, `webhook ${view.id} to all its targets`) }, "Replay to all targets"),
+        h("button", { type: "button", class: "primary", "data-test": "replay-all", "data-action": "", onclick: () => bulk("replay", { filter: { events: [view.id] }, include_delivered: true }, out, `webhook ${view.id} to all its targets`) }, "Replay to all targets"),
       )
     : null;
   return section("Summary", "journey-summary", h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])), actions, out);
@@ -122,7 +122,7 @@ function delivery(view, d, original, ctx) {
   const body = sent.error
     ? h("div", { class: "error", "data-test": "delivery-body-error" }, sent.error)
     : [
-        sent.same ? h("details", {}, h("summary", {}, "The original bytes, unchanged"), pre(pretty(sent.text), "delivery-body")) : pre(pretty(sent.text), "delivery-body"),
+        sent.same ? h("details", {}, h("summary", {}, "The original bytes, unchanged"), pre(sent.text, "delivery-body")) : exact(sent.text, "delivery-body"),
         sent.same ? null : h("details", {}, h("summary", {}, "Diff against the original"), diffView(original, sent.text)),
       ];
   return h(
@@ -131,7 +131,7 @@ function delivery(view, d, original, ctx) {
     h("h2", {}, d.target, " ", badge(d.state, "delivery-state"), " ", h("span", { class: "muted" }, `route ${d.route}, ${d.attempts} attempt${d.attempts === 1 ? "" : "s"}`)),
     d.last_error ? h("p", { class: "error" }, d.last_error) : null,
     ctx.operate
-      ? h("div", { class: "actions" }, h("button", { type: "button", "data-test": "replay-target", "data-target": d.target, onclick: () => bulk("replay", { filter: { events: [view.id], target: d.target }, include_delivered: true }, out, `webhook ${view.id} to ${d.target}`) }, `Replay to ${d.target}`))
+      ? h("div", { class: "actions" }, h("button", { type: "button", "data-test": "replay-target", "data-action": "", "data-target": d.target, onclick: () => bulk("replay", { filter: { events: [view.id], target: d.target }, include_delivered: true }, out, `webhook ${view.id} to ${d.target}`) }, `Replay to ${d.target}`))
       : null,
     out,
     h("h3", {}, "Body sent"),
@@ -144,7 +144,7 @@ function delivery(view, d, original, ctx) {
 function attempt(a) {
   const response = a.response_body
     ? a.response_body.content !== undefined
-      ? pre(pretty(a.response_body.content), "attempt-response-body")
+      ? exact(a.response_body.content, "attempt-response-body")
       : h("p", { class: "muted" }, `${bytes(a.response_body.size)} not shown`)
     : h("p", { class: "muted", "data-test": "attempt-response-body" }, "no body kept");
   return h(
