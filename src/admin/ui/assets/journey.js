@@ -41,14 +41,16 @@ function summary(view, ctx) {
     ["Config version", view.config_version || "unknown"],
     ["Size", `${bytes(view.size)}${view.content_type ? `, ${view.content_type}` : ""}`],
   ];
+  const refresh = h("button", { type: "button", "data-test": "journey-refresh", onclick: () => window.dispatchEvent(new HashChangeEvent("hashchange")) }, "Refresh");
   const actions = ctx.operate
     ? h(
         "div",
         { class: "actions" },
+        refresh,
         h("button", { type: "button", class: "primary", "data-test": "replay-all", "data-action": "", onclick: () => bulk("replay", { filter: { events: [view.id] }, include_delivered: true }, out, `webhook ${view.id} to all its targets`) }, "Replay to all targets"),
       )
     : null;
-  return section("Summary", "journey-summary", h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])), actions, out);
+  return section("Summary", "journey-summary", h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])), actions || h("div", { class: "actions" }, refresh), out);
 }
 
 function received(view, original, status) {
@@ -118,7 +120,7 @@ function diffView(a, b) {
 
 function delivery(view, d, original, ctx) {
   const sent = sentText(d.body, original);
-  const out = h("div", {});
+  const out = h("div", { "data-test": "replay-target-result" });
   const body = sent.error
     ? h("div", { class: "error", "data-test": "delivery-body-error" }, sent.error)
     : [

@@ -12,16 +12,19 @@ const REFRESH_MS = 10000;
 
 export async function render(main, where, ctx) {
   const board = h("div", { "data-test": "overview" });
-  main.append(h("h1", {}, "Overview"), board);
+  const failed = h("div", {});
+  main.append(h("h1", {}, "Overview"), failed, board);
   const draw = async () => {
     const [status, targets] = await Promise.all([get("/api/status"), get("/api/targets")]);
     const series = await Promise.all(
       targets.targets.map((t) => get(`/api/targets/${encodeURIComponent(t.name)}/series?window=1h`).catch((e) => e)),
     );
     fill(board, targetsCard(targets.targets, series, ctx, draw), ingressCard(status), relayCard(status));
+    fill(failed);
   };
   await draw();
-  const timer = setInterval(() => draw().catch((e) => board.prepend(errorBox(e))), REFRESH_MS);
+  // A failed refresh is shown once, above the last good board, until one succeeds.
+  const timer = setInterval(() => draw().catch((e) => fill(failed, errorBox(e, "overview-error"))), REFRESH_MS);
   where.signal.addEventListener("abort", () => clearInterval(timer));
 }
 
