@@ -14,7 +14,7 @@ use crate::bulk::{OPERATE, READ, call, count, get, post, start, tokens, wait_cou
 use crate::common::{FakeTarget, TestRelay, WAIT, fixture};
 
 /// `switchboard explain --json` on `payload` with `--header`s.
-fn cli_explain(config: &std::path::Path, payload: &[u8], headers: &[&str]) -> Value {
+pub(crate) fn cli_explain(config: &std::path::Path, payload: &[u8], headers: &[&str]) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("payload.json");
     std::fs::write(&file, payload).unwrap();

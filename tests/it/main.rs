@@ -20,6 +20,7 @@ mod cli;
 mod config;
 mod connections;
 mod console_api;
+mod console_browser;
 mod crash;
 mod delivery;
 mod delivery_logs;
