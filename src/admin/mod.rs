@@ -20,7 +20,8 @@
 //! resume, probe), `tail` (the live tail as SSE), `openapi` (this API's
 //! OpenAPI document), `console` (what the operator console asks besides
 //! the rest: a payload explained, the config in force, dead letters by
-//! group, who the caller is). `filter` reads the event filter as operators write it.
+//! group, who the caller is), `ui` (the console's own files at `/`).
+//! `filter` reads the event filter as operators write it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -53,6 +54,7 @@ mod rerender;
 mod status;
 mod tail;
 mod targets;
+mod ui;
 mod webhooks;
 
 pub use control::{Control, PauseError, ReloadStatus};
@@ -173,6 +175,9 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Send,
     B: Buf,
 {
+    if ui::claims(&request.path) {
+        return Ok(ui::serve(&request.method, &request.path, &request.headers));
+    }
     let api = request.path == "/api" || request.path.starts_with("/api/");
     // Who acts: the token's name, for the audit log.
     let who = if api {

@@ -19,6 +19,7 @@ mod check;
 mod cli;
 mod config;
 mod connections;
+mod console;
 mod console_api;
 mod console_browser;
 mod crash;
