@@ -353,6 +353,13 @@ impl Ui {
         std::fs::write(dir.join(format!("{name}-{}{scheme}.png", screen.name)), png).unwrap();
     }
 
+    /// Shows the screen at `hash` (`#/event/<id>`), as a shared link
+    /// does: the console's screens live in the URL's fragment.
+    pub async fn visit(&self, hash: &str) {
+        let hash = serde_json::to_string(hash).unwrap();
+        self.eval(&format!("location.hash = {hash}; true")).await;
+    }
+
     /// Waits until the page has had response headers for a request to
     /// `path` (on its origin, query aside); their status.
     pub async fn responded(&self, path: &str) -> i64 {
