@@ -14,7 +14,7 @@ use crate::bulk::{OPERATE, READ, call, count, get, post, start, tokens, wait_cou
 use crate::common::{FakeTarget, TestRelay, WAIT, fixture};
 
 /// `switchboard explain --json` on `payload` with `--header`s.
-fn cli_explain(config: &std::path::Path, payload: &[u8], headers: &[&str]) -> Value {
+pub(crate) fn cli_explain(config: &std::path::Path, payload: &[u8], headers: &[&str]) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("payload.json");
     std::fs::write(&file, payload).unwrap();
@@ -143,6 +143,41 @@ async fn groups_replay_exactly_their_deliveries(relay: &TestRelay, fake: &FakeTa
     assert_eq!(search["items"].as_array().unwrap().len(), 3);
     let none = get(relay, "/api/events?class=503").await;
     assert_eq!(none["items"], json!([]));
+
+    // The command line selects by class too, through the API or on the spool.
+    let admin = relay.admin("");
+    let config = relay.config.display().to_string();
+    for (from, at, class, n) in [
+        ("--admin", &admin, "500", 3),
+        ("--admin", &admin, "503", 0),
+        ("--config", &config, "connect", 3),
+    ] {
+        let args = [
+            "events",
+            "replay",
+            from,
+            at,
+            "--state",
+            "dead",
+            "--class",
+            class,
+            "--dry-run",
+            "--json",
+        ];
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_switchboard"))
+                .args(&args)
+                .env("SWITCHBOARD_ADMIN_TOKEN", OPERATE)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let counted: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(counted, json!({"count": n}), "{from} --class {class}");
+    }
 
     fake.respond(200);
     let (job, n) = start(relay, "replay", json!({"filter": a["filter"]})).await;

@@ -21,6 +21,7 @@ mod config;
 mod connections;
 mod console;
 mod console_api;
+mod console_browser;
 mod crash;
 mod delivery;
 mod delivery_logs;
