@@ -47,16 +47,19 @@ async function show() {
     if (a.dataset.screen === (where.name === "event" ? "events" : where.name)) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  fill(main);
+  // Each showing draws into its own element: one still loading when the
+  // next starts draws into a detached element, never into the new screen.
+  const view = h("div", { "data-screen": where.name });
+  fill(main, view);
   const scope = new AbortController();
   cleanup = () => scope.abort();
   try {
-    await screen.render(main, { ...where, signal: scope.signal }, ctx);
+    await screen.render(view, { ...where, signal: scope.signal }, ctx);
     // Keyboard and screen-reader users start at the new screen.
-    if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
+    if (view.isConnected && !main.contains(document.activeElement)) main.focus({ preventScroll: true });
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) return signOut("The token is no longer accepted; sign in again.");
-    main.append(errorBox(e));
+    view.append(errorBox(e));
   }
 }
 
