@@ -81,17 +81,17 @@ async function signIn() {
   await show();
 }
 
-function signOut(message) {
+function signOut(message, kind = "error") {
   setToken(null);
   ctx = null;
   if (cleanup) cleanup();
   nav.hidden = true;
   fill(document.getElementById("who"));
   document.getElementById("signout").hidden = true;
-  signInForm(message);
+  signInForm(message, kind);
 }
 
-function signInForm(message) {
+function signInForm(message, kind = "error") {
   const input = h("input", {
     type: "password",
     id: "token",
@@ -100,7 +100,7 @@ function signInForm(message) {
     "data-test": "signin-token",
     "aria-describedby": "signin-help",
   });
-  const error = h("div", { "data-test": "signin-error", role: "alert", class: message ? "error" : "" }, message || "");
+  const error = h("div", { "data-test": "signin-error", role: "alert", class: message ? kind : "" }, message || "");
   const form = h(
     "form",
     { class: "card signin", "data-test": "signin-form" },
@@ -163,7 +163,7 @@ function toast(e) {
 
 window.addEventListener("unhandledrejection", (ev) => toast(ev.reason));
 window.addEventListener("hashchange", show);
-document.getElementById("signout").addEventListener("click", () => signOut("Signed out."));
+document.getElementById("signout").addEventListener("click", () => signOut("Signed out: the token is forgotten in this tab.", "note"));
 theme();
 // A stored token is tried; without one the form is shown (not a probe
 // without a token, whose 401 would be an error in the browser's console).
