@@ -18,7 +18,8 @@
 //!   `shape` and `de` read the YAML with positions and check it against
 //!   the JSON Schema (every problem at once); `interpolate` resolves
 //!   `${NAME}`, `units` reads `10s`/`1MiB`/`10/s`, `problems` carries
-//!   config errors with their place.
+//!   config errors with their place; `shown` is the config text as JSON
+//!   with its secrets redacted (`GET /api/config`).
 //! - `runtime`: compiles a config into the snapshot requests read; the one
 //!   validation path for start-up, `check` and reload: `server`, `routes`
 //!   (and transforms), `snapshot` (the `Arc` swapped on reload).
@@ -30,7 +31,8 @@
 //!   compiled sender), `body` (read under a limit), `verify` (inbound
 //!   signatures, timestamps, replays), `throttle` (per-client rate limits),
 //!   `payload` (probe or JSON, parsed strictly by `json`), `render` (route
-//!   and render: what each target is sent; `explain` calls it too).
+//!   and render: what each target is sent; `explain` calls it too);
+//!   `tally` counts each source's answers for the status API.
 //! - `rules`: which routes match (`compile` builds the conditions, `trace`
 //!   says why a route matched or not).
 //! - `transform`: which body each target gets: `path` (dotted paths, which
@@ -44,7 +46,8 @@
 //!   searches and bulk actions, `page` the search's keyset page statement,
 //!   `history` the views of the delivery history (search pages, a webhook's
 //!   story), `bulk` a bulk action's types and SQL condition, `audit` the
-//!   audit log's and jobs' rows.
+//!   audit log's and jobs' rows. PostgreSQL's `groups` lists dead letters
+//!   by group and the live replicas.
 //! - `dispatch`: per-target queues; `worker` (one target's loop), `window`
 //!   (the deliveries it holds, claimed from the spool), `gate` (its circuit
 //!   and 410 switch), `rate` (its rate wait, split between replicas),
@@ -62,7 +65,10 @@
 //!   `filter` reads the event filter's values as operators write them
 //!   (times, states, ids, keys; the bulk body's JSON); `jobs` runs bulk
 //!   jobs batch by batch, `rerender` renders an unrendered delivery again
-//!   under the rules in force.
+//!   under the rules in force; `console` is what the operator console
+//!   asks besides (a payload explained, the config in force, dead letters
+//!   by group, who calls); `ui` serves the console itself (its HTML, CSS
+//!   and JavaScript modules, embedded, with their security headers).
 //! - `cli`: the command line: `args` (its shape), one module per
 //!   subcommand (`serve`, `check`, `explain` (and its `command`), `dlq`,
 //!   `events` (search and show the history, replay and cancel by a filter,

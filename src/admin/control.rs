@@ -2,7 +2,8 @@
 //! more: the config in force, whether it drains, the spool's counts and a
 //! flush, the workers' circuits and memory, a wake-up after a replay, what
 //! to drop after a cancel, a reload; the targets' pauses, probes and recent
-//! counts, and the live tail. `relay` implements it; admin never reaches
+//! counts, the live tail, the config file's path and each source's
+//! ingress counts. `relay` implements it; admin never reaches
 //! into the relay's parts, and does not import `relay`.
 //!
 //! Must not grow into a second relay API: a method belongs here only when
@@ -85,6 +86,12 @@ pub trait Control: Send + Sync + 'static {
 
     /// The live tail.
     fn tail(&self) -> Tail;
+
+    /// The config file the relay reads (and a reload re-reads).
+    fn config_path(&self) -> std::path::PathBuf;
+
+    /// Each configured source's ingress counts and recent rate.
+    fn ingress(&self) -> HashMap<String, crate::ingress::tally::Figures>;
 }
 
 /// Why a pause or resume failed.

@@ -140,6 +140,7 @@ struct Written {
     until: Option<Time>,
     #[serde(default, alias = "ids")]
     events: Vec<String>,
+    class: Option<String>,
 }
 
 /// `field`'s value, or the error naming it.
@@ -161,7 +162,7 @@ fn written_time(
 
 /// The filter a JSON body's `filter` names: `{"source", "keys": {name:
 /// value}, "target", "state" or "states", "route", "since", "until",
-/// "events"}`, every field optional; durations ago count from `now_ms`.
+/// "events", "class"}`, every field optional; durations ago count from `now_ms`.
 pub fn from_json(value: Value, now_ms: i64) -> Result<EventFilter, FilterError> {
     let written: Written =
         serde_json::from_value(value).map_err(|e| FilterError::Shape(e.to_string()))?;
@@ -191,6 +192,7 @@ pub fn from_json(value: Value, now_ms: i64) -> Result<EventFilter, FilterError> 
             .iter()
             .map(|text| named("events", id(text)))
             .collect::<Result<_, _>>()?,
+        class: written.class,
     })
 }
 
@@ -205,6 +207,7 @@ pub fn to_json(filter: &EventFilter) -> Value {
         ("source", &filter.source),
         ("target", &filter.target),
         ("route", &filter.route),
+        ("class", &filter.class),
     ] {
         if let Some(value) = value {
             put(name, value.as_str().into());

@@ -55,6 +55,24 @@ pub enum Endpoint {
     Tail,
     /// This API's OpenAPI document.
     OpenApi,
+    /// `POST /api/explain`: a payload explained against the rules in
+    /// force; a read, though a POST (the payload is its body).
+    Explain,
+    /// `GET /api/config`: the config in force, secrets redacted.
+    Config,
+    /// `GET /api/dead-letters/groups`: dead and parked deliveries by
+    /// target and error class.
+    DeadGroups,
+    /// `GET /api/whoami`: the caller's token name and role.
+    Whoami,
+}
+
+impl Endpoint {
+    /// Whether the endpoint only looks, whatever its method: what a token
+    /// of role `read` may call.
+    pub fn reads(&self, method: &Method) -> bool {
+        *method == Method::GET || *method == Method::HEAD || matches!(self, Endpoint::Explain)
+    }
 }
 
 /// What `POST /api/targets/<name>/<action>` does.
@@ -105,7 +123,7 @@ impl Refusal {
     /// The `error` of the JSON answer: what was wrong and what would do.
     pub fn message(&self) -> String {
         match self {
-            Refusal::NotFound => "no such path; the admin listener serves /metrics, /healthz, /readyz, /api/status, /api/events, /api/events/<id>(/body, /explain), /api/dead-letters, /api/dead-letters/replay, /api/dead-letters/purge, /api/deliveries/replay, /api/deliveries/cancel, /api/jobs/<id>, /api/audit, /api/reload, /api/targets, /api/targets/<name>/series, /api/targets/<name>/pause|resume|probe, /api/tail and /api/openapi.json (which describes them all)".to_owned(),
+            Refusal::NotFound => "no such path; the admin listener serves /metrics, /healthz, /readyz, /api/status, /api/events, /api/events/<id>(/body, /explain), /api/dead-letters, /api/dead-letters/replay, /api/dead-letters/purge, /api/deliveries/replay, /api/deliveries/cancel, /api/jobs/<id>, /api/audit, /api/reload, /api/targets, /api/targets/<name>/series, /api/targets/<name>/pause|resume|probe, /api/tail, /api/explain, /api/config, /api/dead-letters/groups, /api/whoami and /api/openapi.json (which describes them all)".to_owned(),
             Refusal::MethodNotAllowed { allow } => format!("method not allowed here; use {allow}"),
             Refusal::Host { host, listener } => format!(
                 "Host `{host}` does not name this admin listener ({listener}); if the API is reached under that name (a proxy, a DNS name), add it to server.admin_hosts"
@@ -167,6 +185,10 @@ pub fn route(method: &Method, path: &str) -> Result<Endpoint, Refusal> {
         }
         ["api", "tail"] => (Endpoint::Tail, Method::GET),
         ["api", "openapi.json"] => (Endpoint::OpenApi, Method::GET),
+        ["api", "explain"] => (Endpoint::Explain, Method::POST),
+        ["api", "config"] => (Endpoint::Config, Method::GET),
+        ["api", "dead-letters", "groups"] => (Endpoint::DeadGroups, Method::GET),
+        ["api", "whoami"] => (Endpoint::Whoami, Method::GET),
         _ => return Err(Refusal::NotFound),
     };
     // HEAD is GET without the body (hyper leaves the body out).

@@ -18,7 +18,10 @@
 //! cancel, jobs; run by `jobs`, unrendered deliveries rendered again by
 //! `rerender`), `audit` (the audit log), `targets` (state, series, pause,
 //! resume, probe), `tail` (the live tail as SSE), `openapi` (this API's
-//! OpenAPI document). `filter` reads the event filter as operators write it.
+//! OpenAPI document), `console` (what the operator console asks besides
+//! the rest: a payload explained, the config in force, dead letters by
+//! group, who the caller is), `ui` (the console's own files at `/`).
+//! `filter` reads the event filter as operators write it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -36,6 +39,7 @@ use warp::reply::Response;
 
 mod audit;
 pub mod bulk;
+mod console;
 mod control;
 pub mod dead_letters;
 pub mod events;
@@ -50,6 +54,7 @@ mod rerender;
 mod status;
 mod tail;
 mod targets;
+mod ui;
 mod webhooks;
 
 pub use control::{Control, PauseError, ReloadStatus};
@@ -170,6 +175,9 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Send,
     B: Buf,
 {
+    if ui::claims(&request.path) {
+        return Ok(ui::serve(&request.method, &request.path, &request.headers));
+    }
     let api = request.path == "/api" || request.path.starts_with("/api/");
     // Who acts: the token's name, for the audit log.
     let who = if api {
@@ -213,6 +221,10 @@ where
         }
         Endpoint::Tail => tail::stream(admin, &request.query)?,
         Endpoint::OpenApi => openapi::document(),
+        Endpoint::Explain => console::explain(admin, &body)?,
+        Endpoint::Config => console::config(admin),
+        Endpoint::DeadGroups => console::dead_groups(admin).await?,
+        Endpoint::Whoami => console::whoami(admin, &request.headers),
     })
 }
 
@@ -243,23 +255,27 @@ fn guard_api<C: Control>(admin: &Admin<C>, request: &Request) -> Result<String, 
             header: Some((http::header::WWW_AUTHENTICATE, "Bearer")),
             ..Problem::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
         }),
-        Ok(Some(token)) if token.role == AdminRole::Read && !reads(&request.method) => {
-            Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                format!(
-                    "the token `{}` may only read (role read); {} needs a token with role operate",
-                    token.name, request.method
-                ),
-            ))
-        }
+        Ok(Some(token)) if token.role == AdminRole::Read && !reads(request) => Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "the token `{}` may only read (role read); {} needs a token with role operate",
+                token.name, request.method
+            ),
+        )),
         Ok(Some(token)) => Ok(token.name.clone()),
         Ok(None) => Ok(audit::ANONYMOUS.to_owned()),
     }
 }
 
-/// Whether `method` only looks.
-fn reads(method: &Method) -> bool {
-    method == Method::GET || method == Method::HEAD
+/// Whether the request only looks: a GET or HEAD, or a POST to an
+/// endpoint that changes nothing (`/api/explain`). Decided before routing,
+/// so an unknown path is judged by its method.
+fn reads(request: &Request) -> bool {
+    let method = &request.method;
+    match guard::route(method, &request.path) {
+        Ok(endpoint) => endpoint.reads(method),
+        Err(_) => method == Method::GET || method == Method::HEAD,
+    }
 }
 
 /// The token a request carries: `Ok(None)` when no token is set (the API is

@@ -71,6 +71,10 @@ mod tests {
             }
             Endpoint::Tail => ("/api/tail", get),
             Endpoint::OpenApi => ("/api/openapi.json", get),
+            Endpoint::Explain => ("/api/explain", Method::POST),
+            Endpoint::Config => ("/api/config", get),
+            Endpoint::DeadGroups => ("/api/dead-letters/groups", get),
+            Endpoint::Whoami => ("/api/whoami", get),
         }
     }
 

@@ -1,12 +1,16 @@
-//! `GET /api/status` (what is configured and how each target fares) and
+//! `GET /api/status` (what is configured, how each target fares, each
+//! source's ingress counts, the live replicas on PostgreSQL) and
 //! `POST /api/reload`. Must not read a request: the guards and routing in
 //! the module above have done that.
+
+use std::collections::HashMap;
 
 use http::StatusCode;
 use serde_json::{Value, json};
 use warp::reply::{Reply, Response};
 
 use super::{Admin, Control};
+use crate::ingress::tally::Figures;
 use crate::runtime::Runtime;
 use crate::spool::Ledger;
 use crate::spool::audit::AuditEntry;
@@ -21,9 +25,11 @@ pub(super) async fn status<C: Control>(admin: &Admin<C>) -> Response {
         "draining": admin.relay.draining(),
         "pending": {"deliveries": pending.deliveries, "bytes": pending.bytes},
         "last_reload": admin.relay.last_reload(),
-        "sources": sources(&runtime),
+        "sources": sources(&runtime, &admin.relay.ingress()),
         "targets": targets(admin, &runtime).await,
         "routes": routes(&runtime),
+        "config_version": runtime.version,
+        "replicas": admin.ledger.replicas().await.ok().flatten(),
     }))
     .into_response()
 }
@@ -68,8 +74,8 @@ fn routes(runtime: &Runtime) -> Vec<Value> {
         .collect()
 }
 
-/// The sources, by name.
-fn sources(runtime: &Runtime) -> Vec<Value> {
+/// The sources, by name, with their ingress counts.
+fn sources(runtime: &Runtime, ingress: &HashMap<String, Figures>) -> Vec<Value> {
     let mut sources: Vec<Value> = runtime
         .sources
         .values()
@@ -79,6 +85,7 @@ fn sources(runtime: &Runtime) -> Vec<Value> {
                 "path": format!("/hooks/{}", s.name),
                 "allow": s.allow.as_ref().map(|nets| nets.iter().map(ToString::to_string).collect::<Vec<_>>()),
                 "token": s.token.is_some(),
+                "ingress": ingress.get(&s.name),
             })
         })
         .collect();

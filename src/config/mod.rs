@@ -31,6 +31,7 @@ mod route;
 mod secret;
 mod server;
 mod shape;
+pub mod shown;
 mod source;
 mod target;
 mod tree;

@@ -36,6 +36,8 @@ pub struct Parsed {
     uses_environment: Vec<(u64, u64)>,
     /// The text's version: see [`version_of`].
     pub version: String,
+    /// The text itself, for the admin API's view of the config in force.
+    pub text: std::sync::Arc<str>,
 }
 
 impl Parsed {
@@ -91,6 +93,7 @@ impl Config {
                     replaced: Vec::new(),
                     uses_environment: Vec::new(),
                     version: version_of(yaml),
+                    text: yaml.into(),
                 };
             }
         };
@@ -112,6 +115,7 @@ impl Config {
             replaced: report.replaced,
             uses_environment,
             version: version_of(yaml),
+            text: yaml.into(),
         }
     }
 

@@ -7,7 +7,7 @@
 //! `client` (who sent it), `source` (one compiled sender: allow, token,
 //! rate, signature), `body` (read under a limit), `verify`, `payload`
 //! (probe or JSON, parsed by `json`), `render` (route and render), then the
-//! spool. Every error is a small JSON body.
+//! spool; `tally` counts each source's answers for the status API. Every error is a small JSON body.
 //!
 //! warp's `path::full`, `tail` and `peek` are not used: they panic on a
 //! `CONNECT` request in warp 0.4.3.
@@ -23,6 +23,7 @@ pub mod outcome;
 pub mod payload;
 pub mod render;
 pub mod source;
+pub mod tally;
 pub mod throttle;
 pub mod verify;
 
@@ -47,6 +48,8 @@ pub struct Ingress<S: Spool> {
     pub spool: Arc<S>,
     /// Set at shutdown: new webhooks get 503.
     draining: AtomicBool,
+    /// Each source's recent counts, for the status API.
+    pub tally: tally::Tally,
 }
 
 impl<S: Spool> Ingress<S> {
@@ -56,6 +59,7 @@ impl<S: Spool> Ingress<S> {
             snapshot,
             spool,
             draining: AtomicBool::new(false),
+            tally: tally::Tally::default(),
         }
     }
 
@@ -91,6 +95,9 @@ pub fn filter<S: Spool>(
                     let known = !matches!(outcome, Outcome::Refused(Refusal::UnknownSource(_)));
                     let source = if known { &source } else { "_unknown" };
                     crate::metrics::received(source, label, started.elapsed());
+                    if known {
+                        ingress.tally.record(source, label, crate::time::now_ms());
+                    }
                     response
                 }
             },

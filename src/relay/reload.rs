@@ -194,4 +194,15 @@ impl Control for Core {
     fn tail(&self) -> Tail {
         self.tail.clone()
     }
+
+    fn config_path(&self) -> std::path::PathBuf {
+        self.options.config.clone()
+    }
+
+    fn ingress(&self) -> HashMap<String, crate::ingress::tally::Figures> {
+        let runtime = self.snapshot.load();
+        self.ingress
+            .tally
+            .figures(runtime.sources.keys(), crate::time::now_ms())
+    }
 }

@@ -43,6 +43,9 @@ pub struct Runtime {
     /// The config text's version ([`crate::config::version_of`]); empty
     /// for a runtime compiled from no text.
     pub version: String,
+    /// The config text it was compiled from (empty likewise): shown,
+    /// secrets redacted, by `GET /api/config`.
+    pub text: Arc<str>,
 }
 
 /// What `check --no-env` found: a config whose structure and rules are valid.
@@ -80,6 +83,7 @@ impl Runtime {
         if parsed.problems.is_empty() {
             let mut runtime = Runtime::compile(config, env, previous)?;
             runtime.version = parsed.version;
+            runtime.text = parsed.text;
             return Ok(runtime);
         }
         // Compiled for its problems only: the stand-ins in it must not run.
@@ -135,6 +139,7 @@ impl Runtime {
                 targets,
                 routes,
                 version: String::new(),
+                text: Arc::from(""),
             }),
             _ => Err(problems),
         }

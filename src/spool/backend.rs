@@ -14,8 +14,8 @@ use super::front::{Front, HasFront};
 use super::postgres::{self, PgLedger, PgSpool};
 use super::sqlite::{self, SqliteLedger, SqliteSpool};
 use super::{
-    AttemptLog, Backlog, DeadFilter, DeadLetter, EventFilter, EventSummary, EventView, Ledger,
-    Location, Page, Record, Spool, SpoolError, Stored, TargetControl,
+    AttemptLog, Backlog, DeadFilter, DeadGroup, DeadLetter, EventFilter, EventSummary, EventView,
+    Ledger, Location, Page, Record, Replica, Spool, SpoolError, Stored, TargetControl,
 };
 
 /// The relay's spool, whichever backend `server.spool` chose.
@@ -283,6 +283,20 @@ impl Ledger for LedgerBackend {
         match self {
             LedgerBackend::Sqlite(l) => l.stored(id).await,
             LedgerBackend::Postgres(l) => l.stored(id).await,
+        }
+    }
+
+    async fn dead_groups(&self) -> Result<Vec<DeadGroup>, SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.dead_groups().await,
+            LedgerBackend::Postgres(l) => l.dead_groups().await,
+        }
+    }
+
+    async fn replicas(&self) -> Result<Option<Vec<Replica>>, SpoolError> {
+        match self {
+            LedgerBackend::Sqlite(l) => l.replicas().await,
+            LedgerBackend::Postgres(l) => l.replicas().await,
         }
     }
 }

@@ -120,7 +120,18 @@ pub struct EventFilter {
     /// Only these webhook ids.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<String>,
+    /// The delivery's last failure: the status it answered (`500`), or
+    /// the class of error when it did not answer (`timeout`, `connect`,
+    /// …), or `none` when it was never attempted. What
+    /// `GET /api/dead-letters/groups` groups by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
 }
+
+/// The expression on a delivery row `d` that [`EventFilter::class`]
+/// compares: its last status as text, else its last error's class, else
+/// `none`. The same in both backends' SQL.
+pub const CLASS_OF: &str = "COALESCE(CAST(d.last_status AS TEXT), d.last_class, 'none')";
 
 /// `keys` as a JSON object, `{"call": "pbx-1"}`.
 mod pairs {
@@ -148,7 +159,10 @@ impl EventFilter {
 
     /// Whether any delivery field is set.
     fn on_deliveries(&self) -> bool {
-        self.target.is_some() || !self.states.is_empty() || self.route.is_some()
+        self.target.is_some()
+            || !self.states.is_empty()
+            || self.route.is_some()
+            || self.class.is_some()
     }
 }
 
@@ -296,6 +310,10 @@ fn delivery_conditions(filter: &EventFilter, sql: &mut Sql) {
         let p = sql.bind(SqlValue::Text(route.clone()));
         sql.and(&format!("d.route = {p}"));
     }
+    if let Some(class) = &filter.class {
+        let p = sql.bind(SqlValue::Text(class.clone()));
+        sql.and(&format!("{CLASS_OF} = {p}"));
+    }
     if !filter.states.is_empty() {
         let mut any = String::from("(");
         for (i, state) in filter.states.iter().enumerate() {
@@ -430,6 +448,22 @@ mod tests {
             "e.received_at >= ?1 AND e.id >= ?2 AND e.received_at < ?3 AND e.id < ?4"
         );
         assert_eq!(sql.values[1], SqlValue::Text(v7_floor(at - ID_SLACK_MS)));
+    }
+
+    #[test]
+    fn a_class_compares_the_last_status_or_error_class() {
+        let filter = EventFilter {
+            target: Some("crm".into()),
+            class: Some("500".into()),
+            ..EventFilter::default()
+        };
+        let sql = deliveries_where(&filter, Dialect::Postgres, 1);
+        assert_eq!(
+            sql.text,
+            "d.target = $1::text AND COALESCE(CAST(d.last_status AS TEXT), d.last_class, 'none') = $2::text"
+        );
+        let f: EventFilter = serde_json::from_str(r#"{"class": "timeout"}"#).unwrap();
+        assert_eq!(f.class.as_deref(), Some("timeout"));
     }
 
     #[test]

@@ -62,6 +62,37 @@ pub struct Backlog {
     pub oldest_pending_ms: Option<i64>,
 }
 
+/// Dead or parked deliveries of one target that failed alike: what
+/// `GET /api/dead-letters/groups` lists, and the bulk filter
+/// `{target, states: [state], class}` selects.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeadGroup {
+    /// Target name.
+    pub target: String,
+    /// `dead` or `parked`.
+    pub state: super::DeliveryState,
+    /// The last status (`500`), error class (`timeout`) or `none`: see
+    /// [`super::filter::CLASS_OF`].
+    pub class: String,
+    /// How many.
+    pub count: u64,
+    /// When the first of them was given up or parked (unix ms).
+    pub oldest_ms: i64,
+    /// When the last was (unix ms).
+    pub newest_ms: i64,
+}
+
+/// A relay sharing a PostgreSQL spool, as its heartbeat row says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Replica {
+    /// Its name (host and process).
+    pub id: String,
+    /// When it started (unix ms).
+    pub started_ms: i64,
+    /// Its last heartbeat (unix ms).
+    pub seen_ms: i64,
+}
+
 /// An operator's pause of a target, as `target_controls` keeps it: it
 /// holds across restarts, reloads and replicas.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -192,4 +223,23 @@ pub trait Ledger: Send + Sync + 'static {
     /// The webhook's stored input (its body, content type, headers, source
     /// and config version), if the spool still has it.
     fn stored(&self, id: &str) -> impl Future<Output = Result<Option<Stored>, SpoolError>> + Send;
+
+    /// Dead and parked deliveries grouped by target, state and class,
+    /// largest group first.
+    fn dead_groups(&self) -> impl Future<Output = Result<Vec<DeadGroup>, SpoolError>> + Send;
+
+    /// The live relays sharing the spool: `None` when the spool is not
+    /// shared (SQLite).
+    fn replicas(&self) -> impl Future<Output = Result<Option<Vec<Replica>>, SpoolError>> + Send;
+}
+
+/// The statement behind [`Ledger::dead_groups`], the same on both
+/// backends; its class is the filter's, so a group's filter selects it.
+pub fn dead_groups_sql() -> String {
+    format!(
+        "SELECT d.target, d.state, {} AS class, COUNT(*), MIN(d.updated_at), MAX(d.updated_at)
+           FROM deliveries d WHERE d.state IN ('dead', 'parked')
+          GROUP BY d.target, d.state, class ORDER BY COUNT(*) DESC, d.target, class",
+        super::filter::CLASS_OF
+    )
 }

@@ -35,7 +35,9 @@ pub use error::{CommitError, SpoolError};
 pub use filter::{DeliveryState, EventFilter};
 use front::HasFront;
 pub use history::{EventSummary, EventView, Page, Stored};
-pub use ledger::{Backlog, DeadFilter, DeadLetter, Ledger, TargetControl};
+pub use ledger::{
+    Backlog, DeadFilter, DeadGroup, DeadLetter, Ledger, Replica, TargetControl, dead_groups_sql,
+};
 pub use location::{Location, LocationError};
 pub use window::{Budget, Window};
 

@@ -7,6 +7,7 @@
 //! against the documented schema; and the errors: 400, 401, 403, 404, 405
 //! with `Allow`, 409, 415, 422.
 
+mod console;
 mod refusals;
 mod spec;
 
@@ -65,6 +66,7 @@ async fn the_document_describes_every_answer_of_the_admin_api() {
     history(&api, &id).await;
     targets(&api).await;
     bulk(&api).await;
+    console::console(&api).await;
     dead_letters(&api, &id).await;
     audit(&api).await;
     tail(&api).await;

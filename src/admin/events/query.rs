@@ -69,6 +69,7 @@ pub fn search_query(query: &str, now_ms: i64) -> Result<SearchQuery, QueryError>
             "source" => once(&mut f.source)?,
             "target" => once(&mut f.target)?,
             "route" => once(&mut f.route)?,
+            "class" => once(&mut f.class)?,
             "state" => f
                 .states
                 .extend(states(&value).map_err(|e| fail(e.to_string()))?),
@@ -80,7 +81,7 @@ pub fn search_query(query: &str, now_ms: i64) -> Result<SearchQuery, QueryError>
                 Some(name) if !name.is_empty() => f.keys.push((name.to_owned(), value.to_string())),
                 _ => {
                     return Err(fail(
-                        "unknown parameter; use source, key.NAME, target, state, route, since, until, limit or cursor"
+                        "unknown parameter; use source, key.NAME, target, state, route, class, since, until, limit or cursor"
                             .to_owned(),
                     ));
                 }
@@ -113,6 +114,7 @@ pub fn to_query(search: &SearchQuery) -> String {
     }
     add("target", f.target.clone());
     add("route", f.route.clone());
+    add("class", f.class.clone());
     for state in &f.states {
         add("state", Some(state.as_str().to_owned()));
     }

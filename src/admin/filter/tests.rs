@@ -94,6 +94,7 @@ fn a_filter_written_as_json_reads_back_as_itself() {
         since_ms: Some(1_767_225_600_000),
         until_ms: Some(1_767_229_200_000),
         events: vec!["0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into()],
+        class: Some("500".into()),
     };
     assert_eq!(from_json(to_json(&filter), NOW), Ok(filter));
     assert_eq!(to_json(&EventFilter::default()), json!({}));

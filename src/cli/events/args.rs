@@ -60,6 +60,11 @@ pub struct FilterArgs {
     /// A delivery chosen by this route.
     #[arg(long)]
     pub route: Option<String>,
+    /// A delivery whose last failure is of this class: a status (`500`),
+    /// an error class (`timeout`, `connect`) or `none`; what
+    /// `GET /api/dead-letters/groups` groups by.
+    #[arg(long)]
+    pub class: Option<String>,
     /// Received at or after: a duration ago (`2h`, `30m`), RFC 3339 or
     /// unix ms.
     #[arg(long)]
@@ -98,6 +103,7 @@ impl FilterArgs {
             route: self.route.clone(),
             since_ms: time("since", &self.since)?,
             until_ms: time("until", &self.until)?,
+            class: self.class.clone(),
             events: Vec::new(),
         })
     }

@@ -11,8 +11,8 @@ use super::{bulk, journal, pool, schema, search, shown};
 use crate::spool::audit::{AuditEntry, AuditRecord, Job, JobState, NewJob};
 use crate::spool::bulk::{Action, Batch, Pended, Rerendered, Scope, Selected, Unrendered};
 use crate::spool::{
-    Backlog, DeadFilter, DeadLetter, EventFilter, EventSummary, EventView, Ledger, Page,
-    SpoolError, Stored, TargetControl,
+    Backlog, DeadFilter, DeadGroup, DeadLetter, EventFilter, EventSummary, EventView, Ledger, Page,
+    Replica, SpoolError, Stored, TargetControl,
 };
 
 /// Dead letters and status, for the admin API and the `dlq` commands.
@@ -266,5 +266,15 @@ impl Ledger for PgLedger {
             )
             .await?;
         Ok(())
+    }
+
+    async fn dead_groups(&self) -> Result<Vec<DeadGroup>, SpoolError> {
+        super::groups::dead_groups(&self.pool.get().await?).await
+    }
+
+    async fn replicas(&self) -> Result<Option<Vec<Replica>>, SpoolError> {
+        super::groups::replicas(&self.pool.get().await?)
+            .await
+            .map(Some)
     }
 }

@@ -37,6 +37,7 @@ mod answer;
 mod bulk;
 mod connect;
 mod deliveries;
+mod groups;
 mod journal;
 mod ledger;
 mod replicas;

@@ -1,12 +1,13 @@
 //! Views of a spool file for the status API and metrics: the backlog per
 //! target (the history's reads are in `search`); and the paused targets
-//! (read, and written by a pause or resume: the one write here).
+//! (read, and written by a pause or resume: the one write here); dead
+//! letters by group.
 
 use std::collections::HashMap;
 
 use rusqlite::{Connection, params};
 
-use crate::spool::{Backlog, SpoolError, TargetControl};
+use crate::spool::{Backlog, DeadGroup, DeliveryState, SpoolError, TargetControl};
 
 /// Backlog per target name.
 pub fn backlog(conn: &Connection) -> Result<HashMap<String, Backlog>, SpoolError> {
@@ -75,4 +76,20 @@ pub fn set_control(conn: &Connection, control: &TargetControl) -> Result<(), Spo
         params![control.target, i64::from(control.paused), control.changed_ms, control.changed_by],
     )?;
     Ok(())
+}
+
+/// See [`crate::spool::Ledger::dead_groups`].
+pub fn dead_groups(conn: &Connection) -> Result<Vec<DeadGroup>, SpoolError> {
+    let mut stmt = conn.prepare_cached(&crate::spool::dead_groups_sql())?;
+    let rows = stmt.query_map([], |r| {
+        Ok(DeadGroup {
+            target: r.get(0)?,
+            state: DeliveryState::of(&r.get::<_, String>(1)?, 1),
+            class: r.get(2)?,
+            count: r.get::<_, i64>(3)?.max(0) as u64,
+            oldest_ms: r.get(4)?,
+            newest_ms: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

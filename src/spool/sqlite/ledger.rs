@@ -13,8 +13,8 @@ use super::{bulk, dlq, inspect, journal, search};
 use crate::spool::audit::{AuditEntry, AuditRecord, Job, JobState, NewJob};
 use crate::spool::bulk::{Action, Batch, Pended, Rerendered, Scope, Selected, Unrendered};
 use crate::spool::{
-    Backlog, DeadFilter, DeadLetter, EventFilter, EventSummary, EventView, Ledger, Page,
-    SpoolError, Stored, TargetControl,
+    Backlog, DeadFilter, DeadGroup, DeadLetter, EventFilter, EventSummary, EventView, Ledger, Page,
+    Replica, SpoolError, Stored, TargetControl,
 };
 
 /// The operator's view of a spool file: the admin API's and the `dlq`
@@ -163,5 +163,13 @@ impl Ledger for SqliteLedger {
     async fn set_control(&self, control: &TargetControl) -> Result<(), SpoolError> {
         let control = control.clone();
         self.query(move |c| inspect::set_control(c, &control)).await
+    }
+
+    async fn dead_groups(&self) -> Result<Vec<DeadGroup>, SpoolError> {
+        self.query(inspect::dead_groups).await
+    }
+
+    async fn replicas(&self) -> Result<Option<Vec<Replica>>, SpoolError> {
+        Ok(None)
     }
 }
