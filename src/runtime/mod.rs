@@ -43,6 +43,11 @@ pub struct Runtime {
     /// The config text's version ([`crate::config::version_of`]); empty
     /// for a runtime compiled from no text.
     pub version: String,
+    /// The files it was read from, each with its version when read: the
+    /// config file, then every `{file: ...}` secret (set by
+    /// [`crate::relay::load`]; what `server.watch_config` compares). Empty
+    /// for a runtime compiled from text.
+    pub files: Vec<(std::path::PathBuf, crate::stamp::Stamp)>,
 }
 
 /// What `check --no-env` found: a config whose structure and rules are valid.
@@ -135,6 +140,7 @@ impl Runtime {
                 targets,
                 routes,
                 version: String::new(),
+                files: Vec::new(),
             }),
             _ => Err(problems),
         }
