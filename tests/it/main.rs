@@ -22,6 +22,7 @@ mod connections;
 mod crash;
 mod delivery;
 mod delivery_logs;
+mod deploy;
 mod dlq;
 mod events;
 mod explain_agrees;

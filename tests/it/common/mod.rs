@@ -6,6 +6,7 @@ pub mod binary;
 pub mod fake;
 pub mod mixed;
 pub mod pg;
+pub mod tools;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
