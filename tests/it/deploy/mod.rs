@@ -4,4 +4,5 @@
 //! (`kubectl kustomize`, kubernetes-validate, the restricted Pod Security
 //! Standard, `switchboard check` on their configs).
 
+mod docker;
 mod systemd;
