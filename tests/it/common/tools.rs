@@ -7,11 +7,7 @@ use std::path::PathBuf;
 
 /// `name` on the `PATH`, or `None` after saying how to get it; panics in CI.
 pub fn tool(name: &str, install: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|candidate| candidate.is_file())
-    });
+    let found = on_path(name);
     if found.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -20,6 +16,15 @@ pub fn tool(name: &str, install: &str) -> Option<PathBuf> {
         eprintln!("skipped: {name} is not installed ({install})");
     }
     found
+}
+
+/// `name` on the `PATH`, if it is there.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    })
 }
 
 /// The path of a file in the repository.

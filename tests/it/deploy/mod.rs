@@ -5,4 +5,5 @@
 //! Standard, `switchboard check` on their configs).
 
 mod docker;
+mod kubernetes;
 mod systemd;
