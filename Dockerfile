@@ -3,6 +3,7 @@
 # Switchboard container image.
 #
 #   docker build -t switchboard .        # needs BuildKit (the default since Docker 23)
+#   podman build --format docker -t switchboard .   # the OCI format drops HEALTHCHECK
 #   docker run --rm --read-only -p 8080:8080 \
 #     -v "$PWD/routes.yaml:/etc/switchboard/routes.yaml:ro" \
 #     -v switchboard-data:/var/lib/switchboard \
