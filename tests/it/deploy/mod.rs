@@ -6,4 +6,5 @@
 
 mod docker;
 mod kubernetes;
+mod pod_security;
 mod systemd;
