@@ -80,7 +80,8 @@
 //!   `serve`).
 //! - `relay`: wiring: start and shutdown; `load` (config file to runtime),
 //!   `reload` (the state the parts
-//!   share, a new config put in force, the admin API's [`admin::Control`]).
+//!   share, a new config put in force, the admin API's [`admin::Control`]),
+//!   `watch` (`server.watch_config`: reload when a file read changes).
 //! - `metrics`, `logs`: Prometheus metrics; log lines (JSON lines, control
 //!   characters escaped).
 //! - `rate`: a `rate` with its `burst`, checked once for targets and
@@ -88,6 +89,8 @@
 //! - `redact`: headers as the history keeps them, secrets redacted.
 //! - `secret`: a secret written as a string or `{file: /path}`, resolved;
 //!   the one constant-time comparison of presented tokens.
+//! - `stamp`: a file's version by its metadata (what `relay::watch`,
+//!   `server.watch_config`, compares).
 //! - `tail`: the live tail's hub (accepted webhooks, attempts, dead
 //!   letters, pauses, reloads as they happen), its events and the filter
 //!   one watcher asked for.
@@ -110,6 +113,7 @@ pub mod rules;
 pub mod runtime;
 pub mod secret;
 pub mod spool;
+pub mod stamp;
 pub mod tail;
 pub mod time;
 pub mod transform;

@@ -8,7 +8,7 @@ use clap::Parser;
 
 use switchboard::cli::args::{Cli, Command, LogFormat};
 use switchboard::cli::explain::command as explain_cmd;
-use switchboard::cli::{check, dlq, events, schema, serve, sink, tap};
+use switchboard::cli::{check, dlq, events, health, schema, serve, sink, tap};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -51,6 +51,7 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => fail(error.into()),
         },
+        Command::Health(args) => health::run(&args),
         Command::Tap(args) => match tap::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) if error.broken_pipe() => ExitCode::SUCCESS,

@@ -24,6 +24,7 @@ use crate::spool::{Backend, Spool, SpoolError};
 mod controls;
 mod load;
 mod reload;
+mod watch;
 
 pub use load::{LoadError, load};
 pub use reload::Core;
@@ -103,10 +104,12 @@ impl Relay {
             ingress: ingress.clone(),
             dispatcher,
             last_reload: std::sync::Mutex::new(None),
+            attempted: std::sync::Mutex::new(Vec::new()),
         });
         let stop = CancellationToken::new();
         tokio::spawn(prune_client_limits(snapshot.clone(), stop.clone()));
         tokio::spawn(controls::follow(core.clone(), stop.clone()));
+        tokio::spawn(watch::watch(core.clone(), stop.clone()));
         let server = serve_ingress(listener, ingress, &snapshot, stop.clone());
         tracing::info!(%addr, "listening");
         let admin = match (admin, admin_addr) {

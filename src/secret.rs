@@ -55,6 +55,7 @@ impl SecretConfig {
                 if env.is_stand_in() {
                     return Ok(interpolate::STAND_IN.to_owned());
                 }
+                env.note_file(std::path::Path::new(&path));
                 read(&path)
             }
         }

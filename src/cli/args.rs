@@ -126,6 +126,13 @@ pub enum Command {
     /// reads too slowly is dropped by the relay (it never slows it down).
     #[command(after_long_help = TAP_EXAMPLES)]
     Tap(TapArgs),
+    /// Ask a running relay whether it is ready (GET /readyz) or alive
+    /// (--live, GET /healthz); exit 0 on a 200, 1 otherwise.
+    ///
+    /// For container health checks, where there is no curl: the image's
+    /// HEALTHCHECK runs it against the admin listener on loopback.
+    #[command(after_long_help = HEALTH_EXAMPLES)]
+    Health(HealthArgs),
 }
 
 // Examples in `after_long_help`: clap joins the lines of a doc paragraph.
@@ -160,6 +167,12 @@ Examples:
   switchboard tap --source sipgate
   switchboard tap --target crm --outcome retry,dead
   SWITCHBOARD_ADMIN_TOKEN=... switchboard tap --admin http://relay.internal:9090 --json | jq .";
+
+const HEALTH_EXAMPLES: &str = "\
+Examples:
+  switchboard health                       # ready? (http://127.0.0.1:9090/readyz)
+  switchboard health --live --admin http://127.0.0.1:9191
+  HEALTHCHECK CMD [\"switchboard\", \"health\"]   # in a Dockerfile";
 
 const SCHEMA_EXAMPLE: &str = "\
 Example:
@@ -237,6 +250,22 @@ pub struct SinkArgs {
     /// Print nothing per request (for load tests: count with `GET /count`).
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// What `health` asks, and where.
+#[derive(clap::Args)]
+pub struct HealthArgs {
+    /// The relay's admin listener.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9090")]
+    pub admin: String,
+    /// Ask whether it is alive (/healthz) rather than ready (/readyz): a
+    /// draining relay, or one whose spool cannot be written, is alive but
+    /// not ready.
+    #[arg(long)]
+    pub live: bool,
+    /// How long to wait for the answer, e.g. 3s or 500ms.
+    #[arg(long, default_value = "3s")]
+    pub timeout: String,
 }
 
 /// What `tap` watches, and how it prints.

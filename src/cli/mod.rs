@@ -10,6 +10,7 @@ pub mod check;
 pub mod dlq;
 pub mod events;
 pub mod explain;
+pub mod health;
 pub mod malloc;
 pub mod schema;
 pub mod serve;

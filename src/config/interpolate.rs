@@ -8,6 +8,10 @@
 //! `${`. A bare `$` is left alone.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::stamp::Stamp;
 
 /// The environment as it was when the config was loaded.
 #[derive(Debug, Clone, Default)]
@@ -15,6 +19,10 @@ pub struct Env {
     vars: HashMap<String, String>,
     /// `check --no-env`: no variable is set, and none is missing either.
     stand_in: bool,
+    /// The files a load under this environment read or tried to (the config
+    /// file, `{file: ...}` secrets), each stamped just before, for
+    /// `server.watch_config` (shared by clones).
+    files: Arc<Mutex<Vec<(PathBuf, Stamp)>>>,
 }
 
 /// What `${NAME}` and a `{file: ...}` secret read as under
@@ -33,6 +41,7 @@ impl Env {
         Env {
             vars,
             stand_in: false,
+            files: Arc::default(),
         }
     }
 
@@ -44,12 +53,27 @@ impl Env {
         Env {
             vars: HashMap::new(),
             stand_in: true,
+            files: Arc::default(),
         }
     }
 
     /// Whether this is [`Env::stand_in`].
     pub fn is_stand_in(&self) -> bool {
         self.stand_in
+    }
+
+    /// Notes a file about to be read (whether or not it can be), with its
+    /// version: a change after this is a change the load did not see.
+    pub fn note_file(&self, path: &Path) {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        if !files.iter().any(|(f, _)| f == path) {
+            files.push((path.to_path_buf(), Stamp::of(path)));
+        }
+    }
+
+    /// The files noted so far, in the order first read.
+    pub fn files(&self) -> Vec<(PathBuf, Stamp)> {
+        self.files.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn get(&self, name: &str) -> Option<&str> {

@@ -128,6 +128,13 @@ pub struct ServerConfig {
     /// What the delivery history keeps of each attempt.
     #[serde(default)]
     pub history: HistoryConfig,
+    /// Reload, as SIGHUP does, when the config file or a `{file: ...}`
+    /// secret it reads changes (a Kubernetes ConfigMap's or Secret's
+    /// symlink swap too); the files are looked at every second and a change
+    /// is put in force once they have been still for half a second. Default
+    /// `false`.
+    #[serde(default)]
+    pub watch_config: bool,
 }
 
 /// `server.history`: what is kept of each attempt, beside its time, status
@@ -181,6 +188,7 @@ impl Default for ServerConfig {
             retry: RetryConfig::default(),
             circuit: CircuitConfig::default(),
             history: HistoryConfig::default(),
+            watch_config: false,
         }
     }
 }

@@ -37,6 +37,7 @@ pub fn load(
     env: &Env,
     previous: Option<&Runtime>,
 ) -> Result<Runtime, LoadError> {
+    env.note_file(path);
     let parsed = Config::read(&crate::config::read_file(path)?);
     if parsed.config.is_none() {
         return Err(ParseError::Invalid(parsed.problems).into());
@@ -47,5 +48,6 @@ pub fn load(
     if let Some(dir) = path.parent() {
         runtime.server.spool = runtime.server.spool.relative_to(dir);
     }
+    runtime.files = env.files();
     Ok(runtime)
 }

@@ -7,6 +7,7 @@
 //! new config's targets need (`Dispatcher::sync`).
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
@@ -19,6 +20,7 @@ use crate::dispatch::series::Series;
 use crate::ingress::Ingress;
 use crate::runtime::{Runtime, Snapshot};
 use crate::spool::{Backend, LedgerBackend, Pending, Spool, SpoolError};
+use crate::stamp::Stamp;
 use crate::tail::{Event, Tail};
 
 /// What the ingress, the admin API and the signal handlers share.
@@ -40,6 +42,11 @@ pub struct Core {
     pub dispatcher: Arc<Dispatcher<Backend>>,
     /// The last reload's outcome.
     pub last_reload: std::sync::Mutex<Option<ReloadStatus>>,
+    /// The files the last reload read or tried to, with their versions then,
+    /// whether it was put in force or not (so that `server.watch_config`
+    /// does not retry a rejected version, and does retry when a secret a
+    /// rejected config lacked appears).
+    pub attempted: std::sync::Mutex<Vec<(PathBuf, Stamp)>>,
 }
 
 impl Core {
@@ -84,7 +91,10 @@ impl Core {
     /// The config file read again, if it may replace the one in force.
     async fn next(&self) -> Result<Runtime, LoadError> {
         let current = self.snapshot.load();
-        let next = load(&self.options.config, &(self.options.env)(), Some(&current))?;
+        let env = (self.options.env)();
+        let next = load(&self.options.config, &env, Some(&current));
+        *self.attempted.lock().unwrap_or_else(|e| e.into_inner()) = env.files();
+        let next = next?;
         if next.server.listen != current.server.listen {
             return Err(LoadError::ListenChanged {
                 from: current.server.listen,
@@ -104,6 +114,23 @@ impl Core {
             .await
             .map_err(LoadError::Spool)?;
         Ok(next)
+    }
+
+    /// The files `server.watch_config` watches, with the versions last
+    /// read: those the last reload tried, then those of the config in force
+    /// it did not read.
+    pub fn watched(&self) -> Vec<(PathBuf, Stamp)> {
+        let mut files = self
+            .attempted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for (file, stamp) in &self.snapshot.load().files {
+            if !files.iter().any(|(f, _)| f == file) {
+                files.push((file.clone(), *stamp));
+            }
+        }
+        files
     }
 
     /// Keeps a reload's outcome for the status API, and tells the tail.

@@ -46,6 +46,11 @@ pub struct Runtime {
     /// The config text it was compiled from (empty likewise): shown,
     /// secrets redacted, by `GET /api/config`.
     pub text: Arc<str>,
+    /// The files it was read from, each with its version when read: the
+    /// config file, then every `{file: ...}` secret (set by
+    /// [`crate::relay::load`]; what `server.watch_config` compares). Empty
+    /// for a runtime compiled from text.
+    pub files: Vec<(std::path::PathBuf, crate::stamp::Stamp)>,
 }
 
 /// What `check --no-env` found: a config whose structure and rules are valid.
@@ -140,6 +145,7 @@ impl Runtime {
                 routes,
                 version: String::new(),
                 text: Arc::from(""),
+                files: Vec::new(),
             }),
             _ => Err(problems),
         }

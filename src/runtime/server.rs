@@ -59,6 +59,8 @@ pub struct Server {
     pub admin_tokens: Vec<AdminToken>,
     /// More `Host` values `/api/*` accepts, lower case.
     pub admin_hosts: Vec<String>,
+    /// Reload when the config file or a secrets file changes.
+    pub watch_config: bool,
 }
 
 /// Compiles `server:`. Every problem is pushed; `None` if there was any
@@ -113,6 +115,7 @@ pub fn compile(s: &ServerConfig, env: &Env, problems: &mut Problems) -> Option<S
         admin_listen: admin.listen?,
         admin_tokens: admin.tokens,
         admin_hosts: admin.hosts,
+        watch_config: s.watch_config,
     })
 }
 

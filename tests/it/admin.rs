@@ -452,15 +452,7 @@ async fn reload_api_reports_problems() {
             .starts_with("targets.tickets.url"),
         "{body}"
     );
-    let status: Value = relay
-        .client
-        .get(relay.admin("/api/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = relay.admin_json("/api/status").await;
     assert_eq!(status["last_reload"]["ok"], false);
 }
 

@@ -79,26 +79,28 @@ fn every_recipe_renders_every_fixture() {
 }
 
 #[test]
-fn the_kubernetes_sidecar_config_is_valid() {
-    let manifest = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/sidecar.yaml"),
-    )
-    .unwrap();
-    let start = manifest.find("routes.yaml: |\n").unwrap() + "routes.yaml: |\n".len();
-    let block: String = manifest[start..]
-        .lines()
-        .take_while(|l| l.starts_with("    ") || l.is_empty())
-        .map(|l| format!("{}\n", l.get(4..).unwrap_or("")))
-        .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("routes.yaml");
-    std::fs::write(&config, block).unwrap();
-    let env: Env = [
-        ("ADMIN_TOKEN", "a"),
-        ("SIPGATE_TOKEN", "b"),
-        ("CRM_TOKEN", "c"),
-    ]
-    .into_iter()
-    .collect();
-    relay::load(&config, &env, None).unwrap_or_else(|e| panic!("sidecar config: {e}"));
+fn the_kubernetes_overlays_configs_load_and_render_every_fixture() {
+    // Their secrets are files of a Secret mounted at /run/secrets/switchboard:
+    // here, files of a temporary directory (tests/it/deploy/kubernetes.rs
+    // checks the rendered ConfigMaps, where kubectl is installed).
+    let secrets = tempfile::tempdir().unwrap();
+    for (name, value) in [
+        ("admin-token", "a-token-for-operators"),
+        ("sipgate-token", "a-token-for-sipgate"),
+        ("crm-authorization", "Bearer crm"),
+    ] {
+        std::fs::write(secrets.path().join(name), value).unwrap();
+    }
+    for overlay in ["sidecar", "central"] {
+        let yaml = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("deploy/kubernetes/overlays/{overlay}/routes.yaml")),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("routes.yaml");
+        let at = format!("{}/", secrets.path().display());
+        std::fs::write(&config, yaml.replace("/run/secrets/switchboard/", &at)).unwrap();
+        check_renders(&config);
+    }
 }

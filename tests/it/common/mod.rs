@@ -6,6 +6,7 @@ pub mod binary;
 pub mod fake;
 pub mod mixed;
 pub mod pg;
+pub mod tools;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -55,6 +56,16 @@ impl TestRelay {
         let spool = dir.path().join("spool.db");
         let yaml = with_spool(yaml, &spool);
         std::fs::write(&config, &yaml).unwrap();
+        Self::start_on(dir, config, vars).await
+    }
+
+    /// Starts a relay on a config file already in `dir` (which it keeps),
+    /// with these environment variables (and no others).
+    pub async fn start_on(
+        dir: tempfile::TempDir,
+        config: PathBuf,
+        vars: &[(&str, &str)],
+    ) -> TestRelay {
         let env: Arc<Mutex<HashMap<String, String>>> = Arc::new(Mutex::new(
             vars.iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -148,6 +159,18 @@ impl TestRelay {
     pub async fn metrics(&self) -> String {
         let answer = self.client.get(self.admin("/metrics")).send().await;
         answer.unwrap().text().await.unwrap()
+    }
+
+    /// GETs a path of the admin listener (no token) as JSON.
+    pub async fn admin_json(&self, path: &str) -> serde_json::Value {
+        self.client
+            .get(self.admin(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// `http://127.0.0.1:PORT/hooks/{source}`.
