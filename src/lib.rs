@@ -67,7 +67,8 @@
 //!   jobs batch by batch, `rerender` renders an unrendered delivery again
 //!   under the rules in force; `console` is what the operator console
 //!   asks besides (a payload explained, the config in force, dead letters
-//!   by group, who calls).
+//!   by group, who calls); `ui` serves the console itself (its HTML, CSS
+//!   and JavaScript modules, embedded, with their security headers).
 //! - `cli`: the command line: `args` (its shape), one module per
 //!   subcommand (`serve`, `check`, `explain` (and its `command`), `dlq`,
 //!   `events` (search and show the history, replay and cancel by a filter,

@@ -2,7 +2,8 @@
 //! page loads (found from the page itself: its `src`/`href`, then each
 //! module's imports) come with the security headers and their content
 //! type, without a token; the first screen stays under 200 KB; no file
-//! names another origin; a current copy is a 304; unknown console paths
+//! names another origin, and none turns text into markup; a current copy
+//! is a 304; unknown console paths
 //! are 404 and other methods 405, with the same headers.
 
 use std::collections::BTreeMap;
@@ -150,7 +151,7 @@ async fn the_first_screen_is_under_200_kb() {
 }
 
 #[tokio::test]
-async fn no_file_names_another_origin_or_runs_inline_code() {
+async fn no_file_names_another_origin_runs_inline_code_or_writes_markup() {
     let (relay, _t) = relay().await;
     let files = first_screen(&relay).await;
     // A URL with a literal host; the SVG namespace is a name, not a request.
@@ -169,6 +170,17 @@ async fn no_file_names_another_origin_or_runs_inline_code() {
         }
         if path == "/" || path.ends_with(".svg") {
             assert!(!inline.is_match(&text), "{path} has inline script or style");
+        }
+        // Text from webhooks reaches the page only as text nodes.
+        for markup in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+        ] {
+            assert!(!text.contains(markup), "{path} uses {markup}");
         }
     }
 }

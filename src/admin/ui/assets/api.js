@@ -101,10 +101,12 @@ export function withQuery(path, params) {
 }
 
 /**
- * Reads `GET /api/tail` until `signal` aborts; calls `onEvent(type, data)`
- * per event. Resolves when the stream ends, rejects with an ApiError.
+ * Reads `GET /api/tail` until `signal` aborts; calls `onOpen()` once the
+ * relay has answered 200 (from then on no event is missed), then
+ * `onEvent(type, data)` per event. Resolves when the stream ends, rejects
+ * with an ApiError.
  */
-export async function tail(query, signal, onEvent) {
+export async function tail(query, signal, onOpen, onEvent) {
   const response = await fetch(withQuery("/api/tail", query), {
     headers: headers({ Accept: "text/event-stream" }),
     cache: "no-store",
@@ -112,6 +114,7 @@ export async function tail(query, signal, onEvent) {
     signal,
   });
   if (!response.ok) await parse(response);
+  onOpen();
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";

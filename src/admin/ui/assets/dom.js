@@ -1,5 +1,5 @@
 // Small DOM helpers every screen uses: element building (text only, never
-// innerHTML, so nothing from a webhook can become markup), times in local
+// parsed as HTML, so nothing from a webhook can become markup), times in local
 // time with the RFC 3339 value beside, errors shown in place, and the one
 // confirmation dialog destructive actions go through.
 

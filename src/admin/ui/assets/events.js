@@ -149,7 +149,12 @@ function row(e) {
 /** Live mode: new webhooks and attempts as they happen, with pause. */
 function liveCard(params, signal) {
   const rows = h("tbody", { "data-test": "live-rows" });
-  const state = h("span", { class: "muted", "data-test": "live-status" }, "off");
+  const state = h("span", { class: "muted", "data-test": "live-status", "data-state": "off" }, "off");
+  // `data-state`: off, connecting, listening (the relay answered: nothing is missed from here), ended, failed.
+  const status = (s, text) => {
+    state.dataset.state = s;
+    fill(state, text);
+  };
   const toggle = h("button", { type: "button", "data-test": "live-toggle", "aria-pressed": "false" }, "Start live");
   const pause = h("button", { type: "button", "data-test": "live-pause", "aria-pressed": "false", disabled: true }, "Pause");
   let stream = null;
@@ -174,6 +179,7 @@ function liveCard(params, signal) {
     toggle.textContent = "Start live";
     toggle.setAttribute("aria-pressed", "false");
     pause.disabled = true;
+    if (state.dataset.state === "connecting" || state.dataset.state === "listening") status("off", "off");
   };
   toggle.addEventListener("click", () => {
     if (stream) return stop();
@@ -183,14 +189,18 @@ function liveCard(params, signal) {
     toggle.textContent = "Stop live";
     toggle.setAttribute("aria-pressed", "true");
     pause.disabled = false;
-    state.textContent = "listening";
+    status("connecting", "connecting…");
     const q = { source: params.get("source"), target: params.get("target") };
-    tail(q, mine.signal, (type, data) => (paused ? held.push([type, data]) : show(type, data)))
+    const open = () => status("listening", paused ? "paused: new events are held" : "listening");
+    tail(q, mine.signal, open, (type, data) => (paused ? held.push([type, data]) : show(type, data)))
       .then(() => {
-        if (stream === mine) state.textContent = "the stream ended";
+        if (stream === mine) status("ended", "the stream ended");
       })
       .catch((e) => {
-        if (e.name !== "AbortError") fill(state, errorBox(e, "live-error"));
+        if (e.name !== "AbortError") {
+          state.dataset.state = "failed";
+          fill(state, errorBox(e, "live-error"));
+        }
       })
       .finally(() => {
         if (stream === mine) stop();
@@ -200,7 +210,7 @@ function liveCard(params, signal) {
     paused = !paused;
     pause.setAttribute("aria-pressed", String(paused));
     pause.textContent = paused ? "Resume" : "Pause";
-    state.textContent = paused ? "paused: new events are held" : "listening";
+    if (state.dataset.state === "listening") fill(state, paused ? "paused: new events are held" : "listening");
     if (!paused) {
       for (const [t, d] of held) show(t, d);
       held = [];

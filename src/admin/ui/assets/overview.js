@@ -13,13 +13,16 @@ const REFRESH_MS = 10000;
 export async function render(main, where, ctx) {
   const board = h("div", { "data-test": "overview" });
   const failed = h("div", {});
-  main.append(h("h1", {}, "Overview"), failed, board);
+  // What the last pause, resume or probe did; kept across redraws.
+  const said = h("div", { "data-test": "target-action-result", "aria-live": "polite" });
+  const say = (...what) => fill(said, ...what);
+  main.append(h("h1", {}, "Overview"), failed, said, board);
   const draw = async () => {
     const [status, targets] = await Promise.all([get("/api/status"), get("/api/targets")]);
     const series = await Promise.all(
       targets.targets.map((t) => get(`/api/targets/${encodeURIComponent(t.name)}/series?window=1h`).catch((e) => e)),
     );
-    fill(board, targetsCard(targets.targets, series, ctx, draw), ingressCard(status), relayCard(status));
+    fill(board, targetsCard(targets.targets, series, ctx, { redraw: draw, say }), ingressCard(status), relayCard(status));
     fill(failed);
   };
   await draw();
@@ -28,7 +31,7 @@ export async function render(main, where, ctx) {
   where.signal.addEventListener("abort", () => clearInterval(timer));
 }
 
-function targetsCard(targets, series, ctx, redraw) {
+function targetsCard(targets, series, ctx, act) {
   const head = ["Target", "State", "Pending", "Retrying", "Dead", "Oldest pending", "Success (1h)", "p50 / p99 (1h)", "Rate-limit waits (1h)"];
   if (ctx.operate) head.push("Actions");
   const rows = targets.map((t, i) => {
@@ -45,7 +48,7 @@ function targetsCard(targets, series, ctx, redraw) {
       h("td", { class: "num" }, `${ms(last.p50_ms)} / ${ms(last.p99_ms)}`),
       h("td", { class: "num" }, last.rate_limit_waits),
     ];
-    if (ctx.operate) cells.push(h("td", { class: "actions" }, actions(t, redraw)));
+    if (ctx.operate) cells.push(h("td", { class: "actions" }, actions(t, act)));
     return h("tr", { "data-test": "target-row", "data-target": t.name }, cells);
   });
   return section(
@@ -59,15 +62,15 @@ function ms(v) {
   return v === null || v === undefined ? "–" : `${Math.round(v)} ms`;
 }
 
-function actions(t, redraw) {
+function actions(t, { redraw, say }) {
   const out = h("span", {});
   const act = (verb) => async () => {
     try {
       const r = await post(`/api/targets/${encodeURIComponent(t.name)}/${verb}`, {});
-      out.append(h("span", { class: "note", "data-test": "target-action-result" }, describe(verb, r.body)));
+      say(h("p", { class: "note", "data-target": t.name }, `${t.name}: ${describe(verb, r.body)}`));
       await redraw();
     } catch (e) {
-      out.append(errorBox(e));
+      say(errorBox(e, "target-action-error"));
     }
   };
   out.append(
