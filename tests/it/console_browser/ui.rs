@@ -165,11 +165,6 @@ impl Ui {
         self.watch.caught(needle).await;
     }
 
-    /// Waits for response headers to a request to `path`; their status.
-    pub async fn responded(&self, path: &str) -> i64 {
-        self.watch.responded(path).await
-    }
-
     /// Asserts the tab saw no JavaScript error, no CSP violation, no request
     /// to another origin and no failed asset; closes it.
     pub async fn finish(self) {

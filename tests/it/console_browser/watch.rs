@@ -5,8 +5,7 @@
 //! for `Ui::finish`), a request to any other origin, and a page asset
 //! (anything outside `/api/`) answered 4xx or 5xx. A refused API call is
 //! none of these: the console shows it, and the browser's own "failed to
-//! load" line for it is left out. Also keeps every response's status, for
-//! a test that waits on the network rather than the DOM.
+//! load" line for it is left out.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,8 +36,6 @@ pub const CSP_WATCH: &str = "window.__cspViolations = []; \
 pub struct Watch {
     origin: String,
     problems: Arc<Mutex<Vec<String>>>,
-    /// Every response's URL and status, in order.
-    responses: Arc<Mutex<Vec<(String, i64)>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -59,7 +56,6 @@ impl Watch {
         let mut watch = Watch {
             origin: origin.to_owned(),
             problems: Arc::default(),
-            responses: Arc::default(),
             tasks: Vec::new(),
         };
         let problems = watch.problems.clone();
@@ -144,7 +140,7 @@ impl Watch {
                 }
             }
         }));
-        let (problems, responses) = (watch.problems.clone(), watch.responses.clone());
+        let problems = watch.problems.clone();
         let origin = watch.origin.clone();
         let mut events = page
             .event_listener::<EventResponseReceived>()
@@ -153,10 +149,6 @@ impl Watch {
         watch.tasks.push(tokio::spawn(async move {
             while let Some(e) = events.next().await {
                 let url = &e.response.url;
-                responses
-                    .lock()
-                    .unwrap()
-                    .push((url.clone(), e.response.status));
                 let asset = !url.starts_with(&format!("{origin}/api/"));
                 if asset && e.response.status >= 400 {
                     push(
@@ -167,30 +159,6 @@ impl Watch {
             }
         }));
         watch
-    }
-
-    /// Waits until the page has had response headers for a request to
-    /// `path` (on its origin, query aside); their status.
-    pub async fn responded(&self, path: &str) -> i64 {
-        let url = format!("{}{path}", self.origin);
-        let found = || {
-            self.responses
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|(u, _)| u == &url || u.starts_with(&format!("{url}?")))
-                .map(|(_, status)| *status)
-        };
-        tokio::time::timeout(WAIT, async {
-            loop {
-                if let Some(status) = found() {
-                    return status;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("no response to {path} within {WAIT:?}"))
     }
 
     /// Waits until a problem mentioning `needle` was caught.
