@@ -47,16 +47,19 @@ async function show() {
     if (a.dataset.screen === (where.name === "event" ? "events" : where.name)) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  fill(main);
+  // Each showing draws into its own element: one still loading when the
+  // next starts draws into a detached element, never into the new screen.
+  const view = h("div", { "data-screen": where.name });
+  fill(main, view);
   const scope = new AbortController();
   cleanup = () => scope.abort();
   try {
-    await screen.render(main, { ...where, signal: scope.signal }, ctx);
+    await screen.render(view, { ...where, signal: scope.signal }, ctx);
     // Keyboard and screen-reader users start at the new screen.
-    if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
+    if (view.isConnected && !main.contains(document.activeElement)) main.focus({ preventScroll: true });
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) return signOut("The token is no longer accepted; sign in again.");
-    main.append(errorBox(e));
+    view.append(errorBox(e));
   }
 }
 
@@ -78,17 +81,17 @@ async function signIn() {
   await show();
 }
 
-function signOut(message) {
+function signOut(message, kind = "error") {
   setToken(null);
   ctx = null;
   if (cleanup) cleanup();
   nav.hidden = true;
   fill(document.getElementById("who"));
   document.getElementById("signout").hidden = true;
-  signInForm(message);
+  signInForm(message, kind);
 }
 
-function signInForm(message) {
+function signInForm(message, kind = "error") {
   const input = h("input", {
     type: "password",
     id: "token",
@@ -97,7 +100,7 @@ function signInForm(message) {
     "data-test": "signin-token",
     "aria-describedby": "signin-help",
   });
-  const error = h("div", { "data-test": "signin-error", role: "alert", class: message ? "error" : "" }, message || "");
+  const error = h("div", { "data-test": "signin-error", role: "alert", class: message ? kind : "" }, message || "");
   const form = h(
     "form",
     { class: "card signin", "data-test": "signin-form" },
@@ -160,7 +163,7 @@ function toast(e) {
 
 window.addEventListener("unhandledrejection", (ev) => toast(ev.reason));
 window.addEventListener("hashchange", show);
-document.getElementById("signout").addEventListener("click", () => signOut("Signed out."));
+document.getElementById("signout").addEventListener("click", () => signOut("Signed out: the token is forgotten in this tab.", "note"));
 theme();
 // A stored token is tried; without one the form is shown (not a probe
 // without a token, whose 401 would be an error in the browser's console).

@@ -3,7 +3,7 @@
 // group after a dry-run count and a confirmation; and a bulk replay of the
 // dead deliveries the current filter selects, with progress and stop.
 
-import { get, post } from "./api.js";
+import { get, post, withQuery } from "./api.js";
 import { append, confirmAction, errorBox, grid, h, section, time } from "./dom.js";
 import { bulk } from "./bulk.js";
 
@@ -44,20 +44,17 @@ function groupsCard(groups, ctx) {
 }
 
 /**
- * A group's webhook ids among the target's dead letters, for a purge
- * (which takes ids, not a class): those with its status; for an error
- * class, those without a status, which is that group only when the count
- * agrees. Throws when the group cannot be picked out exactly.
+ * A group's webhook ids, for a purge (which takes a target and ids, not a
+ * class): the event search with the group's own filter, page by page.
  */
 async function groupIds(g) {
-  const list = await get(`/api/dead-letters?target=${encodeURIComponent(g.target)}`);
-  const numeric = /^\d+$/.test(String(g.class));
-  const ids = list.dead_letters
-    .filter((d) => (numeric ? String(d.last_status) === String(g.class) : d.last_status === null && (g.class === "none") === !d.attempts))
-    .map((d) => d.event);
-  if (!numeric && ids.length !== g.count) {
-    throw new Error(`the dead letters of ${g.target} without a status are of several classes, and a purge cannot pick out ${g.class} alone: replay this group, or purge by target from the command line`);
-  }
+  const ids = [];
+  let cursor;
+  do {
+    const page = await get(withQuery("/api/events", { target: g.target, state: "dead", class: String(g.class), limit: 500, cursor }));
+    for (const e of page.items) ids.push(e.id);
+    cursor = page.next_cursor;
+  } while (cursor);
   return ids;
 }
 

@@ -26,6 +26,7 @@ export async function render(main, where, ctx) {
     fill(failed);
   };
   await draw();
+  if (where.signal.aborted) return;
   // A failed refresh is shown once, above the last good board, until one succeeds.
   const timer = setInterval(() => draw().catch((e) => fill(failed, errorBox(e, "overview-error"))), REFRESH_MS);
   where.signal.addEventListener("abort", () => clearInterval(timer));
