@@ -15,19 +15,34 @@ use crate::ingress::body::BodyError;
 /// Largest request body the API reads (a dead-letter selection).
 const MAX_BODY: usize = 64 * 1024;
 
-/// Reads at most [`MAX_BODY`] bytes.
-pub(super) async fn read_body<S, B>(body: S, headers: &HeaderMap) -> Result<Bytes, Problem>
+/// The largest body `endpoint` reads: [`MAX_BODY`], except that
+/// `POST /api/explain` takes any payload ingress would (`server.max_body`),
+/// written as a JSON string (escaping at most doubles it) with room for
+/// the source and headers around it.
+pub(super) fn body_limit(endpoint: &super::Endpoint, max_body: usize) -> usize {
+    match endpoint {
+        super::Endpoint::Explain => max_body.saturating_mul(2).saturating_add(MAX_BODY),
+        _ => MAX_BODY,
+    }
+}
+
+/// Reads at most `limit` bytes.
+pub(super) async fn read_body<S, B>(
+    body: S,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<Bytes, Problem>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
     let body = std::pin::pin!(body);
-    crate::ingress::body::read_body(body, headers, MAX_BODY)
+    crate::ingress::body::read_body(body, headers, limit)
         .await
         .map_err(|e| match e {
             BodyError::TooLarge => Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the body is larger than {MAX_BODY} bytes"),
+                format!("the body is larger than {limit} bytes"),
             ),
             BodyError::Broken => {
                 Problem::new(StatusCode::BAD_REQUEST, "the body could not be read")

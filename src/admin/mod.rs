@@ -188,7 +188,8 @@ where
     let endpoint = guard::route(&request.method, &request.path)?;
     let body = if request.method == Method::POST {
         guard::check_content_type(&request.headers)?;
-        read_body(body, &request.headers).await?
+        let limit = input::body_limit(&endpoint, admin.relay.runtime().server.max_body);
+        read_body(body, &request.headers, limit).await?
     } else {
         Bytes::new()
     };

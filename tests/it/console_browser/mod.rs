@@ -14,7 +14,9 @@
 mod chromium;
 mod flows;
 mod roles;
+mod screen;
 mod ui;
+mod watch;
 
 use std::path::PathBuf;
 
