@@ -33,6 +33,7 @@ mod server;
 mod shape;
 mod source;
 mod target;
+mod traces;
 mod tree;
 mod verify;
 
@@ -45,6 +46,7 @@ pub use secret::{SecretConfig, SecretSource, WebhookSecretsConfig};
 pub use server::{AdminRole, AdminTokenConfig, ClientIpHeader, HistoryConfig, ServerConfig};
 pub use source::{FieldsConfig, SourceConfig, TokenConfig, default_keys};
 pub use target::{TargetConfig, TransformConfig};
+pub use traces::TracingConfig;
 pub use verify::{Algorithm, Encoding, HmacConfig, VerifyConfig};
 
 /// A value together with the place in `routes.yaml` it came from, so that a

@@ -128,6 +128,8 @@ pub struct ServerConfig {
     /// What the delivery history keeps of each attempt.
     #[serde(default)]
     pub history: HistoryConfig,
+    /// Traces over OTLP; absent (the default): off.
+    pub tracing: Option<super::TracingConfig>,
 }
 
 /// `server.history`: what is kept of each attempt, beside its time, status
@@ -181,6 +183,7 @@ impl Default for ServerConfig {
             retry: RetryConfig::default(),
             circuit: CircuitConfig::default(),
             history: HistoryConfig::default(),
+            tracing: None,
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct Server {
     pub admin_tokens: Vec<AdminToken>,
     /// More `Host` values `/api/*` accepts, lower case.
     pub admin_hosts: Vec<String>,
+    /// Traces over OTLP; `None`: off.
+    pub tracing: Option<crate::trace::Settings>,
 }
 
 /// Compiles `server:`. Every problem is pushed; `None` if there was any
@@ -92,6 +94,10 @@ pub fn compile(s: &ServerConfig, env: &Env, problems: &mut Problems) -> Option<S
         .ok();
     let lease = lease(&s.lease, problems);
     let admin = super::admin::compile(s, env, problems);
+    let tracing = s
+        .tracing
+        .as_ref()
+        .map(|t| crate::trace::settings::compile(t, env, problems));
     Some(Server {
         listen: listen?,
         trusted_proxies,
@@ -113,6 +119,7 @@ pub fn compile(s: &ServerConfig, env: &Env, problems: &mut Problems) -> Option<S
         admin_listen: admin.listen?,
         admin_tokens: admin.tokens,
         admin_hosts: admin.hosts,
+        tracing: tracing.map_or(Some(None), |t| t.map(Some))?,
     })
 }
 

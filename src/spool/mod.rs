@@ -41,6 +41,7 @@ pub use window::{Budget, Window};
 
 use std::future::Future;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use uuid::Uuid;
@@ -71,6 +72,9 @@ pub struct NewEvent {
     /// The verified `webhook-id` to remember with it (Standard Webhooks
     /// sources), so that a replay is refused across restarts and replicas.
     pub seen: Option<SeenId>,
+    /// Its ingress span's trace context, when tracing is on: stored
+    /// (`events.trace`), so that every attempt joins its trace.
+    pub trace: Option<Arc<crate::trace::Context>>,
 }
 
 /// A `webhook-id` taken by a source until it may no longer be replayed.
@@ -125,6 +129,8 @@ pub struct Ready {
     pub attempts: u32,
     /// The body to send.
     pub body: Bytes,
+    /// Its webhook's trace context, if one was stored (tracing was on).
+    pub trace: Option<Arc<crate::trace::Context>>,
 }
 
 impl NewEvent {
@@ -178,6 +184,7 @@ impl Ready {
             route: delivery.route.clone(),
             attempts: 0,
             body,
+            trace: event.trace.clone(),
         }
     }
 }
