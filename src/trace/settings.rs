@@ -187,4 +187,22 @@ mod tests {
         let problem = settings(Some("ftp://c"), &[]).unwrap_err();
         assert!(problem.contains("scheme `ftp`"), "{problem}");
     }
+
+    #[test]
+    fn a_ratio_outside_0_to_1_is_a_problem() {
+        let cfg = TracingConfig {
+            endpoint: Some(crate::config::located("http://c:4318")),
+            headers: Default::default(),
+            sample_ratio: 1.5,
+            service_name: None,
+            batch_delay: crate::config::located("1s"),
+        };
+        let mut problems = Problems::default();
+        assert!(compile(&cfg, &Env::default(), &mut problems).is_none());
+        let problem = problems.to_string();
+        assert!(
+            problem.contains("server.tracing.sample_ratio: must be from 0 to 1"),
+            "{problem}"
+        );
+    }
 }

@@ -46,3 +46,4 @@ mod signing;
 mod spool;
 mod tail;
 mod targets;
+mod traces;

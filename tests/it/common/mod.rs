@@ -3,6 +3,7 @@
 //! a YAML string written to a temporary file, and fake downstreams.
 
 pub mod binary;
+pub mod collector;
 pub mod fake;
 pub mod mixed;
 pub mod pg;
