@@ -337,3 +337,42 @@ async fn log_lines_carry_the_trace_id() {
         .wait_until("the binary's spans", |s| named(s, "deliver").len() == 1)
         .await;
 }
+
+#[tokio::test]
+async fn a_failing_collector_loses_spans_not_webhooks() {
+    let collector = Collector::start().await;
+    collector.fake.respond(503);
+    let (a, b) = (FakeTarget::start().await, FakeTarget::start().await);
+    let relay =
+        TestRelay::start_with_env(&config(&collector, &a, &b), &[("COLLECTOR_KEY", "k")]).await;
+    relay.accept("s", fixture("minimal.json")).await;
+    a.wait_for(1, crate::common::WAIT).await;
+    b.wait_for(1, crate::common::WAIT).await;
+    // Tried (and refused) at least once; the spans are counted as lost.
+    collector.fake.wait_for(1, crate::common::WAIT).await;
+    let dropped = tokio::time::timeout(crate::common::WAIT, async {
+        loop {
+            let metrics = relay
+                .client
+                .get(relay.admin("/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let count = metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("switchboard_trace_spans_dropped_total "))
+                .and_then(|n| n.trim().parse::<f64>().ok());
+            if let Some(n) = count.filter(|n| *n > 0.0) {
+                return n;
+            }
+            // The export's answer and the counter come just after the request.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("switchboard_trace_spans_dropped_total counts the refused export");
+    assert!(dropped >= 1.0);
+}
