@@ -352,18 +352,9 @@ async fn a_failing_collector_loses_spans_not_webhooks() {
     collector.fake.wait_for(1, crate::common::WAIT).await;
     let dropped = tokio::time::timeout(crate::common::WAIT, async {
         loop {
-            let metrics = relay
-                .client
-                .get(relay.admin("/metrics"))
-                .send()
+            let count = relay
+                .metric("switchboard_trace_spans_dropped_total")
                 .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let count = metrics
-                .lines()
-                .find_map(|l| l.strip_prefix("switchboard_trace_spans_dropped_total "))
                 .and_then(|n| n.trim().parse::<f64>().ok());
             if let Some(n) = count.filter(|n| *n > 0.0) {
                 return n;

@@ -145,6 +145,23 @@ impl TestRelay {
         format!("http://{}{path}", self.relay.admin_addr().unwrap())
     }
 
+    /// The value of the `/metrics` series written `series` (name and
+    /// labels, e.g. `switchboard_target_paused{target="crm"}`), if present.
+    pub async fn metric(&self, series: &str) -> Option<String> {
+        let text = self
+            .client
+            .get(self.admin("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let series = format!("{series} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series).map(str::to_owned))
+    }
+
     /// `http://127.0.0.1:PORT/hooks/{source}`.
     pub fn hook(&self, source: &str) -> String {
         format!("http://{}/hooks/{source}", self.relay.local_addr())
