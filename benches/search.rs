@@ -44,6 +44,7 @@ fn event(n: u64, body: &Bytes, received_ms: i64) -> NewEvent {
         ],
         config_version: "0123456789ab".into(),
         seen: None,
+        trace: None,
     }
 }
 

@@ -94,6 +94,9 @@
 //! - `tail`: the live tail's hub (accepted webhooks, attempts, dead
 //!   letters, pauses, reloads as they happen), its events and the filter
 //!   one watcher asked for.
+//! - `trace`: OpenTelemetry traces, one per webhook: W3C `traceparent`
+//!   in and out (`context`), spans (`span`), OTLP protobuf (`otlp`) and its
+//!   exporter task (`export`), `server.tracing` compiled (`settings`).
 //! - `time`: unix milliseconds and seconds, the one place that reads the
 //!   wall clock for them.
 //! - `descriptors`: the open files a config needs; raising the limit to fit.
@@ -116,4 +119,5 @@ pub mod spool;
 pub mod stamp;
 pub mod tail;
 pub mod time;
+pub mod trace;
 pub mod transform;

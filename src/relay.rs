@@ -20,6 +20,7 @@ use crate::dispatch::deliver::USER_AGENT;
 use crate::ingress::{self, Ingress};
 use crate::runtime::{Runtime, Snapshot};
 use crate::spool::{Backend, Spool, SpoolError};
+use crate::trace::Tracer;
 
 mod controls;
 mod load;
@@ -47,6 +48,8 @@ pub struct Relay {
     admin_addr: Option<SocketAddr>,
     core: Arc<Core>,
     stop: CancellationToken,
+    /// Stops the span exporter, after shutdown's last flush.
+    exporter: CancellationToken,
     server: tokio::task::JoinHandle<()>,
     admin: Option<tokio::task::JoinHandle<()>>,
 }
@@ -87,14 +90,23 @@ impl Relay {
         crate::metrics::known(&runtime);
         let snapshot = Arc::new(Snapshot::new(runtime));
         let tail = spool.tail();
+        let (tracer, spans) = Tracer::new(snapshot.clone());
+        let exporter = CancellationToken::new();
+        tokio::spawn(crate::trace::export::run(
+            spans,
+            snapshot.clone(),
+            client.clone(),
+            exporter.clone(),
+        ));
         let dispatcher = Dispatcher::new(
             spool.clone(),
             client,
             snapshot.clone(),
             tail.clone(),
             paused,
+            tracer.clone(),
         );
-        let ingress = Arc::new(Ingress::new(snapshot.clone(), spool.clone()));
+        let ingress = Arc::new(Ingress::new(snapshot.clone(), spool.clone(), tracer));
         let core = Arc::new(Core {
             options,
             snapshot: snapshot.clone(),
@@ -123,6 +135,7 @@ impl Relay {
             admin_addr,
             core,
             stop,
+            exporter,
             server,
             admin,
         })
@@ -188,6 +201,13 @@ impl Relay {
         if let Err(error) = core.spool.close().await {
             tracing::error!(%error, "could not flush the spool; the last outcomes will be repeated after restart");
         }
+        // The last spans (answers and attempts just made) go out, within a
+        // bound: a collector that hangs must not hold the shutdown.
+        let flushed = tokio::time::timeout(Duration::from_secs(5), core.ingress.tracer.flush());
+        if flushed.await.is_err() {
+            tracing::warn!("the trace collector did not take the last spans in time");
+        }
+        self.exporter.cancel();
         tracing::info!(
             pending = core.spool.pending().deliveries,
             "stopped; pending deliveries stay in the spool"

@@ -76,6 +76,12 @@ impl Env {
         self.files.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// A variable read directly, not through `${NAME}` (the standard
+    /// `OTEL_*` settings); none under [`Env::stand_in`].
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|v| !v.is_empty())
+    }
+
     fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)
     }

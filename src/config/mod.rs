@@ -34,6 +34,7 @@ mod shape;
 pub mod shown;
 mod source;
 mod target;
+mod traces;
 mod tree;
 mod verify;
 
@@ -46,6 +47,7 @@ pub use secret::{SecretConfig, SecretSource, WebhookSecretsConfig};
 pub use server::{AdminRole, AdminTokenConfig, ClientIpHeader, HistoryConfig, ServerConfig};
 pub use source::{FieldsConfig, SourceConfig, TokenConfig, default_keys};
 pub use target::{TargetConfig, TransformConfig};
+pub use traces::TracingConfig;
 pub use verify::{Algorithm, Encoding, HmacConfig, VerifyConfig};
 
 /// A value together with the place in `routes.yaml` it came from, so that a

@@ -135,6 +135,8 @@ pub struct ServerConfig {
     /// `false`.
     #[serde(default)]
     pub watch_config: bool,
+    /// Traces over OTLP; absent (the default): off.
+    pub tracing: Option<super::TracingConfig>,
 }
 
 /// `server.history`: what is kept of each attempt, beside its time, status
@@ -189,6 +191,7 @@ impl Default for ServerConfig {
             circuit: CircuitConfig::default(),
             history: HistoryConfig::default(),
             watch_config: false,
+            tracing: None,
         }
     }
 }

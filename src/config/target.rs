@@ -49,6 +49,15 @@ pub struct TargetConfig {
     /// Circuit breaker; unset fields come from `server.circuit`.
     #[serde(default)]
     pub circuit: CircuitConfig,
+    /// Sends `traceparent` and `tracestate` with every attempt, so that the
+    /// target's own traces join the webhook's (when `server.tracing` is on).
+    /// Default `true`; `false` for a target that must not learn them.
+    #[serde(default = "default_propagate_trace")]
+    pub propagate_trace: bool,
+}
+
+fn default_propagate_trace() -> bool {
+    true
 }
 
 /// A transform: `none`, `{select: [..]}`, `{omit: [..]}` or `{jq: '..'}`.

@@ -18,8 +18,9 @@ use crate::dispatch::deliver::{self, Health};
 use crate::dispatch::series::{Outcome, Series};
 use crate::dispatch::target::Target;
 use crate::dispatch::window::instant_at;
-use crate::spool::{Ready, Record, Spool};
+use crate::spool::{AttemptLog, Ready, Record, Spool};
 use crate::tail::{AttemptEvent, Event, Tail};
+use crate::trace::{Tracer, Value};
 
 /// What an attempt's task reports back to its worker, after the spool has
 /// been told.
@@ -45,6 +46,8 @@ pub(super) struct Attempt<S> {
     pub(super) tail: Tail,
     /// An operator's probe, waiting for this attempt's outcome.
     pub(super) probe: Option<oneshot::Sender<Probed>>,
+    /// Where its span goes, if its webhook has a trace context.
+    pub(super) tracer: Option<Tracer>,
 }
 
 impl<S: Spool> Attempt<S> {
@@ -62,9 +65,13 @@ impl<S: Spool> Attempt<S> {
             series,
             tail,
             probe,
+            tracer,
         } = self;
         let started = std::time::Instant::now();
-        let sent = deliver::attempt(&client, &target, &ready).await;
+        let span = tracer.as_ref().zip(ready.trace.as_deref());
+        let span = span.and_then(|(tracer, webhook)| tracer.attempt(webhook));
+        let propagate = span.as_ref().filter(|_| target.propagate_trace);
+        let sent = deliver::attempt(&client, &target, &ready, propagate).await;
         let (record, health) = deliver::decide(
             &target.retry,
             ready.attempts,
@@ -83,11 +90,16 @@ impl<S: Spool> Attempt<S> {
         let retry_at = match &record {
             Record::Retry { due_ms, .. } => Some(instant_at(*due_ms)),
             Record::Dead { error, .. } => {
-                tracing::error!(id = %ready.event, target = %target.name, %error, "dead letter");
+                let trace_id = ready.trace.as_ref().map(|t| t.trace);
+                tracing::error!(id = %ready.event, target = %target.name, trace_id = trace_id.map(tracing::field::display), %error, "dead letter");
                 None
             }
             _ => None,
         };
+        if let (Some(tracer), Some(span)) = (&tracer, span) {
+            let (attributes, error) = traced(&target, &ready, &record, &sent.log, outcome);
+            tracer.attempted(span, attributes, error);
+        }
         spool.record(ready.id, record, sent.log).await;
         // Answered once the outcome is on its way to the spool.
         if let (Some(probe), Some(event)) = (probe, probed) {
@@ -102,6 +114,59 @@ impl<S: Spool> Attempt<S> {
             .await;
         drop(slot);
     }
+}
+
+/// What an attempt's span says: target, route, attempt number, answer
+/// status, error class and outcome; failed unless delivered.
+fn traced(
+    target: &Target,
+    ready: &Ready,
+    record: &Record,
+    log: &AttemptLog,
+    outcome: Outcome,
+) -> (Vec<(&'static str, Value)>, Option<String>) {
+    let mut attributes = vec![
+        ("switchboard.target", Value::Text(target.name.clone())),
+        ("switchboard.route", Value::Text(ready.route.clone())),
+        (
+            "switchboard.webhook.id",
+            Value::Text(ready.event.to_string()),
+        ),
+        ("switchboard.attempt", Value::Int(i64::from(log.attempt))),
+        (
+            "switchboard.outcome",
+            Value::Text(outcome.label().to_owned()),
+        ),
+        (
+            "http.request.method",
+            Value::Text(target.method.to_string()),
+        ),
+    ];
+    if !target.url_secret {
+        let host = target.url.host_str().unwrap_or_default().to_owned();
+        attributes.push(("server.address", Value::Text(host)));
+    }
+    if let Some(status) = log.status {
+        attributes.push(("http.response.status_code", Value::Int(i64::from(status))));
+    }
+    // OpenTelemetry's `error.type`: the class of a failure without a usable
+    // answer, else the status of an answer that was not a success.
+    let class = log.class.map(str::to_owned);
+    let class = class.or_else(|| {
+        log.status
+            .filter(|s| !(200..300).contains(s))
+            .map(|s| s.to_string())
+    });
+    if let Some(class) = &class {
+        attributes.push(("error.type", Value::Text(class.clone())));
+    }
+    let error = match record {
+        Record::Delivered { .. } => None,
+        Record::Retry { error, .. } | Record::Dead { error, .. } | Record::Parked { error, .. } => {
+            Some(error.clone())
+        }
+    };
+    (attributes, error)
 }
 
 /// Publishes the attempt (and a dead letter) to the tail when anyone

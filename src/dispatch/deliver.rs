@@ -149,8 +149,14 @@ pub struct Sent {
 
 /// Sends `ready` to `target` once, logs the result, and keeps what the
 /// history needs: the request headers as sent, the answer's headers and the
-/// first `target.response_bytes` of its body.
-pub async fn attempt(client: &reqwest::Client, target: &Target, ready: &Ready) -> Sent {
+/// first `target.response_bytes` of its body. With `trace` (the attempt's
+/// span), sends its `traceparent` and `tracestate`.
+pub async fn attempt(
+    client: &reqwest::Client,
+    target: &Target,
+    ready: &Ready,
+    trace: Option<&crate::trace::Attempt>,
+) -> Sent {
     let started = Instant::now();
     let mut log = AttemptLog {
         attempt: ready.attempts + 1,
@@ -175,6 +181,12 @@ pub async fn attempt(client: &reqwest::Client, target: &Target, ready: &Ready) -
     if !target.headers.contains_key(header::CONTENT_TYPE) {
         request = request.header(header::CONTENT_TYPE, "application/json");
     }
+    if let Some(span) = trace {
+        request = request.header("traceparent", span.context.traceparent());
+        if !span.context.state.is_empty() {
+            request = request.header("tracestate", span.context.state.as_str());
+        }
+    }
     let result = match request.body(ready.body.clone()).build() {
         Ok(request) => {
             log.request_headers = crate::redact::headers_json(request.headers(), None);
@@ -185,15 +197,19 @@ pub async fn attempt(client: &reqwest::Client, target: &Target, ready: &Ready) -
     let ms = started.elapsed().as_millis() as u64;
     log.duration_ms = ms as i64;
     let attempt = ready.attempts + 1;
+    let trace_id = ready
+        .trace
+        .as_ref()
+        .map(|t| tracing::field::display(t.trace));
     match &result {
         Attempt::Status { code, .. } if (200..300).contains(code) => {
-            tracing::info!(id = %ready.event, target = %target.name, route = %ready.route, status = code, attempt, duration_ms = ms, "delivered")
+            tracing::info!(id = %ready.event, target = %target.name, route = %ready.route, status = code, attempt, duration_ms = ms, trace_id, "delivered")
         }
         Attempt::Status { code, .. } => {
-            tracing::warn!(id = %ready.event, target = %target.name, route = %ready.route, status = code, attempt, duration_ms = ms, "delivery refused")
+            tracing::warn!(id = %ready.event, target = %target.name, route = %ready.route, status = code, attempt, duration_ms = ms, trace_id, "delivery refused")
         }
         Attempt::Failed { reason } => {
-            tracing::warn!(id = %ready.event, target = %target.name, route = %ready.route, %reason, attempt, duration_ms = ms, "delivery failed")
+            tracing::warn!(id = %ready.event, target = %target.name, route = %ready.route, %reason, attempt, duration_ms = ms, trace_id, "delivery failed")
         }
     }
     Sent { result, log }

@@ -52,6 +52,7 @@ use crate::dispatch::worker::{Forget, Worker};
 use crate::runtime::{Runtime, Snapshot};
 use crate::spool::{self, Budget, Spool};
 use crate::tail::Tail;
+use crate::trace::Tracer;
 
 /// The workers, keyed by target name.
 pub struct Dispatcher<S: Spool> {
@@ -71,6 +72,8 @@ pub struct Dispatcher<S: Spool> {
     /// Bumped by every pause and resume, so that a re-read of the spool
     /// begun before one does not undo it.
     changes: AtomicU64,
+    /// Where attempts' spans go (of webhooks stored with a trace context).
+    tracer: Tracer,
 }
 
 struct Handle {
@@ -94,13 +97,15 @@ struct Handle {
 
 impl<S: Spool> Dispatcher<S> {
     /// Starts one worker per target of the runtime in force; those in
-    /// `paused` start paused. Attempts publish to `tail`.
+    /// `paused` start paused. Attempts publish to `tail`, their spans to
+    /// `tracer`.
     pub fn new(
         spool: Arc<S>,
         client: reqwest::Client,
         snapshot: Arc<Snapshot>,
         tail: Tail,
         paused: HashSet<String>,
+        tracer: Tracer,
     ) -> Arc<Dispatcher<S>> {
         let dispatcher = Arc::new(Dispatcher {
             workers: Mutex::new(HashMap::new()),
@@ -112,6 +117,7 @@ impl<S: Spool> Dispatcher<S> {
             tail,
             paused: Mutex::new(paused),
             changes: AtomicU64::new(0),
+            tracer,
         });
         dispatcher.sync(&dispatcher.snapshot.load());
         dispatcher
@@ -176,6 +182,7 @@ impl<S: Spool> Dispatcher<S> {
             paused: paused.clone(),
             series: series.clone(),
             tail: self.tail.clone(),
+            tracer: self.tracer.clone(),
         };
         let window = Window::new(
             runtime.server.window,

@@ -24,6 +24,7 @@ use crate::rate::RateLimit;
 
 mod compile;
 
+pub(crate) use compile::header_map;
 pub use compile::{Defaults, compile};
 
 /// A compiled target.
@@ -56,6 +57,9 @@ pub struct Target {
     pub sign: Option<Signer>,
     /// The first bytes of each response body kept in the history.
     pub response_bytes: usize,
+    /// Whether attempts carry `traceparent` and `tracestate` (when tracing
+    /// is on).
+    pub propagate_trace: bool,
 }
 
 /// A rate limiter with the settings it was built from.

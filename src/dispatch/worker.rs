@@ -29,6 +29,7 @@ use crate::dispatch::window::Window;
 use crate::runtime::Snapshot;
 use crate::spool::{Ready, Spool};
 use crate::tail::Tail;
+use crate::trace::Tracer;
 
 /// How often an idle worker looks in the spool anyway (for dead letters
 /// replayed by another process).
@@ -51,6 +52,8 @@ pub(super) struct Worker<S: Spool> {
     pub(super) tail: Tail,
     /// Deliveries cancelled by an operator, to drop from the window.
     pub(super) forget: Arc<Forget>,
+    /// Where attempts' spans go.
+    pub(super) tracer: Tracer,
 }
 
 /// Ids of deliveries an operator cancelled, waiting for the worker to drop
@@ -306,6 +309,8 @@ impl<S: Spool> Worker<S> {
         // Waiting may have spanned a reload: send with the settings in force.
         let target = self.target().unwrap_or(target);
         let attempt = Attempt {
+            // Only a webhook stored with a trace context is traced.
+            tracer: ready.trace.as_ref().map(|_| self.tracer.clone()),
             client: self.client.clone(),
             target,
             ready,

@@ -28,12 +28,16 @@ use super::outcome::{Outcome, Refusal};
 use super::payload::Payload;
 use super::render::{self, Routed};
 use super::source::Source;
+use super::stages;
 use super::verify::{Claim, Verdict};
 use crate::runtime::Runtime;
 use crate::spool::{Admitted, NewEvent, SeenId, Spool};
+use crate::trace::{Request, Value};
 
 impl<S: Spool> Ingress<S> {
-    /// Takes one request for source `name` from `peer` to its outcome.
+    /// Takes one request for source `name` from `peer` to its outcome;
+    /// with tracing on, begins its ingress span in `trace` (for the caller
+    /// to end with the answer) and keeps the stages' spans in it.
     pub async fn accept<T, B>(
         &self,
         peer: SocketAddr,
@@ -41,6 +45,7 @@ impl<S: Spool> Ingress<S> {
         method: Method,
         headers: HeaderMap,
         body: T,
+        trace: &mut Option<Request>,
     ) -> Outcome
     where
         T: Stream<Item = Result<B, warp::Error>> + Unpin,
@@ -52,7 +57,13 @@ impl<S: Spool> Ingress<S> {
                 .sources
                 .get(name)
                 .ok_or_else(|| Refusal::UnknownSource(name.to_owned()))?;
+            if let Some(settings) = &runtime.server.tracing {
+                *trace = Some(self.tracer.request(settings, &headers, name));
+            }
             let client = sender(&runtime, source, peer.ip(), &headers)?;
+            if let Some(t) = trace.as_mut() {
+                t.set("client.address", Value::Text(client.to_string()));
+            }
             if method == Method::GET || method == Method::HEAD {
                 return Ok(Outcome::Probe);
             }
@@ -64,7 +75,12 @@ impl<S: Spool> Ingress<S> {
                 .await
                 .map_err(|e| body_refusal(e, max_body, name, client))?;
             // Before the probe check: a signed source's probes are signed too.
-            let Some(claim) = verify(source, &headers, &raw, client)? else {
+            let began = trace.as_ref().map_or(0, Request::begin);
+            let verdict = verify(source, &headers, &raw, client);
+            if let Some(t) = trace.as_mut() {
+                stages::verified(t, began, &verdict);
+            }
+            let Some(claim) = verdict? else {
                 return Ok(Outcome::Duplicate);
             };
             let doc = match Payload::read(&raw) {
@@ -76,7 +92,11 @@ impl<S: Spool> Ingress<S> {
                 }
             };
             self.has_room(&runtime, name)?;
+            let began = trace.as_ref().map_or(0, Request::begin);
             let routed = render::route(&runtime, source, &headers, &raw, &doc);
+            if let Some(t) = trace.as_mut() {
+                stages::routed(t, began, &routed);
+            }
             // The parse is done with: free it before waiting for the commit.
             // A 200 KB call log parses to megabytes, and every connection
             // waiting for the same group commit would otherwise hold one.
@@ -89,7 +109,7 @@ impl<S: Spool> Ingress<S> {
                 headers: &headers,
                 version: &runtime.version,
             };
-            self.store(webhook, routed).await
+            self.store(webhook, routed, trace).await
         }
         .await;
         taken.unwrap_or_else(Outcome::Refused)
@@ -116,7 +136,12 @@ impl<S: Spool> Ingress<S> {
     }
 
     /// Writes the webhook and its deliveries in one durable transaction.
-    async fn store(&self, webhook: Webhook<'_>, routed: Routed) -> Result<Outcome, Refusal> {
+    async fn store(
+        &self,
+        webhook: Webhook<'_>,
+        routed: Routed,
+        trace: &mut Option<Request>,
+    ) -> Result<Outcome, Refusal> {
         let Webhook {
             source,
             client,
@@ -158,11 +183,17 @@ impl<S: Spool> Ingress<S> {
             keys: routed.keys,
             config_version: version.to_owned(),
             seen,
+            trace: trace.as_ref().map(|t| t.context.clone()),
         };
+        let began = trace.as_ref().map_or(0, Request::begin);
         // The `accepted` line is logged by the spool's writer, once the
         // commit is known and before the deliveries go to dispatch, so that
         // no delivery's line precedes it.
-        match self.spool.accept(event, routed.deliveries).await {
+        let admitted = self.spool.accept(event, routed.deliveries).await;
+        if let Some(t) = trace.as_mut() {
+            stages::committed(t, began, id, deliveries, &admitted);
+        }
+        match admitted {
             Ok(Admitted::Stored) => {
                 claim.keep();
                 Ok(Outcome::Accepted { id, deliveries })

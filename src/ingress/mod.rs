@@ -24,6 +24,7 @@ pub mod payload;
 pub mod render;
 pub mod source;
 pub mod tally;
+mod stages;
 pub mod throttle;
 pub mod verify;
 
@@ -38,6 +39,7 @@ use warp::reply::Response;
 
 use crate::runtime::Snapshot;
 use crate::spool::Spool;
+use crate::trace::Tracer;
 use outcome::{Outcome, Refusal};
 
 /// What ingress needs from the relay.
@@ -50,16 +52,20 @@ pub struct Ingress<S: Spool> {
     draining: AtomicBool,
     /// Each source's recent counts, for the status API.
     pub tally: tally::Tally,
+    /// Where a webhook's spans go, when `server.tracing` is on.
+    pub tracer: Tracer,
 }
 
 impl<S: Spool> Ingress<S> {
-    /// Ingress for the config in `snapshot`, writing to `spool`.
-    pub fn new(snapshot: Arc<Snapshot>, spool: Arc<S>) -> Ingress<S> {
+    /// Ingress for the config in `snapshot`, writing to `spool`, its
+    /// spans to `tracer`.
+    pub fn new(snapshot: Arc<Snapshot>, spool: Arc<S>, tracer: Tracer) -> Ingress<S> {
         Ingress {
             snapshot,
             spool,
             draining: AtomicBool::new(false),
             tally: tally::Tally::default(),
+            tracer,
         }
     }
 
@@ -88,8 +94,15 @@ pub fn filter<S: Spool>(
                 let ingress = ingress.clone();
                 async move {
                     let started = std::time::Instant::now();
-                    let outcome = ingress.accept(peer, &source, method, headers, body).await;
+                    // Made by `accept` once the source is known, if tracing is on.
+                    let mut trace = None;
+                    let outcome = ingress
+                        .accept(peer, &source, method, headers, body, &mut trace)
+                        .await;
                     let (response, label) = outcome.answer();
+                    if let Some(request) = trace {
+                        ingress.tracer.answered(request, response.status().as_u16());
+                    }
                     // Only configured names label the metric: a scan of
                     // made-up paths must not grow it.
                     let known = !matches!(outcome, Outcome::Refused(Refusal::UnknownSource(_)));

@@ -163,6 +163,12 @@ pub fn delivery(target: &str, outcome: &'static str, took: Duration) {
     }
 }
 
+/// Spans lost: the exporter's queue was full, or the collector did not
+/// take them.
+pub fn spans_dropped(spans: u64) {
+    counter!("switchboard_trace_spans_dropped_total").increment(spans);
+}
+
 /// An attempt that had to wait for the target's rate limiter.
 pub fn rate_limited(target: &str) {
     counter!("switchboard_rate_limit_waits_total", "target" => target.to_owned()).increment(1);
@@ -291,6 +297,10 @@ fn describe() {
     describe_gauge!(
         "switchboard_window_bytes",
         "Body bytes a target's worker holds in memory."
+    );
+    describe_counter!(
+        "switchboard_trace_spans_dropped_total",
+        "Trace spans lost: the exporter's queue was full, or the OTLP collector did not take them."
     );
     describe_counter!(
         "switchboard_config_reloads_total",

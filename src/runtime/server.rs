@@ -61,6 +61,8 @@ pub struct Server {
     pub admin_hosts: Vec<String>,
     /// Reload when the config file or a secrets file changes.
     pub watch_config: bool,
+    /// Traces over OTLP; `None`: off.
+    pub tracing: Option<crate::trace::Settings>,
 }
 
 /// Compiles `server:`. Every problem is pushed; `None` if there was any
@@ -94,6 +96,10 @@ pub fn compile(s: &ServerConfig, env: &Env, problems: &mut Problems) -> Option<S
         .ok();
     let lease = lease(&s.lease, problems);
     let admin = super::admin::compile(s, env, problems);
+    let tracing = s
+        .tracing
+        .as_ref()
+        .map(|t| crate::trace::settings::compile(t, env, problems));
     Some(Server {
         listen: listen?,
         trusted_proxies,
@@ -116,6 +122,7 @@ pub fn compile(s: &ServerConfig, env: &Env, problems: &mut Problems) -> Option<S
         admin_tokens: admin.tokens,
         admin_hosts: admin.hosts,
         watch_config: s.watch_config,
+        tracing: tracing.map_or(Some(None), |t| t.map(Some))?,
     })
 }
 

@@ -22,6 +22,8 @@ pub(crate) struct Announce {
     deliveries: usize,
     /// The target of each delivery stored, when the tail is watched.
     targets: Vec<String>,
+    /// Its trace, when tracing is on.
+    trace_id: Option<crate::trace::TraceId>,
 }
 
 impl Announce {
@@ -47,6 +49,7 @@ impl Announce {
             received_ms: event.received_ms,
             deliveries,
             targets,
+            trace_id: event.trace.as_ref().map(|t| t.trace),
         }
     }
 
@@ -61,6 +64,7 @@ impl Announce {
             client_ip = %self.client_ip,
             routes = %crate::logs::List(&self.routes),
             deliveries = self.deliveries,
+            trace_id = self.trace_id.map(tracing::field::display),
             "accepted"
         );
         tail.publish(|| {

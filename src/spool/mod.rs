@@ -43,6 +43,7 @@ pub use window::{Budget, Window};
 
 use std::future::Future;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use uuid::Uuid;
@@ -73,6 +74,9 @@ pub struct NewEvent {
     /// The verified `webhook-id` to remember with it (Standard Webhooks
     /// sources), so that a replay is refused across restarts and replicas.
     pub seen: Option<SeenId>,
+    /// Its ingress span's trace context, when tracing is on: stored
+    /// (`events.trace`), so that every attempt joins its trace.
+    pub trace: Option<Arc<crate::trace::Context>>,
 }
 
 /// A `webhook-id` taken by a source until it may no longer be replayed.
@@ -127,6 +131,8 @@ pub struct Ready {
     pub attempts: u32,
     /// The body to send.
     pub body: Bytes,
+    /// Its webhook's trace context, if one was stored (tracing was on).
+    pub trace: Option<Arc<crate::trace::Context>>,
 }
 
 impl NewEvent {
@@ -180,6 +186,7 @@ impl Ready {
             route: delivery.route.clone(),
             attempts: 0,
             body,
+            trace: event.trace.clone(),
         }
     }
 }

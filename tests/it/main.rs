@@ -52,3 +52,4 @@ mod spool;
 mod tail;
 mod targets;
 mod watch_config;
+mod traces;

@@ -268,7 +268,7 @@ async fn a_postgres_spool_of_schema_1_is_migrated_to_remember_ids() {
     db.batch_execute(
         "DROP TABLE seen_ids, event_keys, attempts, audit, jobs, target_controls;
          ALTER TABLE events DROP COLUMN config_version, DROP COLUMN headers,
-             DROP COLUMN content_type, DROP COLUMN keys;
+             DROP COLUMN content_type, DROP COLUMN keys, DROP COLUMN trace;
          ALTER TABLE deliveries DROP COLUMN last_class;
          DELETE FROM switchboard_schema WHERE version > 1",
     )

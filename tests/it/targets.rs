@@ -80,18 +80,9 @@ async fn target_until(relay: &TestRelay, name: &str, ok: impl Fn(&Value) -> bool
 }
 
 async fn paused_metric(relay: &TestRelay, name: &str) -> Option<String> {
-    let text = relay
-        .client
-        .get(relay.admin("/metrics"))
-        .send()
+    relay
+        .metric(&format!("switchboard_target_paused{{target=\"{name}\"}}"))
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let series = format!("switchboard_target_paused{{target=\"{name}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&series).map(str::to_owned))
 }
 
 #[tokio::test]

@@ -14,11 +14,12 @@ use super::{Limit, Target};
 use crate::config::interpolate::{self, Env};
 use crate::config::problems::Problems;
 use crate::config::units;
-use crate::config::{Located, TargetConfig};
+use crate::config::{Located, SecretConfig, TargetConfig};
 use crate::dispatch::circuit::{self, CircuitPolicy};
 use crate::dispatch::retry::{self, RetryPolicy};
 use crate::dispatch::sign;
 use crate::rate::RateLimit;
+use indexmap::IndexMap;
 
 /// The server-wide policies a target inherits from.
 #[derive(Debug, Clone)]
@@ -46,7 +47,7 @@ pub fn compile(
     let before = problems.clone();
     let url = url(&cfg.url, env, &place, problems);
     let method = method(&cfg.method, &place, problems);
-    let headers = headers(cfg, env, &place, problems);
+    let headers = header_map(&cfg.headers, env, &format!("{place}.headers"), problems);
     let timeout = units::duration(&cfg.timeout.value)
         .map_err(|e| problems.push(format!("{place}.timeout"), Some(&cfg.timeout.referenced), e))
         .ok();
@@ -92,6 +93,7 @@ pub fn compile(
         circuit: circuit?,
         sign: signer.flatten(),
         response_bytes: defaults.response_bytes,
+        propagate_trace: cfg.propagate_trace,
     })
 }
 
@@ -126,13 +128,19 @@ fn url(cfg: &Located<String>, env: &Env, place: &str, problems: &mut Problems) -
         .ok()
 }
 
-/// `targets.NAME.headers`: valid names, resolved values; a value from the
+/// Headers as written at `place` (`targets.NAME.headers`,
+/// `server.tracing.headers`): valid names, resolved values; a value from the
 /// environment or a file, or under a name that usually carries a secret,
 /// marked sensitive.
-fn headers(cfg: &TargetConfig, env: &Env, place: &str, problems: &mut Problems) -> HeaderMap {
+pub(crate) fn header_map(
+    written: &IndexMap<String, SecretConfig>,
+    env: &Env,
+    place: &str,
+    problems: &mut Problems,
+) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    for (key, value) in &cfg.headers {
-        let hplace = format!("{place}.headers.{key}");
+    for (key, value) in written {
+        let hplace = format!("{place}.{key}");
         let Ok(header) = HeaderName::try_from(key.as_str()) else {
             problems.push(
                 hplace,

@@ -27,9 +27,9 @@ pub(super) fn text(s: &str) -> String {
 const INSERT_EVENTS: &str = "WITH input AS (
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[],
                               $6::bytea[], $7::text[], $8::bigint[], $10::text[], $11::text[],
-                              $12::text[], $13::text[])
+                              $12::text[], $13::text[], $14::text[])
               AS u(id, source, client_ip, received_at, routes, body, seen_id, seen_until,
-                   content_type, headers, keys, config_version)
+                   content_type, headers, keys, config_version, trace)
      ), taken AS (
          INSERT INTO seen_ids (source, id, expires_at)
          SELECT source, seen_id, seen_until FROM input WHERE seen_id IS NOT NULL
@@ -39,9 +39,9 @@ const INSERT_EVENTS: &str = "WITH input AS (
          RETURNING source, id
      )
      INSERT INTO events (id, source, client_ip, received_at, routes, body, content_type,
-                         headers, keys, config_version)
+                         headers, keys, config_version, trace)
      SELECT i.id, i.source, i.client_ip, i.received_at, i.routes, i.body, i.content_type,
-            i.headers, i.keys, i.config_version FROM input i
+            i.headers, i.keys, i.config_version, i.trace FROM input i
      WHERE i.seen_id IS NULL
         OR EXISTS (SELECT 1 FROM taken t WHERE t.source = i.source AND t.id = i.seen_id)
      RETURNING id";
@@ -135,6 +135,7 @@ struct Events<'a> {
     headers: Vec<String>,
     keys: Vec<String>,
     versions: Vec<String>,
+    traces: Vec<Option<String>>,
 }
 
 impl<'a> Events<'a> {
@@ -156,6 +157,8 @@ impl<'a> Events<'a> {
         self.headers.push(text(&event.headers));
         self.keys.push(text(&event.keys_json()));
         self.versions.push(text(&event.config_version));
+        self.traces
+            .push(event.trace.as_ref().map(|t| text(&t.stored())));
     }
 }
 
@@ -193,6 +196,7 @@ async fn insert_events(
                 &e.headers,
                 &e.keys,
                 &e.versions,
+                &e.traces,
             ],
         )
         .await?;

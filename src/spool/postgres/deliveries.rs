@@ -218,7 +218,7 @@ const CLAIM: &str =
          ORDER BY due_at, id
          LIMIT $3
          FOR UPDATE SKIP LOCKED)
-     RETURNING d.id, d.event_id, d.route, d.attempts, COALESCE(d.body, e.body), d.due_at";
+     RETURNING d.id, d.event_id, d.route, d.attempts, COALESCE(d.body, e.body), d.due_at, e.trace";
 
 const NEXT_DUE: &str = "SELECT MIN(due_at) FROM deliveries
      WHERE target = $1 AND state = 'pending' AND due_at > $2";
@@ -253,6 +253,9 @@ pub(super) async fn claim(
                     route: r.get(2),
                     attempts: r.get::<_, i32>(3).max(0) as u32,
                     body: Bytes::from(r.get::<_, Vec<u8>>(4)),
+                    trace: r
+                        .get::<_, Option<&str>>(6)
+                        .and_then(crate::trace::Context::stored_arc),
                 },
             )
         })

@@ -16,7 +16,7 @@ const MIGRATE_LOCK: i64 = 0x5357_4254_0001;
 pub(super) const PRUNE_LOCK: i64 = 0x5357_4254_0002;
 
 /// Migrations in order; version N is `MIGRATIONS[N - 1]`. Append, never edit.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The newest schema this build writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -143,6 +143,13 @@ CREATE TABLE target_controls (
     changed_at bigint NOT NULL,
     changed_by text
 );
+";
+
+// Each webhook's trace context when tracing is on (the ingress span's
+// `traceparent`, `tracestate` on a second line), so that attempts made
+// later, by any replica, join its trace; as in SQLite's version 5.
+const V4: &str = "
+ALTER TABLE events ADD COLUMN trace text;
 ";
 
 /// Brings the database at `shown` to [`VERSION`].

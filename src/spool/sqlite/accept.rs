@@ -59,8 +59,8 @@ fn insert(
     let routes = serde_json::to_string(&event.routes).unwrap_or_default();
     let event_id = event.id.to_string();
     tx.prepare_cached(
-        "INSERT INTO events (id, source, client_ip, received_at, routes, body, content_type, headers, keys, config_version)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO events (id, source, client_ip, received_at, routes, body, content_type, headers, keys, config_version, trace)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         event_id,
@@ -73,6 +73,7 @@ fn insert(
         event.headers,
         event.keys_json(),
         event.config_version,
+        event.trace.as_ref().map(|t| t.stored()),
     ])?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO deliveries (event_id, target, route, size, state, attempts, due_at, created_at, updated_at, last_error)

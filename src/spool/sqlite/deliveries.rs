@@ -167,13 +167,15 @@ fn with_bodies(
     due: Vec<(i64, String, String, u32)>,
 ) -> Result<Vec<Ready>, rusqlite::Error> {
     let mut body = tx.prepare_cached(
-        "SELECT COALESCE(b.body, e.body) FROM deliveries d JOIN events e ON e.id = d.event_id
+        "SELECT COALESCE(b.body, e.body), e.trace FROM deliveries d JOIN events e ON e.id = d.event_id
          LEFT JOIN delivery_bodies b ON b.id = d.id WHERE d.id = ?1",
     )?;
     let mut ready = Vec::with_capacity(due.len());
     for (id, event, route, attempts) in due {
-        let Some(bytes) = body
-            .query_row([id], |r| r.get::<_, Vec<u8>>(0))
+        let Some((bytes, trace)) = body
+            .query_row([id], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<String>>(1)?))
+            })
             .optional()?
         else {
             continue;
@@ -185,6 +187,7 @@ fn with_bodies(
             route,
             attempts,
             body: Bytes::from(bytes),
+            trace: trace.as_deref().and_then(crate::trace::Context::stored_arc),
         });
     }
     Ok(ready)

@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use crate::spool::SpoolError;
 
 /// The schema this build writes; older files are migrated forward.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE events (
@@ -139,6 +139,14 @@ CREATE TABLE target_controls (
 );
 ";
 
+/// Version 5 keeps each webhook's trace context (its ingress span's
+/// `traceparent`, and `tracestate` on a second line) when tracing is on,
+/// so that attempts made later, after a restart too, join its trace. NULL
+/// when tracing is off: nothing is written for it.
+const SCHEMA_V5: &str = "
+ALTER TABLE events ADD COLUMN trace TEXT;
+";
+
 /// The lookup keys' index, in the file [`keys_path`] names, attached to
 /// every connection as `keys`. Derived data: each webhook's keys are also
 /// in its row (`events.keys`), and [`index_keys`] rebuilds what the index
@@ -251,6 +259,11 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection, SpoolError> {
     if version < 4 {
         conn.execute_batch(&format!(
             "BEGIN; {SCHEMA_V4} PRAGMA user_version = 4; COMMIT;"
+        ))?;
+    }
+    if version < 5 {
+        conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA_V5} PRAGMA user_version = 5; COMMIT;"
         ))?;
     }
     attach_keys(&conn, path)?;

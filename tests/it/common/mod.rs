@@ -3,6 +3,7 @@
 //! a YAML string written to a temporary file, and fake downstreams.
 
 pub mod binary;
+pub mod collector;
 pub mod fake;
 pub mod mixed;
 pub mod pg;
@@ -171,6 +172,23 @@ impl TestRelay {
             .json()
             .await
             .unwrap()
+    }
+
+    /// The value of the `/metrics` series written `series` (name and
+    /// labels, e.g. `switchboard_target_paused{target="crm"}`), if present.
+    pub async fn metric(&self, series: &str) -> Option<String> {
+        let text = self
+            .client
+            .get(self.admin("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let series = format!("{series} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series).map(str::to_owned))
     }
 
     /// `http://127.0.0.1:PORT/hooks/{source}`.
