@@ -23,8 +23,8 @@ pub mod outcome;
 pub mod payload;
 pub mod render;
 pub mod source;
-pub mod tally;
 mod stages;
+pub mod tally;
 pub mod throttle;
 pub mod verify;
 

@@ -51,5 +51,5 @@ mod signing;
 mod spool;
 mod tail;
 mod targets;
-mod watch_config;
 mod traces;
+mod watch_config;
