@@ -177,15 +177,7 @@ impl TestRelay {
     /// The value of the `/metrics` series written `series` (name and
     /// labels, e.g. `switchboard_target_paused{target="crm"}`), if present.
     pub async fn metric(&self, series: &str) -> Option<String> {
-        let text = self
-            .client
-            .get(self.admin("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = self.metrics().await;
         let series = format!("{series} ");
         text.lines()
             .find_map(|l| l.strip_prefix(&series).map(str::to_owned))
