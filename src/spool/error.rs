@@ -23,7 +23,7 @@ pub enum SpoolError {
         #[source]
         source: std::io::Error,
     },
-    /// The writer or the checkpointer thread could not be started.
+    /// One of the spool's threads (writer, checkpoint, keys) could not be started.
     #[error("cannot start the spool's {name} thread for {path}: {source}")]
     Thread {
         name: &'static str,

@@ -39,14 +39,7 @@ pub(super) fn start(path: &Path) -> Result<std::sync::mpsc::SyncSender<()>, Spoo
     // key index's WAL too.
     super::schema::attach_keys(&conn, path)?;
     let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
-    std::thread::Builder::new()
-        .name("spool-checkpoint".into())
-        .spawn(move || run(&conn, &kicked))
-        .map_err(|source| SpoolError::Thread {
-            name: "checkpoint",
-            path: path.display().to_string(),
-            source,
-        })?;
+    super::spawn("checkpoint", path, move || run(&conn, &kicked))?;
     Ok(kick)
 }
 

@@ -61,14 +61,7 @@ impl Indexer {
 pub(super) fn start(path: &Path) -> Result<Indexer, SpoolError> {
     let conn = connect(path)?;
     let (tx, rx) = sync_channel(QUEUE);
-    std::thread::Builder::new()
-        .name("spool-keys".into())
-        .spawn(move || run(&conn, &rx))
-        .map_err(|source| SpoolError::Thread {
-            name: "key indexer",
-            path: path.display().to_string(),
-            source,
-        })?;
+    super::spawn("keys", path, move || run(&conn, &rx))?;
     Ok(Indexer(tx))
 }
 

@@ -69,6 +69,23 @@ pub struct SqliteSpool {
     maintenance: tokio::task::JoinHandle<()>,
 }
 
+/// Starts the spool's thread `spool-<name>` for the file at `path`.
+fn spawn(
+    name: &'static str,
+    path: &std::path::Path,
+    run: impl FnOnce() + Send + 'static,
+) -> Result<(), SpoolError> {
+    std::thread::Builder::new()
+        .name(format!("spool-{name}"))
+        .spawn(run)
+        .map(drop)
+        .map_err(|source| SpoolError::Thread {
+            name,
+            path: path.display().to_string(),
+            source,
+        })
+}
+
 /// How often the writer recounts pending work (and, once a minute, prunes).
 const MAINTAIN_EVERY: Duration = Duration::from_secs(10);
 
@@ -104,14 +121,7 @@ impl SqliteSpool {
             checkpoint,
             keys: keys::start(&options.path)?,
         };
-        std::thread::Builder::new()
-            .name("spool-writer".into())
-            .spawn(move || writer.run(rx))
-            .map_err(|source| SpoolError::Thread {
-                name: "writer",
-                path: options.path.display().to_string(),
-                source,
-            })?;
+        spawn("writer", &options.path, move || writer.run(rx))?;
         let maintenance = tokio::spawn(tick(commands.clone()));
         Ok(SqliteSpool {
             commands,
