@@ -224,10 +224,7 @@ async fn health_status_and_the_story_of_one_webhook() {
     assert_eq!(ready.status(), 200);
     assert_eq!(ready.json::<Value>().await.unwrap()["spool_writable"], true);
 
-    let id = relay.accept("sipgate", fixture("full.json")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = relay.accept_id("sipgate", fixture("full.json")).await;
     crm.wait_for(1, WAIT).await;
     tickets.wait_for(1, WAIT).await;
     let event: Value = tokio::time::timeout(WAIT, async {
@@ -305,10 +302,7 @@ async fn dead_letter_api_lists_replays_and_purges() {
     let (crm, tickets) = (FakeTarget::start().await, FakeTarget::start().await);
     tickets.respond(500);
     let relay = TestRelay::start(&config(&crm.url("/crm"), &tickets.url("/t"), "")).await;
-    let first = relay.accept("sipgate", fixture("minimal.json")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let first = relay.accept_id("sipgate", fixture("minimal.json")).await;
     relay.accept("sipgate", fixture("minimal.json")).await;
     tickets.wait_for(2, WAIT).await;
     let list = |query: &'static str| {

@@ -269,10 +269,7 @@ async fn a_cancel_stops_retries() {
         ", retry: {schedule: [10ms, 600ms, 600ms, 600ms, 600ms]}, circuit: {failures: 1000}",
     ))
     .await;
-    let id = relay.accept("s", fixture("minimal.json")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = relay.accept_id("s", fixture("minimal.json")).await;
     target.wait_for(2, WAIT).await;
     let (status, body) = post(
         &relay,
@@ -448,10 +445,7 @@ async fn a_webhook_a_transform_failed_on_goes_out_once_the_transform_is_fixed() 
         )
     };
     let relay = TestRelay::start(&yaml(".call.from + 1")).await;
-    let id = relay.accept("s", fixture("minimal.json")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = relay.accept_id("s", fixture("minimal.json")).await;
     let by_call = json!({"keys": {"call": "pbx-00000000-0000-4000-8000-000000000001"}, "state": "unrendered"});
     // Keys are indexed a moment after the commit, on a thread of their own.
     wait_count(&relay, "replay", by_call.clone(), 1).await;

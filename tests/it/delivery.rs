@@ -23,10 +23,7 @@ async fn retries_on_500_then_delivers_with_the_same_webhook_id() {
     target.script([500, 503, 200]);
     let relay =
         TestRelay::start(&one_target(&target.url("/t"), ", retry: {first: 50ms}", "")).await;
-    let id = relay.accept("s", fixture("full.json")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = relay.accept_id("s", fixture("full.json")).await;
     let got = target.wait_for(3, WAIT).await;
     for request in &got {
         assert_eq!(request.header("webhook-id"), Some(id.as_str()));
@@ -79,10 +76,7 @@ async fn client_error_is_a_dead_letter_at_once() {
     target.respond(400);
     let relay =
         TestRelay::start(&one_target(&target.url("/t"), ", retry: {first: 10ms}", "")).await;
-    let id = relay.accept("s", fixture("minimal.json")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = relay.accept_id("s", fixture("minimal.json")).await;
     target.wait_for(1, WAIT).await;
     target.assert_quiet(1, Duration::from_millis(300)).await;
     let conn = dlq::open(&spool_of(&relay)).unwrap();
@@ -499,14 +493,8 @@ async fn dlq_commands_list_replay_and_purge_on_a_running_relay() {
     let target = FakeTarget::start().await;
     target.respond(422);
     let relay = TestRelay::start(&one_target(&target.url("/t"), "", "")).await;
-    let first = relay.accept("s", fixture("minimal.json")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let second = relay.accept("s", fixture("full.json")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let first = relay.accept_id("s", fixture("minimal.json")).await;
+    let second = relay.accept_id("s", fixture("full.json")).await;
     let conn = dlq::open(&spool_of(&relay)).unwrap();
     wait_dead(&conn, 2).await;
 

@@ -88,10 +88,7 @@ async fn what_happened_to_call_x(server: &str) -> (TestRelay, String, String) {
         .unwrap()
         .to_owned();
     relay.accept("sipgate", fixture("minimal.json")).await;
-    let id = relay.accept("sipgate", fixture("full.json")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = relay.accept_id("sipgate", fixture("full.json")).await;
     let sent = crm.wait_for(2, WAIT).await;
     let event = story_when(&relay, &id, |e| {
         e["deliveries"]
@@ -101,6 +98,7 @@ async fn what_happened_to_call_x(server: &str) -> (TestRelay, String, String) {
     .await;
 
     // Found by the call id the CRM knows.
+    relay.wait_indexed("call", &call, &id, None).await;
     let (status, page) = get(&relay, &format!("/api/events?key.call={call}")).await;
     assert_eq!(status, 200, "{page}");
     let items = page["items"].as_array().unwrap();
@@ -327,10 +325,7 @@ async fn the_cli_takes_the_admin_token_from_the_environment() {
         &[("ADMIN_TOKEN", "adm-s3cret")],
     )
     .await;
-    let id = relay.accept("sipgate", fixture("minimal.json")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = relay.accept_id("sipgate", fixture("minimal.json")).await;
     let admin = relay.admin("");
     let args = ["search", "--admin", admin.as_str(), "--json"];
     let (ok, _, err) = events_cli(&args).await;
@@ -349,12 +344,7 @@ async fn pages_stay_put_while_webhooks_arrive() {
     let relay = TestRelay::start(&config("", &crm, &archive, false)).await;
     let mut first = Vec::new();
     for _ in 0..5 {
-        first.push(
-            relay.accept("sipgate", fixture("minimal.json")).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        first.push(relay.accept_id("sipgate", fixture("minimal.json")).await);
     }
     first.reverse();
     let ids = |page: &Value| -> Vec<String> {

@@ -54,13 +54,14 @@ async fn the_document_describes_every_answer_of_the_admin_api() {
         ))
         .await;
     assert_eq!(status, 200);
-    let id = relay.accept("oa_src", fixture("full.json")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = relay.accept_id("oa_src", fixture("full.json")).await;
     ok.wait_for(1, WAIT).await;
     crm.wait_for(1, WAIT).await;
     wait_dead(&api).await;
+    let call = common::fixture_json("full.json")["call"]["id"].clone();
+    relay
+        .wait_indexed("call", call.as_str().unwrap(), &id, Some(OPERATE))
+        .await;
 
     probes(&api).await;
     history(&api, &id).await;

@@ -250,12 +250,7 @@ async fn shutdown_finishes_in_flight_and_a_restart_sends_the_rest() {
     let relay = TestRelay::start(&yaml).await;
     let mut ids = Vec::new();
     for _ in 0..3 {
-        ids.push(
-            relay.accept("s", fixture("minimal.json")).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        ids.push(relay.accept_id("s", fixture("minimal.json")).await);
     }
     // The first attempt is in flight (300 ms) when SIGTERM's path starts.
     target.wait_for(1, WAIT).await;

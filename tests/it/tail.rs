@@ -68,10 +68,7 @@ async fn the_tail_shows_a_new_webhook_within_a_second() {
     let relay = TestRelay::start(&config("tl_", &crm.url("/crm"), "", 1)).await;
     let mut tail = Tail::open(&relay, "?source=tl_src").await;
     tail.until(": switchboard tail", WAIT).await;
-    let id = relay.accept("tl_src", r#"{"n": 1}"#).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = relay.accept_id("tl_src", r#"{"n": 1}"#).await;
     let sent = Instant::now();
     tail.until(&format!("\"id\":\"{id}\""), Duration::from_secs(1))
         .await;
@@ -304,10 +301,7 @@ async fn tap_line(relay: &TestRelay, json: bool) -> String {
     // The tap subscribes when its request arrives: post until it shows one.
     let line = tokio::time::timeout(WAIT, async {
         loop {
-            let id = relay.accept("tp_src", r#"{"n": 0}"#).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned();
+            let id = relay.accept_id("tp_src", r#"{"n": 0}"#).await;
             tokio::time::sleep(Duration::from_millis(100)).await;
             if let Some(line) = out.text().lines().find(|l| l.contains(&id)) {
                 return line.to_owned();

@@ -54,10 +54,7 @@ async fn a_webhook_is_one_trace_with_a_span_per_attempt() {
     b.respond(400);
     let relay =
         TestRelay::start_with_env(&config(&collector, &a, &b), &[("COLLECTOR_KEY", "k-123")]).await;
-    let id = relay.accept("s", fixture("minimal.json")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = relay.accept_id("s", fixture("minimal.json")).await;
     let spans = collector
         .wait_until("the ingress span and three attempts", |s| {
             named(s, INGRESS).len() == 1 && named(s, "deliver").len() == 3

@@ -208,6 +208,37 @@ impl TestRelay {
         serde_json::from_str(&text).unwrap()
     }
 
+    /// Waits until a search by `key=value` (with this admin token, if the
+    /// relay has tokens) finds webhook `id`: the key index is written a
+    /// moment after the commit (the 202).
+    pub async fn wait_indexed(&self, key: &str, value: &str, id: &str, token: Option<&str>) {
+        let path = self.admin(&format!("/api/events?key.{key}={value}&limit=100"));
+        let found = tokio::time::timeout(WAIT, async {
+            loop {
+                let mut ask = self.client.get(&path);
+                if let Some(token) = token {
+                    ask = ask.bearer_auth(token);
+                }
+                let page: serde_json::Value = ask.send().await.unwrap().json().await.unwrap();
+                if page["items"]
+                    .as_array()
+                    .is_some_and(|items| items.iter().any(|e| e["id"] == id))
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(found.is_ok(), "{key}={value} never found {id}");
+    }
+
+    /// The id of a webhook POSTed to `source`, asserting a 202.
+    pub async fn accept_id(&self, source: &str, body: impl Into<reqwest::Body>) -> String {
+        let answer = self.accept(source, body).await;
+        answer["id"].as_str().unwrap().to_owned()
+    }
+
     /// Replaces the config file and reloads, as SIGHUP would.
     pub async fn reload_with(&self, yaml: &str) -> Result<(), LoadError> {
         let spool = self.config.with_file_name("spool.db");

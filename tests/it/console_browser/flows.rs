@@ -37,10 +37,7 @@ async fn a_call_id_finds_the_webhook_whose_journey_shows_why_and_a_replay_delive
     };
     let (crm, archive) = (failing_crm().await, FakeTarget::start().await);
     let relay = relay(&crm, &archive).await;
-    let id = relay.accept("pbx", fixture("full.json")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = relay.accept_id("pbx", fixture("full.json")).await;
     story(&relay, &id, |e| {
         state(e, "crm") == "dead" && state(e, "archive") == "delivered"
     })
@@ -50,6 +47,7 @@ async fn a_call_id_finds_the_webhook_whose_journey_shows_why_and_a_replay_delive
         .unwrap()
         .to_owned();
 
+    relay.wait_indexed("call", &call, &id, Some(OPERATE)).await;
     let ui = signed_in(&chromium, &relay, OPERATE).await;
     go(&ui, "nav-events", "search-form").await;
     ui.fill("search-keys", &format!("call={call}")).await;
@@ -112,10 +110,7 @@ async fn the_events_screen_finds_by_call_id_and_shows_a_new_webhook_live_within_
     };
     let (crm, archive) = (FakeTarget::start().await, FakeTarget::start().await);
     let relay = relay(&crm, &archive).await;
-    let first = relay.accept("pbx", fixture("full.json")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let first = relay.accept_id("pbx", fixture("full.json")).await;
     relay.accept("pbx", fixture("minimal.json")).await;
     let ui = signed_in(&chromium, &relay, OPERATE).await;
     go(&ui, "nav-events", "search-form").await;
@@ -123,6 +118,9 @@ async fn the_events_screen_finds_by_call_id_and_shows_a_new_webhook_live_within_
         .as_str()
         .unwrap()
         .to_owned();
+    relay
+        .wait_indexed("call", &call, &first, Some(OPERATE))
+        .await;
     ui.fill("search-keys", &format!("call={call}")).await;
     ui.click("search-submit").await;
     ui.content(&format!("{}[data-id=\"{first}\"]", t("event-row")))
@@ -144,10 +142,7 @@ async fn the_events_screen_finds_by_call_id_and_shows_a_new_webhook_live_within_
     ui.content(&format!("{}[data-state=\"listening\"]", t("live-status")))
         .await;
     let posted = std::time::Instant::now();
-    let id = relay.accept("pbx", fixture("minimal.json")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = relay.accept_id("pbx", fixture("minimal.json")).await;
     let live = format!(
         "{}[data-id=\"{id}\"][data-type=\"accepted\"]",
         t("live-row")

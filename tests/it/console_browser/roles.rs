@@ -38,10 +38,7 @@ async fn a_read_token_sees_no_action_buttons_and_the_api_refuses_its_posts() {
     };
     let (crm, archive) = (failing_crm().await, FakeTarget::start().await);
     let relay = relay(&crm, &archive).await;
-    let id = relay.accept("pbx", fixture("full.json")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = relay.accept_id("pbx", fixture("full.json")).await;
     story(&relay, &id, |e| state(e, "crm") == "dead").await;
     let journey = format!("#/event/{id}");
 
